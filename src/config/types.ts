@@ -1,0 +1,207 @@
+import type { AlgorithmId } from '../core/index.js'
+
+/**
+ * The normalised configuration every other layer reads. Produced by `load.ts` from
+ * defaults < file < environment < flags; durations are already milliseconds, sizes bytes.
+ */
+export interface LbConfig {
+  /** Where the configuration came from (for messages and reload). */
+  source: ConfigSource
+  listen: { host: string; port: number }
+  /** Optional TLS listener (issue: edge features). */
+  tls?: TlsConfig | undefined
+  /** Number of worker processes; default: number of CPUs. */
+  workers: number
+  state: StateConfig
+  admin: { host: string; port: number; token?: string | undefined }
+  log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'; accessLog: boolean; format: 'json' | 'pretty'; accessLogFile?: string | undefined }
+  /** Client-side limits and deadlines. */
+  limits: ClientLimits
+  /** Peers (IPs or CIDRs) whose X-Forwarded-For is trusted. */
+  trustedProxies: string[]
+  /** Add a `Via` header to requests and responses. */
+  via: boolean
+  /** How long SIGTERM waits for in-flight requests before closing them, ms (default 30 s). */
+  drainTimeoutMs: number
+  pools: Record<string, PoolConfig>
+  /** Ordered; the first match wins. When empty, every request goes to the first pool. */
+  routes: RouteConfig[]
+}
+
+export interface ConfigSource {
+  /** Absolute path of the file read, if any. */
+  file?: string | undefined
+  /** 'seed' = config/backends.json; 'full' = lb.config.yaml/json; 'none' = defaults only. */
+  kind: 'seed' | 'full' | 'none'
+}
+
+export interface TlsConfig {
+  port: number
+  host: string
+  certificates: { cert: string; key: string; serverNames: string[] }[]
+  http2: boolean
+  redirectHttp: boolean
+  minVersion: 'TLSv1.2' | 'TLSv1.3'
+}
+
+export type StateConfig =
+  | { kind: 'memory' }
+  | {
+      kind: 'redis'
+      url?: string | undefined
+      sentinels?: { host: string; port: number }[] | undefined
+      sentinelName?: string | undefined
+      cluster?: { host: string; port: number }[] | undefined
+      keyPrefix: string
+    }
+
+export interface ClientLimits {
+  /** Client must send all headers within this, ms (default 10 s). */
+  headerTimeoutMs: number
+  /** Whole request (headers + body) must arrive within this, ms (default 60 s). */
+  requestTimeoutMs: number
+  /** Idle keep-alive timeout for client connections, ms (default 5 s). */
+  keepAliveTimeoutMs: number
+  /** Request head size limit, bytes (default 16 KiB) -> 431. */
+  maxHeaderBytes: number
+  /** Request header field count limit (default 100) -> 431. */
+  maxHeaderCount: number
+  /** Request target length limit, bytes (default 8 KiB) -> 414. */
+  maxUrlBytes: number
+  /** Body size limit, bytes; undefined = unlimited -> 413. */
+  maxBodyBytes?: number | undefined
+}
+
+/** What part of the request feeds `consistent-hash`. */
+export type HashOn = { kind: 'ip' } | { kind: 'header'; name: string } | { kind: 'cookie'; name: string }
+
+export interface BackendConfig {
+  id: string
+  url: string
+  weight: number
+  backup: boolean
+  /** Start drained (operator state). */
+  drained: boolean
+}
+
+export interface HealthCheckConfig {
+  enabled: boolean
+  path: string
+  method: 'GET' | 'HEAD' | 'OPTIONS'
+  intervalMs: number
+  /** Interval while an endpoint is unhealthy (defaults to intervalMs). */
+  unhealthyIntervalMs: number
+  timeoutMs: number
+  /** Inclusive status ranges counting as healthy; default [[100, 499]] (anything below 500). */
+  expectedStatuses: [number, number][]
+  /** Consecutive successes to turn healthy ("rise"). */
+  healthyThreshold: number
+  /** Consecutive failures to turn unhealthy ("fall"). */
+  unhealthyThreshold: number
+  /** Random extra delay per interval, as a fraction of the interval (0..1). */
+  jitter: number
+}
+
+export interface OutlierDetectionConfig {
+  enabled: boolean
+  consecutiveFailures: number
+  baseEjectionMs: number
+  maxEjectionMs: number
+  maxEjectedPercent: number
+}
+
+export interface CircuitBreakerConfig {
+  /** Per endpoint, per worker; 0 = unlimited. */
+  maxConnections: number
+  maxPending: number
+  maxRequests: number
+  /** Error-rate breaker: open when failures/requests >= errorRatePercent over windowMs with >= minRequests. */
+  errorRatePercent: number
+  minRequests: number
+  windowMs: number
+  openMs: number
+  halfOpenRequests: number
+}
+
+export type RetryCondition = 'connect-failure' | 'reset' | 'timeout' | '502' | '503' | '504' | `status:${number}`
+
+export interface RetryConfig {
+  /** Total tries including the first (default 3). */
+  attempts: number
+  on: RetryCondition[]
+  /** Retries allowed as a share of active requests, percent (default 20). */
+  budgetPercent: number
+  /** Retries always allowed per second regardless of the budget (default 10). */
+  minRetriesPerSecond: number
+  /** Timeout of one try, ms; 0 = the response-header timeout. */
+  perTryTimeoutMs: number
+  backoffBaseMs: number
+  backoffMaxMs: number
+}
+
+export interface UpstreamTimeouts {
+  connectMs: number
+  /** Time to the response headers (default 30 s). */
+  headersMs: number
+  /** Keep-alive idle time for upstream sockets (default 4 s). */
+  idleMs: number
+  /** Time without body bytes in either direction (default 60 s). */
+  bodyMs: number
+}
+
+export interface PoolConfig {
+  name: string
+  algorithm: AlgorithmId
+  /** Only for consistent-hash (default ip). */
+  hashOn: HashOn
+  backends: BackendConfig[]
+  healthCheck: HealthCheckConfig
+  outlierDetection: OutlierDetectionConfig
+  circuitBreaker: CircuitBreakerConfig
+  retries: RetryConfig
+  timeouts: UpstreamTimeouts
+  /** Ramp-up time for a recovered endpoint, ms (0 = off). */
+  slowStartMs: number
+  /** When fewer than this percent of the pool is ready, balance over all of it (0 = off). */
+  panicThresholdPercent: number
+  stickySession?: { cookie: string; ttlMs: number } | undefined
+  /** Max keep-alive connections per endpoint per worker. */
+  maxConnectionsPerEndpoint: number
+}
+
+export interface HeaderEdits {
+  /** Set (replace) these headers. */
+  set: Record<string, string>
+  /** Append these headers. */
+  add: Record<string, string>
+  /** Remove these headers (lower case). */
+  remove: string[]
+}
+
+export interface RouteMatch {
+  /** Exact host names or `*.suffix` wildcards, lower case, without port. */
+  hosts?: string[] | undefined
+  pathPrefix?: string | undefined
+  pathRegex?: string | undefined
+  methods?: string[] | undefined
+  /** Header name (lower case) -> exact value, or `*` for "present". */
+  headers?: Record<string, string> | undefined
+}
+
+export interface RateLimitConfig {
+  /** Tokens per second. */
+  ratePerSecond: number
+  burst: number
+  key: HashOn
+  scope: 'local' | 'global'
+}
+
+export interface RouteConfig {
+  name: string
+  match: RouteMatch
+  pool: string
+  rewrite?: { stripPrefix?: string | undefined; replacePath?: { pattern: string; replacement: string } | undefined } | undefined
+  requestHeaders: HeaderEdits
+  responseHeaders: HeaderEdits
+  rateLimit?: RateLimitConfig | undefined
+}
