@@ -26,7 +26,13 @@ export default tseslint.config(
     // balancer/ is a data structure: it sees only core/.
     files: ['src/balancer/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['../*', '!../core/*', '!../core/index.js', 'node:*', 'undici', 'ioredis'], message: 'balancer/ imports only core/' }] }],
+      'no-restricted-imports': ['error', { patterns: [{ group: ['../*', '!../core', 'node:*', 'undici', 'ioredis'], message: 'balancer/ imports only core/' }] }],
+    },
+  },
+  {
+    files: ['src/balancer/**/*.test.ts', 'src/balancer/**/*.suite.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['../*', '!../core', 'node:*', '!node:test', '!node:assert', '!node:assert/strict', 'undici', 'ioredis'], message: 'balancer/ imports only core/' }] }],
     },
   },
   {

@@ -11,8 +11,6 @@ Commands:
                          run the load balancer (default config: lb.config.yaml/json, else config/backends.json)
   demo                   start three sample backends and the balancer on :8080, print the URLs
   check --config FILE    validate a configuration; print every problem with its path; exit 1 if any
-  bench [--target URL] [--connections N] [--duration 10s]
-                         load test (without --target: starts sample backends and the balancer itself)
 
 Run 'lb <command> --help' for the options of one command.`
 
@@ -20,7 +18,6 @@ const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   start: () => import('./cli/start.js'),
   demo: () => import('./cli/demo.js'),
   check: () => import('./cli/check.js'),
-  bench: () => import('./cli/bench.js'),
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -1,0 +1,49 @@
+import type { LbConfig } from '../config/index.js'
+
+/**
+ * Typed messages between the primary and its workers (node:cluster IPC, `advanced` serialization).
+ * Nothing else crosses the process boundary.
+ */
+export type PrimaryMessage =
+  /** First message to a new worker: the configuration to serve. */
+  | { type: 'lb:config'; config: LbConfig }
+  /** Stop accepting, finish in-flight requests, exit 0. */
+  | { type: 'lb:drain'; timeoutMs: number }
+  /** An endpoint's shared state changed (health, ejection, drain, weight). */
+  | { type: 'lb:endpoint'; pool: string; id: string; change: EndpointChange }
+  /** Endpoints added or removed at run time. */
+  | { type: 'lb:endpoints'; pool: string; add?: LbConfig['pools'][string]['backends']; remove?: string[] }
+
+/** One change to one endpoint, as applied by every worker. */
+export type EndpointChange =
+  | { healthy: boolean }
+  | { ejected: boolean }
+  | { drained: boolean }
+  | { circuitOpen: boolean }
+  | { weight: number }
+
+export type WorkerMessage =
+  /**
+   * The worker's message listener is attached: send the configuration now. (A message sent on
+   * 'online' can arrive before an ES module worker has attached its listener, and would be lost.)
+   */
+  | { type: 'lb:hello'; pid: number }
+  /** The worker listens and serves. */
+  | { type: 'lb:ready'; pid: number }
+  /** The worker could not start (bad listen address...). */
+  | { type: 'lb:failed'; pid: number; error: string }
+  /** A passive-check ejection seen by one worker, for the primary to spread to all. */
+  | { type: 'lb:ejection'; pool: string; id: string; ejected: boolean }
+
+const PRIMARY_TYPES = new Set(['lb:config', 'lb:drain', 'lb:endpoint', 'lb:endpoints'])
+const WORKER_TYPES = new Set(['lb:hello', 'lb:ready', 'lb:failed', 'lb:ejection'])
+
+/** True for a message the primary sends (ignores anything else on the channel). */
+export function isPrimaryMessage(x: unknown): x is PrimaryMessage {
+  return typeof x === 'object' && x !== null && PRIMARY_TYPES.has((x as { type?: string }).type ?? '')
+}
+
+/** True for a message a worker sends. */
+export function isWorkerMessage(x: unknown): x is WorkerMessage {
+  return typeof x === 'object' && x !== null && WORKER_TYPES.has((x as { type?: string }).type ?? '')
+}

@@ -1,0 +1,120 @@
+import cluster, { type Worker } from 'node:cluster'
+import { lifecycleChannel } from '../core/index.js'
+import type { LbConfig } from '../config/index.js'
+import { isWorkerMessage, type PrimaryMessage, type WorkerMessage } from './ipc.js'
+
+/** Options of {@link WorkerSupervisor}. */
+export interface SupervisorOptions {
+  /** Absolute path of the worker entry script. */
+  workerScript: string
+  /** Extra node flags for workers (e.g. `--cpu-prof`). Defaults to this process's. */
+  execArgv?: string[]
+  /** `rr` (the primary accepts and hands out connections) or `none` (workers accept). */
+  scheduling?: 'rr' | 'none'
+  /** Receives every typed worker message. */
+  onMessage?: (worker: Worker, msg: WorkerMessage) => void
+  log?: (line: string) => void
+}
+
+/**
+ * Runs the proxy workers: forks them, sends each the configuration, replaces any that dies
+ * (throttled so a crash loop cannot spin), and drains them all on stop.
+ */
+export class WorkerSupervisor {
+  private config: LbConfig
+  private stopping = false
+  private readonly restarts: number[] = []
+
+  constructor(config: LbConfig, private readonly options: SupervisorOptions) {
+    this.config = config
+    cluster.schedulingPolicy = options.scheduling === 'none' ? cluster.SCHED_NONE : cluster.SCHED_RR
+    cluster.setupPrimary({
+      exec: options.workerScript,
+      execArgv: options.execArgv ?? process.execArgv,
+      serialization: 'advanced',
+    })
+    cluster.on('exit', (worker, code, signal) => this.onExit(worker, code, signal))
+  }
+
+  /** Forks `config.workers` workers; resolves when all listen, rejects if one fails to start. */
+  async start(): Promise<void> {
+    const count = Math.max(1, this.config.workers)
+    await Promise.all(Array.from({ length: count }, () => this.fork()))
+  }
+
+  /** Live workers. */
+  workers(): Worker[] {
+    return Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && !w.isDead())
+  }
+
+  /** Sends a message to every live worker. */
+  broadcast(msg: PrimaryMessage): void {
+    for (const w of this.workers()) if (w.isConnected()) w.send(msg)
+  }
+
+  /** Configuration that new (replacement) workers get. */
+  setConfig(config: LbConfig): void {
+    this.config = config
+  }
+
+  /** Drains every worker (bounded by the drain timeout) and resolves when all have exited. */
+  async stop(): Promise<void> {
+    this.stopping = true
+    const timeoutMs = this.config.drainTimeoutMs
+    const live = this.workers()
+    await Promise.all(
+      live.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            if (w.isDead()) return resolve()
+            const kill = setTimeout(() => w.process.kill('SIGKILL'), timeoutMs + 5000)
+            w.once('exit', () => {
+              clearTimeout(kill)
+              resolve()
+            })
+            if (w.isConnected()) w.send({ type: 'lb:drain', timeoutMs } satisfies PrimaryMessage)
+            else w.process.kill('SIGTERM')
+          }),
+      ),
+    )
+  }
+
+  private fork(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const worker = cluster.fork({ LB_WORKER: '1' })
+      const onMessage = (msg: unknown): void => {
+        if (!isWorkerMessage(msg)) return
+        if (msg.type === 'lb:hello') {
+          worker.send({ type: 'lb:config', config: this.config } satisfies PrimaryMessage)
+        } else if (msg.type === 'lb:ready') {
+          this.publish('worker-ready', worker.process.pid)
+          resolve()
+        } else if (msg.type === 'lb:failed') {
+          reject(new Error(`worker ${msg.pid} failed to start: ${msg.error}`))
+        }
+        this.options.onMessage?.(worker, msg)
+      }
+      worker.on('message', onMessage)
+      worker.once('exit', () => resolve()) // an early death is handled by onExit
+    })
+  }
+
+  private onExit(worker: Worker, code: number | null, signal: string | null): void {
+    if (this.stopping) return
+    const pid = worker.process.pid
+    this.options.log?.(`worker ${pid} exited (${signal ?? code}); starting a replacement`)
+    this.publish('worker-replaced', pid, String(signal ?? code))
+    const now = Date.now()
+    this.restarts.push(now)
+    while (this.restarts.length > 0 && (this.restarts[0] as number) < now - 10_000) this.restarts.shift()
+    // More than 10 deaths in 10 s: a crash loop. Slow down instead of spinning the CPU.
+    const delay = this.restarts.length > 10 ? 1000 : 0
+    setTimeout(() => {
+      if (!this.stopping) this.fork().catch((err: unknown) => this.options.log?.(String(err)))
+    }, delay).unref()
+  }
+
+  private publish(what: string, pid: number | undefined, detail?: string): void {
+    if (lifecycleChannel.hasSubscribers) lifecycleChannel.publish({ what, pid: pid ?? 0, detail })
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * Schema of one pool (`pools.<name>`): algorithm, backends, health checks, outlier detection, circuit breaker,
+ * retries, timeouts. Durations come out in milliseconds; defaults are those of SPEC section 2.
+ */
+import { z } from 'zod'
+import { ALGORITHMS } from '../core/index.js'
+import type { BackendConfig, RetryCondition } from './types.js'
+import { backendUrl, count, duration, host, percent, port, requestKey, strictObject, text, urlPath } from './schema-parts.js'
+import { didYouMean, show } from './issues.js'
+
+/** `http://host:port` for a host (IPv6 bracketed) and port. */
+function urlOf(h: string, p: number): string {
+  return `http://${h.includes(':') ? `[${h}]` : h}:${p}`
+}
+
+/** `host:port` of an http URL, the default endpoint id. */
+export function endpointIdOf(url: string): string {
+  const u = new URL(url)
+  return `${u.hostname}:${u.port === '' ? '80' : u.port}`
+}
+
+const backend = strictObject({
+  id: text('an endpoint id').optional().describe('Endpoint id used by the admin API and metrics. Default: host:port of the URL.'),
+  url: backendUrl.optional().describe('Backend base URL, http:// with host and port, no path (e.g. http://10.0.0.5:3000). Either url or host + port.'),
+  host: host.optional().describe('Backend host (seed style, with port) instead of url.'),
+  port: port.optional().describe('Backend port (seed style, with host) instead of url.'),
+  weight: z.number({ error: 'expected a weight >= 0' }).min(0, { error: 'expected a weight >= 0' }).max(1_000_000, { error: 'expected a weight <= 1000000' }).default(1).describe('Relative share of traffic (weighted algorithms). 0 = send nothing. Default 1.'),
+  backup: z.boolean().default(false).describe('Used only when no primary backend of the pool is ready. Default false.'),
+  drained: z.boolean().default(false).describe('Start drained: receives no new requests until enabled through the admin API. Default false.'),
+})
+  .superRefine((b, ctx) => {
+    if (b.url !== undefined && (b.host !== undefined || b.port !== undefined)) ctx.addIssue({ code: 'custom', message: 'both url and host + port given: use one of them' })
+    else if (b.url === undefined && b.host === undefined) ctx.addIssue({ code: 'custom', path: ['url'], message: 'missing: expected an http:// URL (or host + port)' })
+    else if (b.url === undefined && b.port === undefined) ctx.addIssue({ code: 'custom', path: ['port'], message: 'missing: expected a port with host' })
+  })
+  .transform((b): BackendConfig => {
+    const url = b.url ?? urlOf(b.host ?? '', b.port ?? 80)
+    return { id: b.id ?? endpointIdOf(url), url, weight: b.weight, backup: b.backup, drained: b.drained }
+  })
+  .describe('One backend: { url } or { host, port }, with optional id, weight, backup, drained.')
+
+const STATUS_FORM = 'expected a status (200), a range ("200-399") or a class ("2xx")'
+
+const statusRange = z
+  .union([z.int().min(100, { error: STATUS_FORM }).max(599, { error: STATUS_FORM }), z.string().regex(/^([1-5]\d\d(-[1-5]\d\d)?|[1-5]xx)$/, { error: STATUS_FORM })], { error: STATUS_FORM })
+  .transform((v, ctx): [number, number] => {
+    if (typeof v === 'number') return [v, v]
+    if (v.endsWith('xx')) {
+      const c = Number(v[0]) * 100
+      return [c, c + 99]
+    }
+    const [lo, hi] = v.split('-').map(Number)
+    if (hi !== undefined && lo !== undefined && hi < lo) ctx.addIssue({ code: 'custom', message: `expected a range low-high, got ${JSON.stringify(v)}` })
+    return [lo ?? 0, hi ?? lo ?? 0]
+  })
+
+const healthCheck = strictObject({
+  enabled: z.boolean().default(true).describe('Run active health checks. Default true.'),
+  path: urlPath.default('/').describe('Path probed on each backend. Default /.'),
+  method: z.enum(['GET', 'HEAD', 'OPTIONS']).default('GET').describe('Probe method. Default GET.'),
+  interval: duration.prefault('5s').describe('Time between probes of one backend. Default 5s.'),
+  unhealthyInterval: duration.optional().describe('Time between probes while a backend is unhealthy. Default: interval.'),
+  timeout: duration.prefault('2s').describe('A probe not answered within this fails. Default 2s.'),
+  expectedStatuses: z.array(statusRange).min(1).prefault(['100-499']).describe('Statuses counting as healthy: codes, ranges ("200-399") or classes ("2xx"). Default 100-499 (any answer below 500).'),
+  healthyThreshold: count(1).default(2).describe('Consecutive successes to turn healthy ("rise"). Default 2.'),
+  unhealthyThreshold: count(1).default(3).describe('Consecutive failures to turn unhealthy ("fall"). Default 3.'),
+  jitter: z.number().min(0).max(1).default(0.1).describe('Random extra delay per interval, as a fraction of the interval (0-1). Default 0.1.'),
+})
+  .transform((h) => ({
+    enabled: h.enabled,
+    path: h.path,
+    method: h.method,
+    intervalMs: h.interval,
+    unhealthyIntervalMs: h.unhealthyInterval ?? h.interval,
+    timeoutMs: h.timeout,
+    expectedStatuses: h.expectedStatuses,
+    healthyThreshold: h.healthyThreshold,
+    unhealthyThreshold: h.unhealthyThreshold,
+    jitter: h.jitter,
+  }))
+  .describe('Active health checks, run once per balancer instance.')
+
+const outlierDetection = strictObject({
+  enabled: z.boolean().default(true).describe('Eject backends after consecutive failures. Default true.'),
+  consecutiveFailures: count(1).default(5).describe('Consecutive failed requests (connect errors, resets, timeouts, 5xx) that eject a backend. Default 5.'),
+  baseEjection: duration.prefault('30s').describe('First ejection time; doubles on each repeat. Default 30s.'),
+  maxEjection: duration.prefault('300s').describe('Longest ejection time. Default 300s.'),
+  maxEjectedPercent: percent.default(50).describe('Never eject more than this percent of the pool. Default 50.'),
+})
+  .transform((o) => ({ enabled: o.enabled, consecutiveFailures: o.consecutiveFailures, baseEjectionMs: o.baseEjection, maxEjectionMs: o.maxEjection, maxEjectedPercent: o.maxEjectedPercent }))
+  .describe('Passive health checks (outlier ejection).')
+
+const circuitBreaker = strictObject({
+  maxConnections: count(0).default(0).describe('Max connections per backend per worker; 0 = unlimited. Default 0.'),
+  maxPending: count(0).default(0).describe('Max requests waiting for a connection per backend per worker; 0 = unlimited. Default 0.'),
+  maxRequests: count(0).default(0).describe('Max concurrent requests per backend per worker; 0 = unlimited. Default 0.'),
+  errorRatePercent: percent.default(50).describe('Open when failures/requests reaches this percent over the window. Default 50.'),
+  minRequests: count(1).default(20).describe('Requests in the window before the error rate counts. Default 20.'),
+  window: duration.prefault('10s').describe('Error-rate window. Default 10s.'),
+  open: duration.prefault('5s').describe('How long the circuit stays open before half-open. Default 5s.'),
+  halfOpenRequests: count(1).default(3).describe('Trial requests in half-open state. Default 3.'),
+})
+  .transform((c) => ({ maxConnections: c.maxConnections, maxPending: c.maxPending, maxRequests: c.maxRequests, errorRatePercent: c.errorRatePercent, minRequests: c.minRequests, windowMs: c.window, openMs: c.open, halfOpenRequests: c.halfOpenRequests }))
+  .describe('Circuit breaker per backend: closed / open / half-open.')
+
+const RETRY_NAMED = ['connect-failure', 'reset', 'timeout'] as const
+const RETRY_FORM = 'expected "connect-failure", "reset", "timeout", a status such as 503 or "status:500"'
+
+const retryCondition = z
+  .union([
+    z.enum(RETRY_NAMED, { error: (iss) => `${RETRY_FORM}, got ${show(iss.input)}${didYouMean(iss.input, RETRY_NAMED)}` }),
+    z.string().regex(/^(status:)?[1-5]\d\d$/, { error: (iss) => `${RETRY_FORM}, got ${show(iss.input)}${didYouMean(iss.input, RETRY_NAMED)}` }),
+    z.int().min(100, { error: RETRY_FORM }).max(599, { error: RETRY_FORM }),
+  ], { error: RETRY_FORM })
+  .transform((v): RetryCondition => {
+    if (v === 'connect-failure' || v === 'reset' || v === 'timeout') return v
+    const code = typeof v === 'number' ? v : Number(v.replace('status:', ''))
+    return code === 502 || code === 503 || code === 504 ? (String(code) as '502' | '503' | '504') : `status:${code}`
+  })
+
+const retries = strictObject({
+  attempts: count(1).max(10, { error: 'expected at most 10 attempts' }).default(3).describe('Total tries including the first. 1 = no retries. Default 3.'),
+  on: z.array(retryCondition).prefault(['connect-failure', 'reset', 'timeout', '502', '503', '504']).describe('Conditions that retry: connect-failure (any method), reset, timeout, status codes (idempotent methods, before any response byte). Default connect-failure, reset, timeout, 502, 503, 504.'),
+  budgetPercent: percent.default(20).describe('Retries allowed as a share of active requests, percent. Default 20.'),
+  minRetriesPerSecond: count(0).default(10).describe('Retries always allowed per second regardless of the budget. Default 10.'),
+  perTryTimeout: duration.prefault(0).describe('Timeout of one try; 0 = the response-header timeout. Default 0.'),
+  backoffBase: duration.prefault('25ms').describe('First backoff delay (exponential with jitter). Default 25ms.'),
+  backoffMax: duration.prefault('250ms').describe('Longest backoff delay. Default 250ms.'),
+})
+  .transform((r) => ({ attempts: r.attempts, on: r.on, budgetPercent: r.budgetPercent, minRetriesPerSecond: r.minRetriesPerSecond, perTryTimeoutMs: r.perTryTimeout, backoffBaseMs: r.backoffBase, backoffMaxMs: r.backoffMax }))
+  .describe('Retries: when, how often, and the budget that bounds them.')
+
+const timeouts = strictObject({
+  connect: duration.prefault('3s').describe('Upstream connect timeout. Default 3s.'),
+  headers: duration.prefault('30s').describe('Time to the response headers. Default 30s.'),
+  idle: duration.prefault('4s').describe('Keep-alive idle time of upstream sockets (keep below the backend\'s own, Node: 5s). Default 4s.'),
+  body: duration.prefault('60s').describe('Time without body bytes in either direction. Default 60s.'),
+})
+  .transform((t) => ({ connectMs: t.connect, headersMs: t.headers, idleMs: t.idle, bodyMs: t.body }))
+  .describe('Upstream timeouts.')
+
+const stickySession = z
+  .union([
+    z.literal(true),
+    strictObject({
+      cookie: text('a cookie name').default('lb_sticky').describe('Cookie naming the chosen backend. Default lb_sticky.'),
+      ttl: duration.prefault('1h').describe('Cookie lifetime. Default 1h.'),
+    }),
+  ], { error: 'expected true or { cookie, ttl }' })
+  .transform((s) => (s === true ? { cookie: 'lb_sticky', ttlMs: 3_600_000 } : { cookie: s.cookie, ttlMs: s.ttl }))
+  .describe('Pin a client to a backend with a cookie: true or { cookie, ttl }.')
+
+/** Names a pool may have (they appear in URLs and metric labels). */
+export const POOL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
+
+/** One pool, without its name (the record key; see `schema.ts`). */
+export const poolSchema = strictObject({
+  algorithm: z
+    .enum(ALGORITHMS, { error: (iss) => `expected one of ${ALGORITHMS.join(', ')}, got ${show(iss.input)}${didYouMean(iss.input, ALGORITHMS)}` })
+    .default('round-robin')
+    .describe(`Load-balancing algorithm: ${ALGORITHMS.join(', ')}. Default round-robin.`),
+  hashOn: requestKey(true).optional().describe('consistent-hash only: what to hash: "ip", "header:NAME" or "cookie:NAME". Default ip.'),
+  backends: z.array(backend).min(1, { error: 'expected at least one backend' }).describe('The backends (endpoints) of the pool. At least one.'),
+  healthCheck: healthCheck.prefault({}),
+  outlierDetection: outlierDetection.prefault({}),
+  circuitBreaker: circuitBreaker.prefault({}),
+  retries: retries.prefault({}),
+  timeouts: timeouts.prefault({}),
+  slowStart: duration.prefault(0).describe('Ramp-up time for a recovered backend (e.g. 10s); 0 = off. Default 0.'),
+  panicThresholdPercent: percent.default(0).describe('When fewer than this percent of the pool is ready, balance over all of it; 0 = off. Default 0.'),
+  stickySession: stickySession.optional(),
+  maxConnectionsPerEndpoint: count(1).default(256).describe('Max keep-alive connections per backend per worker. Default 256.'),
+})
+  .transform((p) => ({
+    algorithm: p.algorithm,
+    hashOn: p.hashOn ?? { kind: 'ip' as const },
+    backends: p.backends,
+    healthCheck: p.healthCheck,
+    outlierDetection: p.outlierDetection,
+    circuitBreaker: p.circuitBreaker,
+    retries: p.retries,
+    timeouts: p.timeouts,
+    slowStartMs: p.slowStart,
+    panicThresholdPercent: p.panicThresholdPercent,
+    stickySession: p.stickySession,
+    maxConnectionsPerEndpoint: p.maxConnectionsPerEndpoint,
+  }))
+  .describe('A pool: a set of backends and how to balance over them.')

@@ -1,0 +1,142 @@
+import type { ServerResponse } from 'node:http'
+import type { Dispatcher } from 'undici'
+import { upstreamErrorChannel, type ErrorCode } from '../core/index.js'
+import type { EndpointState } from '../upstream/index.js'
+import { copyResponseHeaders } from './headers.js'
+
+/** Why a try failed, in the terms retry decisions and error responses need. */
+export interface AttemptFailure {
+  code: ErrorCode
+  /** connect: never reached the backend; reset/timeout/protocol: after connecting; status: a retryable 5xx; client: the client went away. */
+  kind: 'connect' | 'reset' | 'timeout' | 'protocol' | 'status' | 'client' | 'limit'
+  status?: number
+  /** Request body bytes were already pulled from the client for this try (it cannot be replayed). */
+  bodyStarted: boolean
+}
+
+/** The exchange an attempt reports to. */
+export interface AttemptOwner {
+  readonly res: ServerResponse
+  readonly requestId: string
+  readonly responseRemovals: ReadonlySet<string> | undefined
+  bytesOut: number
+  onAttemptFailed(a: Attempt, failure: AttemptFailure): void
+  /** Returns false when the response must not be forwarded (client gone, stale try). */
+  onResponseStart(a: Attempt, status: number, headers: string[]): boolean
+  onResponseEnd(a: Attempt): void
+  onResponseAborted(a: Attempt, code: ErrorCode): void
+  shouldRetryStatus(a: Attempt, status: number): boolean
+}
+
+/**
+ * One try of a request against one endpoint: an undici dispatch handler that streams the response
+ * to the client with back-pressure (undici pauses the socket while `res.write` is full).
+ */
+export class Attempt implements Dispatcher.DispatchHandler {
+  sentAt = 0
+  bodyStarted = false
+  private abortFn: ((err: Error) => void) | undefined
+  private settled = false
+  private forwarding = false
+  private discardStatus = 0
+  private abortRequested = false
+  private resumeFn: (() => void) | undefined
+
+  constructor(
+    private readonly owner: AttemptOwner,
+    readonly state: EndpointState,
+  ) {}
+
+  /** Cancels the try (client went away). */
+  abort(): void {
+    this.abortRequested = true
+    this.abortFn?.(new Error('client closed the connection'))
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortFn = abort
+    if (this.abortRequested) abort(new Error('client closed the connection'))
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true // 1xx informational: the final response follows
+    const now = performance.now()
+    this.state.stats.observeLatency(now - this.sentAt, now)
+    if (this.owner.shouldRetryStatus(this, statusCode)) {
+      this.discardStatus = statusCode // read and drop the body, keeping the connection
+      return true
+    }
+    const headers = copyResponseHeaders(rawHeaders, this.owner.responseRemovals)
+    if (!this.owner.onResponseStart(this, statusCode, headers)) {
+      this.abort()
+      return false
+    }
+    this.forwarding = true
+    this.resumeFn = resume
+    return true
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.discardStatus !== 0 || !this.forwarding) return true
+    this.owner.bytesOut += chunk.length
+    const res = this.owner.res
+    if (res.write(chunk)) return true
+    res.once('drain', this.onDrain)
+    return false
+  }
+
+  onComplete(): void {
+    if (!this.settle()) return
+    if (this.discardStatus !== 0) {
+      this.owner.onAttemptFailed(this, { code: 'LB_ERR_UPSTREAM_PROTOCOL', kind: 'status', status: this.discardStatus, bodyStarted: this.bodyStarted })
+    } else if (this.forwarding) {
+      this.owner.onResponseEnd(this)
+    }
+  }
+
+  onError(err: Error): void {
+    if (!this.settle()) return
+    const failure = classify(err, this.bodyStarted)
+    if (failure.kind !== 'client' && failure.kind !== 'limit' && upstreamErrorChannel.hasSubscribers) {
+      upstreamErrorChannel.publish({
+        pool: '',
+        endpoint: this.state.endpoint.id,
+        kind: failure.kind === 'status' ? 'protocol' : failure.kind,
+        requestId: this.owner.requestId,
+      })
+    }
+    if (this.forwarding) this.owner.onResponseAborted(this, failure.code)
+    else this.owner.onAttemptFailed(this, failure)
+  }
+
+  private readonly onDrain = (): void => {
+    this.resumeFn?.()
+  }
+
+  private settle(): boolean {
+    if (this.settled) return false
+    this.settled = true
+    this.state.stats.inFlight--
+    this.state.stats.completed++
+    return true
+  }
+}
+
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT', 'ECONNABORTED'])
+
+/** Maps an undici (or body) error to a failure kind and error code. */
+export function classify(err: Error, bodyStarted: boolean): AttemptFailure {
+  const code = (err as { code?: string }).code ?? ''
+  if (code === 'LB_ERR_BODY_TOO_LARGE') return { code: 'LB_ERR_BODY_TOO_LARGE', kind: 'limit', bodyStarted }
+  if (CONNECT_CODES.has(code)) return { code: 'LB_ERR_CONNECT', kind: 'connect', bodyStarted: false }
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'ETIMEDOUT') {
+    return { code: 'LB_ERR_UPSTREAM_TIMEOUT', kind: 'timeout', bodyStarted }
+  }
+  if (code === 'UND_ERR_ABORTED' || code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH' || code === 'ERR_STREAM_PREMATURE_CLOSE' || err.message === 'aborted') {
+    return { code: 'LB_ERR_CLIENT_ABORTED', kind: 'client', bodyStarted }
+  }
+  if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_CLOSED') {
+    return { code: 'LB_ERR_RESET', kind: 'reset', bodyStarted }
+  }
+  return { code: 'LB_ERR_UPSTREAM_PROTOCOL', kind: 'protocol', bodyStarted }
+}

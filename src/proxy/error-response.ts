@@ -1,0 +1,89 @@
+import type { ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { ERROR_CODES, type ErrorCode } from '../core/index.js'
+
+/**
+ * The one table from error codes to what the client sees: status, a short JSON body
+ * `{ "error": "...", "requestId": "..." }`, and whether the connection must be closed
+ * (framing errors: the rest of the byte stream cannot be trusted).
+ */
+const CLOSE_CONNECTION: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'LB_ERR_BAD_REQUEST',
+  'LB_ERR_AMBIGUOUS_FRAMING',
+  'LB_ERR_HEADERS_TOO_LARGE',
+  'LB_ERR_URI_TOO_LONG',
+  'LB_ERR_BODY_TOO_LARGE',
+  'LB_ERR_REQUEST_TIMEOUT',
+  'LB_ERR_UPGRADE_REFUSED',
+])
+
+/** Seconds a client should wait before retrying a 503 (no ready backend). */
+export const RETRY_AFTER_SECONDS = 1
+
+/** HTTP status for an error code. */
+export function statusFor(code: ErrorCode): number {
+  return ERROR_CODES[code].status
+}
+
+/** The JSON body for an error code. */
+export function errorBody(code: ErrorCode, requestId: string, message?: string): string {
+  return JSON.stringify({ error: message ?? ERROR_CODES[code].message, code, requestId })
+}
+
+/**
+ * Answers a request with the error for `code`. Safe to call when headers were already sent:
+ * then the connection is destroyed instead (the client must not take a truncated body as whole).
+ */
+export function sendError(res: ServerResponse, code: ErrorCode, requestId: string, message?: string): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy()
+    return
+  }
+  const status = statusFor(code)
+  const body = errorBody(code, requestId, message)
+  const headers: string[] = [
+    'content-type', 'application/json; charset=utf-8',
+    'content-length', String(Buffer.byteLength(body)),
+    'x-request-id', requestId,
+    'cache-control', 'no-store',
+  ]
+  if (status === 503 || status === 429) headers.push('retry-after', String(RETRY_AFTER_SECONDS))
+  const close = CLOSE_CONNECTION.has(code)
+  if (close) headers.push('connection', 'close')
+  res.writeHead(status, headers)
+  res.end(body)
+  if (close) {
+    // Do not read (or wait for) the rest of a request we refused.
+    res.once('finish', () => res.socket?.destroySoon())
+  }
+}
+
+/**
+ * Writes an error response directly on a raw socket (parser errors, refused upgrades), then
+ * closes it. Used where no ServerResponse exists.
+ */
+export function writeRawError(socket: Duplex, code: ErrorCode, requestId: string, message?: string): void {
+  if (!socket.writable) {
+    socket.destroy()
+    return
+  }
+  const status = statusFor(code)
+  const body = errorBody(code, requestId, message)
+  const extra = status === 503 || status === 429 ? `Retry-After: ${RETRY_AFTER_SECONDS}\r\n` : ''
+  socket.end(
+    `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\n` +
+      'Content-Type: application/json; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      `X-Request-Id: ${requestId}\r\n` +
+      extra +
+      'Connection: close\r\n\r\n' +
+      body,
+  )
+  socket.once('finish', () => socket.destroy())
+}
+
+const REASONS: Record<number, string> = {
+  400: 'Bad Request', 404: 'Not Found', 408: 'Request Timeout', 413: 'Payload Too Large', 414: 'URI Too Long',
+  429: 'Too Many Requests', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error',
+  502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+}

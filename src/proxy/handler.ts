@@ -1,0 +1,311 @@
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Readable } from 'node:stream'
+import type { Dispatcher } from 'undici'
+import { requestChannel, type ErrorCode, type RequestEvent } from '../core/index.js'
+import type { ClientLimits, PoolConfig } from '../config/index.js'
+import type { EndpointState, UpstreamPool } from '../upstream/index.js'
+import type { ClientAddressResolver } from './client-address.js'
+import { sendError } from './error-response.js'
+import { copyRequestHeaders } from './headers.js'
+import { checkRequest } from './request-guard.js'
+import { rewritePath, type CompiledRoute, type Router } from './router.js'
+import { Attempt, type AttemptOwner, type AttemptFailure } from './attempt.js'
+import { decideRetry, type RetryGate } from './retry-decision.js'
+import { hashKeyFor } from './hash-key.js'
+
+/** What the request handler needs from the rest of the worker. Swapped whole on reload. */
+export interface ProxyContext {
+  readonly router: Router
+  readonly pools: ReadonlyMap<string, UpstreamPool>
+  readonly limits: ClientLimits
+  readonly clientAddress: ClientAddressResolver
+  /** `https` on the TLS listener. */
+  readonly via: boolean
+  /** Retry budget per pool (issue: resilience); undefined = unlimited within `attempts`. */
+  readonly retryGate?: (pool: string) => RetryGate | undefined
+}
+
+/** Mutable per-worker flags the handler reads on every request. */
+export interface ProxyRuntime {
+  context: ProxyContext
+  /** Set while draining: every response carries `Connection: close`. */
+  shuttingDown: boolean
+  /** Requests being proxied right now (drain waits for 0). */
+  inFlight: number
+  /** Called when inFlight drops to 0 while shutting down. */
+  onIdle?: (() => void) | undefined
+}
+
+/**
+ * Builds the request listener: route -> (limit) -> pick -> forward -> retry. Synchronous up to the
+ * dispatch; nothing on this path awaits I/O other than the backend itself.
+ */
+export function createRequestHandler(runtime: ProxyRuntime, proto: 'http' | 'https'): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const ctx = runtime.context
+    const problem = checkRequest(req, ctx.limits)
+    if (problem !== undefined) {
+      sendError(res, problem, incomingRequestId(req.rawHeaders))
+      return
+    }
+    new Exchange(runtime, ctx, req, res, proto).start()
+  }
+}
+
+/** One client request from arrival to the end of the response, across its tries. */
+class Exchange implements AttemptOwner {
+  readonly startedAt = performance.now()
+  readonly headers: string[] = []
+  readonly method: string
+  requestId = ''
+  clientIp = ''
+  target = ''
+  route: CompiledRoute | undefined
+  pool: UpstreamPool | undefined
+  hasBody = false
+  contentLength = -1
+  idempotencyKey = false
+  bodyBytes = 0
+  bytesOut = 0
+  tries = 0
+  tried: Set<string> | undefined
+  current: Attempt | undefined
+  clientGone = false
+  finished = false
+  upstreamMs = -1
+  lastEndpoint = ''
+  status = 0
+
+  constructor(
+    private readonly runtime: ProxyRuntime,
+    private readonly ctx: ProxyContext,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    private readonly proto: 'http' | 'https',
+  ) {
+    this.method = req.method ?? 'GET'
+  }
+
+  start(): void {
+    const { req, res, ctx } = this
+    this.runtime.inFlight++
+    res.once('close', this.onClientClose)
+    const url = toOriginForm(req.url as string)
+    const q = url.indexOf('?')
+    const path = q === -1 ? url : url.slice(0, q)
+    const route = ctx.router.match(this.method, hostOf(req.rawHeaders), path, req.rawHeaders)
+    this.route = route
+    const facts = copyRequestHeaders(req.rawHeaders, this.headers, route?.requestHeaders?.remove)
+    this.requestId = facts.requestId !== '' ? facts.requestId : randomUUID()
+    const peer = stripMappedPeer(req.socket.remoteAddress)
+    this.clientIp = ctx.clientAddress.resolve(peer, facts.forwardedFor)
+    if (route === undefined) return this.fail('LB_ERR_NO_ROUTE')
+    const pool = ctx.pools.get(route.pool)
+    if (pool === undefined) return this.fail('LB_ERR_NO_ROUTE')
+    this.pool = pool
+    this.contentLength = facts.contentLength
+    this.idempotencyKey = facts.idempotencyKey
+    this.hasBody = facts.chunked || facts.contentLength > 0
+    const max = ctx.limits.maxBodyBytes
+    if (max !== undefined && facts.contentLength > max) return this.fail('LB_ERR_BODY_TOO_LARGE')
+    this.target = rewritePath(route, url)
+    const h = this.headers
+    h.push(
+      // Appended to, with the immediate peer (nginx's $proxy_add_x_forwarded_for).
+      'x-forwarded-for', facts.forwardedFor === '' ? peer : `${facts.forwardedFor}, ${peer}`,
+      'x-forwarded-proto', this.proto,
+      'x-request-id', this.requestId,
+    )
+    if (facts.host !== '') h.push('x-forwarded-host', facts.host)
+    if (facts.contentLength >= 0) h.push('content-length', String(facts.contentLength))
+    if (ctx.via) h.push('via', `${req.httpVersion} lb`)
+    if (route.requestHeaders !== undefined) for (const x of route.requestHeaders.append) h.push(x)
+    this.dispatch()
+  }
+
+  /** Sends one try to the next endpoint, or answers 503 when none is ready. */
+  dispatch(): void {
+    const pool = this.pool as UpstreamPool
+    const pick = this.tried === undefined ? undefined : { exclude: this.tried, hashKey: undefined as string | undefined }
+    const hashKey = pool.config.algorithm === 'consistent-hash' ? hashKeyFor(pool.config.hashOn, this.req.rawHeaders, this.clientIp) : undefined
+    let state = pool.pick(pick ?? { hashKey })
+    // A retry may reuse a tried endpoint only when no other one is ready (single-endpoint pools).
+    if (state === undefined && this.tried !== undefined) state = pool.pick({ hashKey })
+    if (state === undefined) return this.fail(this.tries === 0 ? 'LB_ERR_NO_BACKEND' : this.lastFailureCode ?? 'LB_ERR_NO_BACKEND')
+    this.tries++
+    this.lastEndpoint = state.endpoint.id
+    const attempt = new Attempt(this, state)
+    this.current = attempt
+    const opts: Dispatcher.DispatchOptions = {
+      path: this.target,
+      method: this.method as Dispatcher.HttpMethod,
+      headers: this.headers,
+      // undici streams async iterables with back-pressure; its typings omit them.
+      body: this.hasBody ? (bodyOf(this, attempt, this.ctx.limits.maxBodyBytes) as unknown as Readable) : this.contentLength === 0 ? '' : null,
+      blocking: false,
+    }
+    const perTry = pool.config.retries.perTryTimeoutMs
+    if (perTry > 0) opts.headersTimeout = perTry
+    state.stats.inFlight++
+    attempt.sentAt = performance.now()
+    state.dispatcher.dispatch(opts, attempt)
+  }
+
+  lastFailureCode: ErrorCode | undefined
+
+  /** Called by an Attempt that failed before any response byte reached the client. */
+  onAttemptFailed(attempt: Attempt, failure: AttemptFailure): void {
+    if (attempt !== this.current || this.finished) return
+    this.lastFailureCode = failure.code
+    if (this.clientGone) return this.finish(499, 'LB_ERR_CLIENT_ABORTED')
+    const pool = this.pool as UpstreamPool
+    const gate = this.ctx.retryGate?.(pool.name)
+    if (decideRetry(pool.config, failure, this, gate)) {
+      ;(this.tried ??= new Set()).add(attempt.state.endpoint.id)
+      this.dispatch()
+      return
+    }
+    this.fail(failure.code)
+  }
+
+  /** Response headers arrived from the backend: forward them. */
+  onResponseStart(attempt: Attempt, status: number, headers: string[]): boolean {
+    if (attempt !== this.current || this.clientGone) return false
+    this.upstreamMs = performance.now() - attempt.sentAt
+    this.status = status
+    headers.push('x-request-id', this.requestId)
+    if (this.ctx.via) headers.push('via', '1.1 lb')
+    const edits = this.route?.responseHeaders
+    if (edits !== undefined) for (const x of edits.append) headers.push(x)
+    if (this.runtime.shuttingDown) headers.push('connection', 'close')
+    this.res.writeHead(status, headers)
+    return true
+  }
+
+  /** The backend finished its response. */
+  onResponseEnd(attempt: Attempt): void {
+    if (attempt !== this.current) return
+    this.res.end()
+    this.finish(this.status, '')
+  }
+
+  /** The backend failed after response bytes reached the client: the client must see a broken response. */
+  onResponseAborted(attempt: Attempt, code: ErrorCode): void {
+    if (attempt !== this.current) return
+    this.res.destroy()
+    this.finish(this.status, code)
+  }
+
+  /** Whether a response with this status should be dropped and the request retried. */
+  shouldRetryStatus(attempt: Attempt, status: number): boolean {
+    if (attempt !== this.current || status < 500) return false
+    const pool = this.pool as UpstreamPool
+    const failure: AttemptFailure = { code: 'LB_ERR_UPSTREAM_PROTOCOL', kind: 'status', status, bodyStarted: attempt.bodyStarted }
+    return decideRetry(pool.config, failure, this, this.ctx.retryGate?.(pool.name))
+  }
+
+  /** Route-configured response header removals. */
+  get responseRemovals(): ReadonlySet<string> | undefined {
+    return this.route?.responseHeaders?.remove
+  }
+
+  get responseStarted(): boolean {
+    return this.res.headersSent
+  }
+
+  private readonly onClientClose = (): void => {
+    if (this.res.writableFinished) return
+    this.clientGone = true
+    this.current?.abort()
+    if (!this.finished) this.finish(499, 'LB_ERR_CLIENT_ABORTED')
+  }
+
+  private fail(code: ErrorCode): void {
+    sendError(this.res, code, this.requestId)
+    this.finish(this.res.statusCode, code)
+  }
+
+  private finish(status: number, error: string): void {
+    if (this.finished) return
+    this.finished = true
+    const rt = this.runtime
+    if (--rt.inFlight === 0 && rt.shuttingDown) rt.onIdle?.()
+    if (requestChannel.hasSubscribers) requestChannel.publish(this.event(status, error))
+  }
+
+  private event(status: number, error: string): RequestEvent {
+    const req = this.req
+    return {
+      requestId: this.requestId,
+      clientIp: this.clientIp,
+      method: this.method,
+      host: hostOf(req.rawHeaders),
+      path: this.target || (req.url ?? ''),
+      route: this.route?.name ?? '',
+      pool: this.pool?.name ?? '',
+      endpoint: this.lastEndpoint,
+      status,
+      bytesIn: this.bodyBytes,
+      bytesOut: this.bytesOut,
+      durationMs: performance.now() - this.startedAt,
+      upstreamMs: this.upstreamMs,
+      retries: this.tries > 0 ? this.tries - 1 : 0,
+      error,
+    }
+  }
+}
+
+/**
+ * The request body for one try, pulled from the client as the backend reads it (back-pressure both
+ * ways). A fresh iterator per try: a try that failed before pulling a byte leaves the body intact for
+ * the next one; `destroyOnReturn: false` keeps an abandoned try from destroying the client socket.
+ */
+async function* bodyOf(ex: Exchange, attempt: Attempt, max: number | undefined): AsyncGenerator<Buffer> {
+  for await (const chunk of ex.req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+    ex.bodyBytes += chunk.length
+    attempt.bodyStarted = true
+    if (max !== undefined && ex.bodyBytes > max) throw new BodyTooLargeError()
+    yield chunk
+  }
+}
+
+/** Thrown into the upstream request when a chunked body passes the configured limit. */
+export class BodyTooLargeError extends Error {
+  readonly code = 'LB_ERR_BODY_TOO_LARGE'
+}
+
+function hostOf(raw: readonly string[]): string {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    if (name.length === 4 && name.toLowerCase() === 'host') return raw[i + 1] as string
+  }
+  return ''
+}
+
+function incomingRequestId(raw: readonly string[]): string {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    if (name.length === 12 && name.toLowerCase() === 'x-request-id') {
+      const v = raw[i + 1] as string
+      if (/^[A-Za-z0-9._:-]{1,128}$/.test(v)) return v
+    }
+  }
+  return randomUUID()
+}
+
+/** `http://host/p?q` -> `/p?q`; origin-form is returned unchanged. */
+function toOriginForm(url: string): string {
+  if (url.charCodeAt(0) === 47) return url
+  const scheme = url.indexOf('://')
+  if (scheme === -1) return url
+  const slash = url.indexOf('/', scheme + 3)
+  return slash === -1 ? '/' : url.slice(slash)
+}
+
+function stripMappedPeer(peer: string | undefined): string {
+  if (peer === undefined) return ''
+  return peer.startsWith('::ffff:') && peer.includes('.') ? peer.slice(7) : peer
+}
+
+export type { PoolConfig, EndpointState }

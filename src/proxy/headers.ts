@@ -1,0 +1,126 @@
+/**
+ * Header rewriting for both legs. Hop-by-hop headers (RFC 9110 7.6.1), and any header the sender
+ * names in `Connection`, are removed first; only then are `X-Forwarded-*` and `X-Request-Id`
+ * written, so a client cannot strip them by listing them in `Connection`. Framing headers
+ * (`Content-Length`, `Transfer-Encoding`) are never copied: the outgoing message is re-framed.
+ */
+
+/** Removed on both legs, whatever `Connection` says. */
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
+  'te', 'trailer', 'transfer-encoding', 'upgrade',
+])
+
+/** Request headers the balancer writes itself (client values are replaced or merged). */
+const OWN_REQUEST_HEADERS = new Set([
+  'content-length', 'expect', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id',
+])
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** What the client's raw headers told us, gathered in the one pass that copies them. */
+export interface RequestHeaderFacts {
+  host: string
+  /** Incoming X-Forwarded-For (all instances joined), '' if none. */
+  forwardedFor: string
+  /** Client's X-Request-Id when valid, else ''. */
+  requestId: string
+  /** Value of Content-Length, -1 when absent. */
+  contentLength: number
+  /** Transfer-Encoding present. */
+  chunked: boolean
+  /** The request carries an Idempotency-Key header (makes a non-idempotent method retryable). */
+  idempotencyKey: boolean
+}
+
+/** Lower-cased tokens of every Connection header, or undefined when there is nothing to remove. */
+export function connectionTokens(raw: readonly string[]): Set<string> | undefined {
+  let tokens: Set<string> | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    if (name.length !== 10 || name.toLowerCase() !== 'connection') continue
+    for (const part of (raw[i + 1] as string).split(',')) {
+      const t = part.trim().toLowerCase()
+      if (t === '' || t === 'close' || t === 'keep-alive') continue
+      ;(tokens ??= new Set()).add(t)
+    }
+  }
+  return tokens
+}
+
+/**
+ * Copies the end-to-end request headers into `out` (flat name/value list, original case and order)
+ * and returns the facts the proxy needs. `remove` are route-configured names to drop (lower case).
+ * `keepUpgrade` keeps Connection/Upgrade for a tunnelled upgrade.
+ */
+export function copyRequestHeaders(
+  raw: readonly string[],
+  out: string[],
+  remove: ReadonlySet<string> | undefined,
+  keepUpgrade = false,
+): RequestHeaderFacts {
+  const named = connectionTokens(raw)
+  const facts: RequestHeaderFacts = { host: '', forwardedFor: '', requestId: '', contentLength: -1, chunked: false, idempotencyKey: false }
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    const value = raw[i + 1] as string
+    const lower = name.toLowerCase()
+    if (named !== undefined && named.has(lower) && !(keepUpgrade && lower === 'upgrade')) continue
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'transfer-encoding') facts.chunked = true
+      else if (keepUpgrade && lower === 'upgrade') out.push(name, value)
+      continue
+    }
+    if (OWN_REQUEST_HEADERS.has(lower)) {
+      if (lower === 'content-length') facts.contentLength = Number(value)
+      else if (lower === 'x-forwarded-for') facts.forwardedFor = facts.forwardedFor === '' ? value : `${facts.forwardedFor}, ${value}`
+      else if (lower === 'x-request-id' && REQUEST_ID.test(value)) facts.requestId = value
+      continue
+    }
+    if (remove !== undefined && remove.has(lower)) continue
+    if (lower === 'host') facts.host = value
+    else if (lower === 'idempotency-key') facts.idempotencyKey = true
+    out.push(name, value)
+  }
+  if (keepUpgrade) out.push('connection', 'upgrade')
+  return facts
+}
+
+/**
+ * Copies the end-to-end response headers from undici's raw list (Buffers) into a flat string list
+ * for `res.writeHead`. Returns the list.
+ */
+export function copyResponseHeaders(raw: readonly Buffer[], remove: ReadonlySet<string> | undefined): string[] {
+  const out: string[] = []
+  let named: Set<string> | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as Buffer).toString('latin1')
+    const lower = name.toLowerCase()
+    if (lower === 'connection') {
+      for (const part of (raw[i + 1] as Buffer).toString('latin1').split(',')) {
+        const t = part.trim().toLowerCase()
+        if (t !== '' && t !== 'close' && t !== 'keep-alive') (named ??= new Set()).add(t)
+      }
+      continue
+    }
+    if (HOP_BY_HOP.has(lower) || (remove !== undefined && remove.has(lower))) continue
+    out.push(name, (raw[i + 1] as Buffer).toString('latin1'))
+  }
+  if (named === undefined) return out
+  // Rare: the backend named extra hop-by-hop headers; filter them out after the fact.
+  const filtered: string[] = []
+  for (let i = 0; i < out.length; i += 2) {
+    if (!named.has((out[i] as string).toLowerCase())) filtered.push(out[i] as string, out[i + 1] as string)
+  }
+  return filtered
+}
+
+/** True for methods RFC 9110 defines as idempotent. */
+export function isIdempotentMethod(method: string): boolean {
+  switch (method) {
+    case 'GET': case 'HEAD': case 'OPTIONS': case 'TRACE': case 'PUT': case 'DELETE':
+      return true
+    default:
+      return false
+  }
+}

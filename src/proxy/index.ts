@@ -1,0 +1,6 @@
+export { createRequestHandler, type ProxyContext, type ProxyRuntime } from './handler.js'
+export { createUpgradeHandler } from './websocket.js'
+export { Router, type CompiledRoute } from './router.js'
+export { ClientAddressResolver } from './client-address.js'
+export { sendError, writeRawError, errorBody, statusFor } from './error-response.js'
+export { decideRetry, type RetryGate } from './retry-decision.js'

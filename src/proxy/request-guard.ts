@@ -1,0 +1,45 @@
+import type { IncomingMessage } from 'node:http'
+import type { ErrorCode } from '../core/index.js'
+import type { ClientLimits } from '../config/index.js'
+
+/**
+ * Checks what Node's HTTP parser (llhttp, strict mode) lets through but a proxy must refuse:
+ * target length (414), header size and count (431), and framing a backend could read two ways
+ * (400 + close). llhttp itself already rejects CL+TE together, duplicate or invalid Content-Length,
+ * Transfer-Encoding other than a final `chunked`, bad chunk sizes, obs-fold and invalid header
+ * characters (see server/client-errors.ts for how those are answered).
+ * Returns the error code, or undefined when the request may proceed.
+ */
+export function checkRequest(req: IncomingMessage, limits: ClientLimits): ErrorCode | undefined {
+  const url = req.url ?? ''
+  if (url.length > limits.maxUrlBytes) return 'LB_ERR_URI_TOO_LONG'
+  if (url.length === 0 || (url.charCodeAt(0) !== 47 /* / */ && url !== '*' && req.method !== 'CONNECT' && !isAbsoluteForm(url))) {
+    return 'LB_ERR_BAD_REQUEST'
+  }
+  const raw = req.rawHeaders
+  // server.maxHeadersCount is limits.maxHeaderCount + 1, so one field too many is still visible here.
+  if (raw.length / 2 > limits.maxHeaderCount) return 'LB_ERR_HEADERS_TOO_LARGE'
+  let bytes = 0
+  let hasHost = false
+  let hasTe = false
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    bytes += name.length + (raw[i + 1] as string).length + 4
+    if (name.length === 4 && name.toLowerCase() === 'host') {
+      if (hasHost) return 'LB_ERR_BAD_REQUEST' // RFC 9112 3.2: more than one Host is a 400
+      hasHost = true
+    } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
+      hasTe = true
+    }
+  }
+  if (bytes > limits.maxHeaderBytes) return 'LB_ERR_HEADERS_TOO_LARGE'
+  if (req.httpVersionMajor !== 1) return 'LB_ERR_BAD_REQUEST'
+  if (req.httpVersionMinor === 1 && !hasHost) return 'LB_ERR_BAD_REQUEST'
+  // HTTP/1.0 has no chunked coding: a 1.0 message with Transfer-Encoding is read two ways (RFC 9112 6.1).
+  if (hasTe && req.httpVersionMinor === 0) return 'LB_ERR_AMBIGUOUS_FRAMING'
+  return undefined
+}
+
+function isAbsoluteForm(url: string): boolean {
+  return url.startsWith('http://') || url.startsWith('https://')
+}

@@ -1,0 +1,3 @@
+export { createHttpServer } from './http-server.js'
+export { drainServer } from './drain.js'
+export { handleClientError } from './client-errors.js'

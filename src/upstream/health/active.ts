@@ -1,0 +1,291 @@
+/**
+ * Active health checks: one HTTP probe per endpoint per interval, turned into healthy/unhealthy
+ * transitions by {@link HealthThresholds}. Runs once per balancer instance (the primary), never per
+ * worker; transitions reach workers through `onTransition` (the lead wires IPC / the state store).
+ *
+ * Schedule per endpoint: the first probe starts at `start()`; the next one `interval + random() *
+ * jitter * interval` ms after the previous probe finished (Envoy: the interval timer starts once the
+ * response or the timeout arrives), so probes to one endpoint never overlap, even when the timeout is
+ * longer than the interval. `interval` is `intervalMs` while healthy, `unhealthyIntervalMs` while not.
+ */
+import http from 'node:http'
+import https from 'node:https'
+import type { Clock, Endpoint, HealthEvent, HealthTransition, ProbeEvent } from '../../core/index.js'
+import { healthChannel, probeChannel, systemClock, systemRandom } from '../../core/index.js'
+import type { HealthCheckConfig } from '../../config/index.js'
+import { HealthThresholds } from './thresholds.js'
+import type { HealthChecker } from './types.js'
+
+/** `User-Agent` of every probe, so backends can leave probes out of their access logs. */
+export const PROBE_USER_AGENT = 'lb-health-check'
+
+/** Options of {@link ActiveHealthChecker}. */
+export interface ActiveHealthCheckerOptions {
+  /** Pool name, for events. */
+  pool: string
+  config: HealthCheckConfig
+  /** Time source for `at` and `lastProbeAt` (timers themselves are real `setTimeout`s). */
+  clock?: Clock | undefined
+  /** Randomness for jitter, floats in [0, 1). */
+  random?: (() => number) | undefined
+  /** State of an endpoint before its thresholds are met (default true, like the pool's initial state). */
+  initiallyHealthy?: boolean | undefined
+}
+
+/** What the checker knows about one endpoint. */
+export interface ProbeSnapshot {
+  id: string
+  healthy: boolean
+  /** HTTP status of the last probe; undefined when it got none (error, timeout) or none ran yet. */
+  lastStatus: number | undefined
+  /** `timeout`, an errno code (`ECONNREFUSED`) or a message; undefined when the last probe got a response. */
+  lastError: string | undefined
+  /** Clock ms when the last probe finished; undefined before the first one. */
+  lastProbeAt: number | undefined
+  /** Clock ms when the next probe is due; undefined while a probe is in flight or the checker is stopped. */
+  nextProbeAt: number | undefined
+}
+
+/** Outcome of one probe. `reason` is what a transition reports: `status 503`, `timeout`, `ECONNREFUSED`. */
+interface ProbeOutcome {
+  success: boolean
+  status?: number
+  error?: string
+  reason: string
+}
+
+interface Target {
+  endpoint: Endpoint
+  readonly thresholds: HealthThresholds
+  /** Bumped when the target stops; callbacks of older probes then do nothing. */
+  generation: number
+  active: boolean
+  timer: NodeJS.Timeout | undefined
+  request: http.ClientRequest | undefined
+  /** Resolves when the socket of the probe in flight is closed. */
+  closing: Promise<void>
+  lastStatus: number | undefined
+  lastError: string | undefined
+  lastProbeAt: number | undefined
+  nextProbeAt: number | undefined
+}
+
+const DEFAULT_TIMEOUT_MS = 2_000
+
+/**
+ * Probes every endpoint of one pool over HTTP(S) and reports rise/fall transitions.
+ * When `config.enabled` is false, `start()` registers endpoints as healthy and never probes.
+ */
+export class ActiveHealthChecker implements HealthChecker {
+  readonly pool: string
+  private readonly config: HealthCheckConfig
+  private readonly clock: Clock
+  private readonly random: () => number
+  private readonly initiallyHealthy: boolean
+  private readonly targets = new Map<string, Target>()
+  private readonly listeners = new Set<(t: HealthTransition) => void>()
+
+  constructor(options: ActiveHealthCheckerOptions) {
+    this.pool = options.pool
+    this.config = options.config
+    this.clock = options.clock ?? systemClock
+    this.random = options.random ?? systemRandom
+    this.initiallyHealthy = options.initiallyHealthy ?? true
+  }
+
+  /** See {@link HealthChecker.start}. A survivor whose URL changed keeps its state; the next probe uses the new URL. */
+  start(endpoints: readonly Endpoint[]): void {
+    const wanted = new Set(endpoints.map((e) => e.id))
+    for (const [id, target] of this.targets) {
+      if (!wanted.has(id)) {
+        this.retire(target)
+        this.targets.delete(id)
+      }
+    }
+    for (const endpoint of endpoints) {
+      let target = this.targets.get(endpoint.id)
+      if (target === undefined) {
+        target = this.newTarget(endpoint)
+        this.targets.set(endpoint.id, target)
+      }
+      target.endpoint = endpoint
+      if (!target.active && this.config.enabled) {
+        target.active = true
+        this.probe(target)
+      }
+    }
+  }
+
+  /** See {@link HealthChecker.stop}. States are kept: a later `start()` resumes from them. */
+  async stop(): Promise<void> {
+    const closing: Promise<void>[] = []
+    for (const target of this.targets.values()) {
+      closing.push(target.closing)
+      this.retire(target)
+    }
+    await Promise.all(closing)
+  }
+
+  /** See {@link HealthChecker.onTransition}. Listeners run synchronously and must not throw. */
+  onTransition(listener: (t: HealthTransition) => void): () => void {
+    this.listeners.add(listener)
+    return () => {
+      this.listeners.delete(listener)
+    }
+  }
+
+  /** Current state of one endpoint; false for an id this checker does not know. */
+  isHealthy(id: string): boolean {
+    return this.targets.get(id)?.thresholds.healthy ?? false
+  }
+
+  /** One entry per known endpoint, in `start()` order. */
+  snapshot(): ProbeSnapshot[] {
+    return [...this.targets.values()].map((t) => ({
+      id: t.endpoint.id,
+      healthy: t.thresholds.healthy,
+      lastStatus: t.lastStatus,
+      lastError: t.lastError,
+      lastProbeAt: t.lastProbeAt,
+      nextProbeAt: t.nextProbeAt,
+    }))
+  }
+
+  private newTarget(endpoint: Endpoint): Target {
+    const c = this.config
+    return {
+      endpoint,
+      thresholds: new HealthThresholds(c.healthyThreshold, c.unhealthyThreshold, this.initiallyHealthy),
+      generation: 0,
+      active: false,
+      timer: undefined,
+      request: undefined,
+      closing: Promise.resolve(),
+      lastStatus: undefined,
+      lastError: undefined,
+      lastProbeAt: undefined,
+      nextProbeAt: undefined,
+    }
+  }
+
+  /** Stops the schedule of one target and aborts its probe in flight (whose result is then ignored). */
+  private retire(target: Target): void {
+    target.generation++
+    target.active = false
+    clearTimeout(target.timer)
+    target.timer = undefined
+    target.nextProbeAt = undefined
+    target.request?.destroy()
+    target.request = undefined
+  }
+
+  private probe(target: Target): void {
+    target.timer = undefined
+    target.nextProbeAt = undefined
+    const generation = target.generation
+    let closed!: () => void
+    target.closing = new Promise((resolve) => (closed = resolve))
+    const request = sendProbe(target.endpoint.url, this.config, (outcome) => {
+      if (generation === target.generation) this.record(target, outcome)
+    }, () => {
+      closed()
+      if (generation !== target.generation) return
+      target.request = undefined
+      this.schedule(target)
+    })
+    // sendProbe may have finished synchronously (invalid request options): keep only a live request.
+    if (request !== undefined && !request.destroyed) target.request = request
+  }
+
+  private schedule(target: Target): void {
+    const c = this.config
+    const healthyMs = Math.max(1, c.intervalMs)
+    const baseMs = target.thresholds.healthy || !(c.unhealthyIntervalMs > 0) ? healthyMs : c.unhealthyIntervalMs
+    const jitter = Math.min(Math.max(c.jitter, 0), 1) || 0
+    const delayMs = baseMs + this.random() * jitter * baseMs
+    target.nextProbeAt = this.clock.now() + delayMs
+    target.timer = setTimeout(() => this.probe(target), delayMs)
+    target.timer.unref()
+  }
+
+  private record(target: Target, outcome: ProbeOutcome): void {
+    const now = this.clock.now()
+    const id = target.endpoint.id
+    target.lastProbeAt = now
+    target.lastStatus = outcome.status
+    target.lastError = outcome.error
+    if (probeChannel.hasSubscribers) {
+      const event: ProbeEvent = { pool: this.pool, endpoint: id, result: outcome.success ? 'success' : 'failure' }
+      if (outcome.status !== undefined) event.status = outcome.status
+      if (outcome.error !== undefined) event.error = outcome.error
+      probeChannel.publish(event)
+    }
+    if (!target.thresholds.observe(outcome.success)) return
+    const transition: HealthTransition = { id, healthy: target.thresholds.healthy, reason: outcome.reason, at: now }
+    if (healthChannel.hasSubscribers) {
+      const event: HealthEvent = { pool: this.pool, endpoint: id, healthy: transition.healthy, reason: transition.reason, at: now }
+      healthChannel.publish(event)
+    }
+    for (const listener of [...this.listeners]) listener(transition)
+  }
+}
+
+/**
+ * Sends one probe. `settle` runs once with the outcome (at the response headers, on error or at the
+ * timeout); `closed` runs once when the socket is gone (the body is drained and discarded; the
+ * timeout also bounds a body that never ends). Returns the request, or undefined when it could not
+ * even be created (then both callbacks have already run).
+ */
+function sendProbe(url: URL, config: HealthCheckConfig, settle: (o: ProbeOutcome) => void, closed: () => void): http.ClientRequest | undefined {
+  let settled = false
+  const once = (o: ProbeOutcome): void => {
+    if (settled) return
+    settled = true
+    settle(o)
+  }
+  let request: http.ClientRequest
+  try {
+    request = (url.protocol === 'https:' ? https : http).request({
+      host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: url.port,
+      path: config.path,
+      method: config.method,
+      agent: false,
+      headers: { host: url.host, 'user-agent': PROBE_USER_AGENT, connection: 'close', accept: '*/*' },
+    })
+  } catch (err) {
+    once(failure(err))
+    closed()
+    return undefined
+  }
+  const timer = setTimeout(() => {
+    once({ success: false, error: 'timeout', reason: 'timeout' })
+    request.destroy()
+  }, config.timeoutMs > 0 ? config.timeoutMs : DEFAULT_TIMEOUT_MS)
+  timer.unref()
+  request.on('response', (response) => {
+    const status = response.statusCode ?? 0
+    once({ success: isExpectedStatus(status, config.expectedStatuses), status, reason: `status ${status}` })
+    response.on('error', () => undefined) // an abort after the status is known changes nothing
+    response.resume()
+  })
+  request.on('error', (err) => once(failure(err)))
+  request.on('close', () => {
+    clearTimeout(timer)
+    closed()
+  })
+  request.end()
+  return request
+}
+
+/** True when `status` falls in one of the inclusive ranges; an empty list means "below 500". */
+export function isExpectedStatus(status: number, ranges: readonly (readonly [number, number])[]): boolean {
+  if (ranges.length === 0) return status >= 100 && status < 500
+  return ranges.some(([low, high]) => status >= low && status <= high)
+}
+
+function failure(err: unknown): ProbeOutcome {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code
+  const error = typeof code === 'string' ? code : err instanceof Error ? err.message : String(err)
+  return { success: false, error, reason: error }
+}
