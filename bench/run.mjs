@@ -5,6 +5,7 @@
 //   node bench/run.mjs --only lb,nginx       # a subset of targets
 //   node bench/run.mjs --duration 5s         # measurement length per scenario (env BENCH_DURATION), default 10s
 //   node bench/run.mjs --lb-config FILE      # the balancer with a variant JSON config (listen/admin/backends replaced)
+//   node bench/run.mjs --repeat 3            # 3 measurements per target and scenario, medians reported
 //   node bench/run.mjs --json                # results as JSON on stdout (progress goes to stderr)
 //
 // Everything listens on 127.0.0.1 free ports; every process started here is stopped by PID at the end, also on
@@ -32,7 +33,9 @@ Options:
   --only LIST         comma-separated targets among ${ALL_TARGETS.join(', ')} (default: all)
   --duration D        measurement per scenario, e.g. 10s, 5s, 1m (default: $BENCH_DURATION or 10s)
   --warmup D          warm-up before each measurement (default 2s)
+  --repeat N          measurements per target and scenario (default 1); figures are the median over them
   --lb-config FILE    JSON config for the balancer; listen, admin port and every pool's backend URLs are replaced
+  --lb-profile DIR    pass \`--profile DIR\` to the balancer: a V8 CPU profile of every worker (.cpuprofile)
   --json              print the results as JSON on stdout instead of the table
   --out FILE          where to write the Markdown report (default bench/RESULTS.md; "-" = do not write)
   --keep-tmp          keep the temporary directory (generated configs, process logs)
@@ -502,7 +505,8 @@ async function startTarget(name, ctx) {
     const adminPort = await freePort()
     const cfgFile = path.join(tmp, 'lb.config.json')
     fs.writeFileSync(cfgFile, JSON.stringify(lbConfig(port, adminPort, backends, opts.lbConfig), null, 2))
-    const p = startProc('lb', process.execPath, [cli, 'start', '--config', cfgFile], { env: lbEnv(), logFile: path.join(tmp, 'lb.log') })
+    const extra = opts.lbProfile ? ['--profile', opts.lbProfile] : []
+    const p = startProc('lb', process.execPath, [cli, 'start', '--config', cfgFile, ...extra], { env: lbEnv(), logFile: path.join(tmp, 'lb.log') })
     await waitForOutput(p, /lb: listening on/, 30_000)
     await waitForHttp(p, port, '/2b', 10_000)
     return { name, port, proc: p, note }
@@ -586,11 +590,39 @@ function runWrk(wrk, { port, path: urlPath, connections, threads, seconds }) {
   })
 }
 
+const median = (xs) => {
+  const v = xs.filter((x) => x !== null && x !== undefined).sort((a, b) => a - b)
+  if (v.length === 0) return null
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2
+}
+
+/** Warm-up, then `repeat` measurements; with several, every figure is the median over the runs (errors: the sum). */
 async function measure(ctx, target, sc) {
-  const { wrk, backends, opts } = ctx
+  const { wrk, opts } = ctx
   const load = { port: target.port, path: sc.path, connections: sc.connections, threads: sc.threads }
   // Warm-up: fills connection pools, JIT, CPU frequency; discarded.
   if (opts.warmupS > 0) await runWrk(wrk, { ...load, seconds: opts.warmupS })
+  const runs = []
+  for (let i = 0; i < opts.repeat; i++) runs.push(await measureOnce(ctx, target, load))
+  if (runs.length === 1) return runs[0]
+  const m = (f) => median(runs.map(f))
+  return {
+    rps: m((r) => r.rps),
+    requests: runs.reduce((a, r) => a + (r.requests ?? 0), 0),
+    p50us: m((r) => r.p50us),
+    p75us: m((r) => r.p75us),
+    p90us: m((r) => r.p90us),
+    p99us: m((r) => r.p99us),
+    socketErrors: Object.fromEntries(['connect', 'read', 'write', 'timeout'].map((k) => [k, runs.reduce((a, r) => a + r.socketErrors[k], 0)])),
+    non2xx: runs.reduce((a, r) => a + r.non2xx, 0),
+    proxyCpuUsPerReq: m((r) => r.proxyCpuUsPerReq),
+    cpu: { proxy: m((r) => r.cpu.proxy), backends: m((r) => r.cpu.backends), wrk: m((r) => r.cpu.wrk), other: m((r) => r.cpu.other) },
+    runs,
+  }
+}
+
+async function measureOnce(ctx, target, load) {
+  const { wrk, backends, opts } = ctx
   const table = processTable()
   const proxyPids = target.proc ? processTree(target.proc.child.pid, table) : []
   const backendPids = backends.flatMap((b) => processTree(b.proc.child.pid, table))
@@ -603,11 +635,14 @@ async function measure(ctx, target, sc) {
   const pct = (ticks) => Math.round((ticks / CLK_TCK / wall) * 100)
   const busy1 = machineBusyTicks()
   const r = parseWrk(out)
+  const proxyTicks = target.proc ? cpuTicks(proxyPids) - proxy0 : null
   r.cpu = {
-    proxy: target.proc ? pct(cpuTicks(proxyPids) - proxy0) : null,
+    proxy: proxyTicks === null ? null : pct(proxyTicks),
     backends: pct(cpuTicks(backendPids) - back0),
     wrk: pct(wrkTicks),
   }
+  // CPU time the proxy spent per request: what limits throughput when the cores are shared.
+  r.proxyCpuUsPerReq = proxyTicks === null || !r.requests ? null : Math.round(((proxyTicks / CLK_TCK) * 1e6) / r.requests)
   // Everything else the machine did meanwhile (other processes, kernel softirq not charged to ours, this script).
   r.cpu.other = busy0 === null || busy1 === null ? null : Math.max(0, pct(busy1 - busy0) - (r.cpu.proxy ?? 0) - r.cpu.backends - r.cpu.wrk)
   if (target.proc && !isRunning(target.proc)) throw failure(target.proc, 'exited during the measurement')
@@ -652,12 +687,13 @@ function scenarioRows(results, sc, targets) {
       ratio(r.p99us, n?.p99us),
       String(errorsOf(r)),
       `${r.cpu.proxy ?? '-'} / ${r.cpu.backends} / ${r.cpu.wrk} / ${r.cpu.other ?? '-'}`,
+      r.proxyCpuUsPerReq === null || r.proxyCpuUsPerReq === undefined ? '-' : String(r.proxyCpuUsPerReq),
     ])
   }
   return rows
 }
 
-const HEADER = ['target', 'req/s', 'vs direct', 'vs nginx', 'p50', 'vs direct', 'vs nginx', 'p99', 'vs direct', 'vs nginx', 'errors', 'CPU % proxy / backends / wrk / other']
+const HEADER = ['target', 'req/s', 'vs direct', 'vs nginx', 'p50', 'vs direct', 'vs nginx', 'p99', 'vs direct', 'vs nginx', 'errors', 'CPU % proxy / backends / wrk / other', 'proxy CPU us/req']
 
 function textTable(rows) {
   const all = [HEADER, ...rows]
@@ -742,17 +778,19 @@ function renderMarkdown(results, targets) {
   lines.push('node bench/run.mjs --only lb,nginx       # a subset of targets')
   lines.push('node bench/run.mjs --duration 5s         # shorter measurements (or BENCH_DURATION=5s)')
   lines.push('node bench/run.mjs --lb-config FILE      # the balancer with a variant JSON config')
+  lines.push('node bench/run.mjs --repeat 3             # 3 measurements each, medians reported')
   lines.push('node bench/run.mjs --json                # results as JSON on stdout')
   lines.push('```', '')
   lines.push('## This run', '')
   lines.push(`- Date: ${results.date}`)
   lines.push(`- Machine: ${results.machine.nproc} CPUs (nproc), ${results.machine.cpuModel}, ${results.machine.memGiB} GiB RAM, ${results.machine.os}`)
   lines.push(`- Versions: node ${results.versions.node}, nginx ${results.versions.nginx}, HAProxy ${results.versions.haproxy}, wrk ${results.versions.wrk}`)
-  lines.push(`- Settings: wrk ${s.durationS} s per measurement after a ${s.warmupS} s warm-up, \`--latency\`, \`--timeout 5s\`; targets measured in turn: ${targets.join(', ')}`)
+  lines.push(`- Settings: wrk ${s.durationS} s per measurement${s.repeat > 1 ? ` × ${s.repeat} (median of each figure)` : ''} after a ${s.warmupS} s warm-up, \`--latency\`, \`--timeout 5s\`; targets measured in turn: ${targets.join(', ')}`)
   lines.push(`- Backends: 2 × \`bench/backend.mjs\` (one node:http process each, keep-alive); \`direct\` = wrk against backend 1 alone`)
   lines.push(`- lb: \`node dist/cli.js start\`, ${s.lbConfig ? `variant config \`${s.lbConfig}\` (listen/admin/backends replaced)` : '2 workers, round-robin, access log off, active health checks off, defaults otherwise'}`)
   lines.push('- nginx: `worker_processes 2`, upstream `keepalive 64`, `proxy_http_version 1.1`, `Connection ""`, access log off, `keepalive_requests 1000000`')
   lines.push('- HAProxy: `nbthread 2`, `mode http`, `balance roundrobin`, `http-reuse always`, no logging')
+  lines.push('- proxy CPU us/req: CPU time of the proxy (all its processes/threads) during the measurement / requests served')
   lines.push(`- CPU %: CPU time used during the measurement / wall time (100 = one core, ${results.machine.nproc * 100} = the whole machine); "proxy" includes its workers; "other" = the rest of the machine's busy time (other processes, this script)`)
   lines.push('')
   lines.push('## Results', '')
@@ -774,6 +812,13 @@ function renderMarkdown(results, targets) {
 // ---------------------------------------------------------------------------------------------------------------
 // Main
 
+function repeatOpt(text) {
+  if (text === undefined) return 1
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < 1 || n > 20) throw new UsageError(`--repeat: expected a whole number 1-20, got "${text}"`)
+  return n
+}
+
 function parseOptions(argv) {
   const { values } = parseArgs({
     args: argv,
@@ -781,7 +826,9 @@ function parseOptions(argv) {
       only: { type: 'string' },
       duration: { type: 'string' },
       warmup: { type: 'string' },
+      repeat: { type: 'string' },
       'lb-config': { type: 'string' },
+      'lb-profile': { type: 'string' },
       json: { type: 'boolean', default: false },
       out: { type: 'string' },
       'keep-tmp': { type: 'boolean', default: false },
@@ -804,7 +851,9 @@ function parseOptions(argv) {
     targets: ALL_TARGETS.filter((t) => targets.includes(t)),
     durationS: parseDurationS(values.duration ?? process.env.BENCH_DURATION ?? '10s', '--duration'),
     warmupS: values.warmup === undefined ? 2 : values.warmup === '0' ? 0 : parseDurationS(values.warmup, '--warmup'),
+    repeat: repeatOpt(values.repeat),
     lbConfig: lbConfigFile,
+    lbProfile: values['lb-profile'] ? path.resolve(values['lb-profile']) : null,
     json: values.json,
     out: values.out === '-' ? null : path.resolve(values.out ?? path.join(BENCH_DIR, 'RESULTS.md')),
     keepTmp: values['keep-tmp'],
@@ -855,7 +904,7 @@ async function main() {
       haproxy: versionOf(bins.haproxy, ['-v'], /HA-?Proxy version (\S+)/i),
       wrk: versionOf(wrk, ['-v'], /wrk (\S+)/),
     },
-    settings: { durationS: opts.durationS, warmupS: opts.warmupS, lbConfig: opts.lbConfig ? path.relative(ROOT, opts.lbConfig) : null, scenarios: SCENARIOS },
+    settings: { durationS: opts.durationS, warmupS: opts.warmupS, repeat: opts.repeat, lbConfig: opts.lbConfig ? path.relative(ROOT, opts.lbConfig) : null, scenarios: SCENARIOS },
     targets,
     scenarios: {},
     failures: {},
@@ -894,11 +943,11 @@ async function main() {
           results.scenarios[sc.id][t] = { error: results.failures[t] ?? 'not started' }
           continue
         }
-        log(`${t}: ${sc.title} (${opts.warmupS} s warm-up + ${opts.durationS} s)`)
+        log(`${t}: ${sc.title} (${opts.warmupS} s warm-up + ${opts.repeat > 1 ? `${opts.repeat} × ` : ''}${opts.durationS} s)`)
         try {
           const r = await measure(ctx, started[t], sc)
           results.scenarios[sc.id][t] = r
-          log(`${t}: ${sc.path} c=${sc.connections}: ${fmtInt(r.rps)} req/s, p50 ${fmtLat(r.p50us)}, p99 ${fmtLat(r.p99us)}, errors ${errorsOf(r)}, CPU proxy ${r.cpu.proxy ?? '-'}% backends ${r.cpu.backends}% wrk ${r.cpu.wrk}% other ${r.cpu.other ?? '-'}%`)
+          log(`${t}: ${sc.path} c=${sc.connections}: ${fmtInt(r.rps)} req/s, p50 ${fmtLat(r.p50us)}, p99 ${fmtLat(r.p99us)}, errors ${errorsOf(r)}, proxy CPU ${r.proxyCpuUsPerReq ?? '-'} us/req, CPU proxy ${r.cpu.proxy ?? '-'}% backends ${r.cpu.backends}% wrk ${r.cpu.wrk}% other ${r.cpu.other ?? '-'}%`)
         } catch (err) {
           if (abort.signal.aborted) throw err
           results.scenarios[sc.id][t] = { error: err.message }

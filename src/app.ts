@@ -6,15 +6,22 @@
 import type { Server } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import type { LbConfig } from './config/index.js'
-import { UpstreamPool } from './upstream/index.js'
+import { ActiveHealthChecker, UpstreamPool, type UpstreamPoolOptions } from './upstream/index.js'
 import { ClientAddressResolver, Router, type ProxyContext, type ProxyRuntime } from './proxy/index.js'
 import { createHttpServer, drainServer } from './server/index.js'
-import { WorkerSupervisor, type PrimaryMessage, type WorkerApp, type WorkerMessage } from './cluster/index.js'
+import { Fleet, WorkerSupervisor, isWorkerMessage, type PrimaryMessage, type WorkerApp, type WorkerMessage } from './cluster/index.js'
+import { circuitChannel, type CircuitEvent } from './core/index.js'
+import diagnostics from 'node:diagnostics_channel'
 
-/** Builds the per-process proxy context (pools, router) from a configuration. */
-export function buildProxyContext(config: LbConfig): ProxyContext {
+/**
+ * Builds the per-process proxy context (pools, router) from a configuration. `send` reports
+ * passive ejections to the primary, which spreads them to the other workers.
+ */
+export function buildProxyContext(config: LbConfig, send: (msg: WorkerMessage) => void = () => undefined): ProxyContext {
   const pools = new Map<string, UpstreamPool>()
-  for (const pool of Object.values(config.pools)) pools.set(pool.name, new UpstreamPool(pool))
+  const onLocalEjection: UpstreamPoolOptions['onLocalEjection'] = (pool, change) =>
+    send({ type: 'lb:ejection', pool, id: change.id, ejected: change.ejected, durationMs: change.durationMs })
+  for (const pool of Object.values(config.pools)) pools.set(pool.name, new UpstreamPool(pool, { onLocalEjection }))
   const firstPool = Object.keys(config.pools)[0]
   return {
     router: new Router(config.routes, firstPool),
@@ -34,8 +41,14 @@ export interface ProxyProcess extends WorkerApp {
 }
 
 /** Builds one proxy process from a configuration. `send` reports to the primary (no-op in-process). */
-export function createWorkerApp(config: LbConfig, _send: (msg: WorkerMessage) => void = () => undefined): ProxyProcess {
-  const runtime: ProxyRuntime = { context: buildProxyContext(config), shuttingDown: false, inFlight: 0 }
+export function createWorkerApp(config: LbConfig, send: (msg: WorkerMessage) => void = () => undefined): ProxyProcess {
+  const runtime: ProxyRuntime = { context: buildProxyContext(config, send), shuttingDown: false, inFlight: 0 }
+  // Circuits are per worker; the primary collects their states for the admin view.
+  const onCircuit = (m: unknown): void => {
+    const e = m as CircuitEvent
+    send({ type: 'lb:circuit', pool: e.pool, id: e.endpoint, state: e.state })
+  }
+  diagnostics.subscribe(circuitChannel.name, onCircuit)
   const server = createHttpServer(runtime, config.limits)
   return {
     runtime,
@@ -54,6 +67,7 @@ export function createWorkerApp(config: LbConfig, _send: (msg: WorkerMessage) =>
       }),
     drain: async (timeoutMs) => {
       await drainServer(server, runtime, timeoutMs)
+      diagnostics.unsubscribe(circuitChannel.name, onCircuit)
       await Promise.all([...runtime.context.pools.values()].map((p) => p.close()))
     },
     apply: (msg: PrimaryMessage) => applyToPools(runtime.context, msg),
@@ -67,9 +81,8 @@ export function applyToPools(ctx: ProxyContext, msg: PrimaryMessage): void {
     if (pool === undefined) return
     const c = msg.change
     if ('healthy' in c) pool.setHealthy(msg.id, c.healthy)
-    else if ('ejected' in c) pool.setEjected(msg.id, c.ejected)
+    else if ('ejected' in c) pool.applyRemoteEjection(msg.id, c.ejected, c.durationMs)
     else if ('drained' in c) pool.setDrained(msg.id, c.drained)
-    else if ('circuitOpen' in c) pool.setCircuitOpen(msg.id, c.circuitOpen)
     else if ('weight' in c) pool.setWeight(msg.id, c.weight)
   } else if (msg.type === 'lb:endpoints') {
     const pool = ctx.pools.get(msg.pool)
@@ -82,6 +95,8 @@ export function applyToPools(ctx: ProxyContext, msg: PrimaryMessage): void {
 /** A running balancer (primary side). */
 export interface RunningBalancer {
   readonly supervisor: WorkerSupervisor
+  /** Endpoint control: health, drain, weight, add/remove (the admin API's backend). */
+  readonly fleet: Fleet
   /** Drains workers and stops everything the primary runs. */
   stop(): Promise<void>
 }
@@ -97,15 +112,31 @@ export interface StartOptions {
 /** Starts the primary: forks the workers and waits until every one listens. */
 export async function startBalancer(config: LbConfig, options: StartOptions = {}): Promise<RunningBalancer> {
   const workerScript = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url))
-  const supervisor = new WorkerSupervisor(config, {
+  // The closures below run only after `fleet` exists (workers speak once forked).
+  const supervisor: WorkerSupervisor = new WorkerSupervisor(config, {
     workerScript,
     execArgv: [...process.execArgv, ...(options.workerExecArgv ?? [])],
     scheduling: options.scheduling ?? (process.env.LB_SCHEDULING === 'none' ? 'none' : 'rr'),
     log: options.log,
+    replay: (): PrimaryMessage[] => fleet.registry.replay(),
+    onMessage: (worker, msg) => {
+      if (isWorkerMessage(msg)) fleet.onWorkerMessage(worker, msg)
+    },
+  })
+  // Active checks run here, once per instance, never once per worker.
+  const fleet: Fleet = new Fleet({
+    config,
+    supervisor,
+    createChecker: (pool) => (pool.healthCheck.enabled ? new ActiveHealthChecker({ pool: pool.name, config: pool.healthCheck }) : undefined),
   })
   await supervisor.start()
+  fleet.start()
   return {
     supervisor,
-    stop: () => supervisor.stop(),
+    fleet,
+    stop: async () => {
+      await fleet.stop()
+      await supervisor.stop()
+    },
   }
 }

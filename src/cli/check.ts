@@ -2,6 +2,7 @@
  * `lb check --config FILE`: validates a configuration as `lb start` would (environment included) and
  * prints `FILE: OK` with a summary (exit 0), or every problem on stderr, one per line (exit 1).
  */
+import { relative } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ConfigError, describeConfig, loadConfig } from '../config/index.js'
 
@@ -43,7 +44,7 @@ export async function run(argv: string[]): Promise<number> {
   const file = values.config ?? positionals[0]
   try {
     const config = await loadConfig({ file })
-    const label = file ?? config.source.file ?? 'configuration'
+    const label = file ?? (config.source.file === undefined ? 'configuration' : relative(process.cwd(), config.source.file))
     console.log(`${label}: OK`)
     if (values.quiet !== true) console.log(describeConfig(config))
     return 0

@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../config/index.js'
 import { startSampleBackends } from '../demo/index.js'
@@ -24,10 +21,9 @@ export async function run(argv: string[]): Promise<number> {
   const backends = await startSampleBackends(3, 3001)
   const port = values.port === undefined ? Number(process.env.PORT ?? 8080) : Number(values.port)
   const workers = values.workers === undefined ? Math.min(2, Number(process.env.WORKER_COUNT ?? 2)) : Number(values.workers)
-  // The demo's configuration is an ordinary file, so it goes through the same checks as a user's.
-  const dir = mkdtempSync(join(tmpdir(), 'lb-demo-'))
-  const file = join(dir, 'lb.config.json')
-  writeFileSync(file, JSON.stringify({
+  // The demo's configuration goes through the same schema and checks as a user's file.
+  const config = await loadConfig({
+    inline: {
       listen: { host: '0.0.0.0', port },
       workers,
       pools: {
@@ -37,9 +33,9 @@ export async function run(argv: string[]): Promise<number> {
           healthCheck: { path: '/api/health', interval: '2s' },
         },
       },
-    }, null, 2))
-  const config = await loadConfig({ file, flags: { port, workers } })
-  rmSync(dir, { recursive: true, force: true })
+    },
+    flags: { port, workers },
+  })
   const balancer = await startBalancer(config)
   const admin = `http://${config.admin.host}:${config.admin.port}`
   console.log(

@@ -1,3 +1,5 @@
 export { WorkerSupervisor, type SupervisorOptions } from './primary.js'
 export { runWorker, type WorkerApp } from './worker.js'
 export { isPrimaryMessage, isWorkerMessage, type PrimaryMessage, type WorkerMessage, type EndpointChange } from './ipc.js'
+export { EndpointRegistry } from './endpoint-registry.js'
+export { Fleet, type FleetOptions, type PoolView, type EndpointView } from './fleet.js'

@@ -17,9 +17,9 @@ export type PrimaryMessage =
 /** One change to one endpoint, as applied by every worker. */
 export type EndpointChange =
   | { healthy: boolean }
-  | { ejected: boolean }
+  /** Passive ejection; `durationMs` (remaining) because clocks differ per process. */
+  | { ejected: boolean; durationMs?: number | undefined }
   | { drained: boolean }
-  | { circuitOpen: boolean }
   | { weight: number }
 
 export type WorkerMessage =
@@ -33,10 +33,12 @@ export type WorkerMessage =
   /** The worker could not start (bad listen address...). */
   | { type: 'lb:failed'; pid: number; error: string }
   /** A passive-check ejection seen by one worker, for the primary to spread to all. */
-  | { type: 'lb:ejection'; pool: string; id: string; ejected: boolean }
+  | { type: 'lb:ejection'; pool: string; id: string; ejected: boolean; durationMs?: number | undefined }
+  /** A circuit changed state in this worker (for the admin view; circuits are per worker). */
+  | { type: 'lb:circuit'; pool: string; id: string; state: 'closed' | 'open' | 'half-open' }
 
 const PRIMARY_TYPES = new Set(['lb:config', 'lb:drain', 'lb:endpoint', 'lb:endpoints'])
-const WORKER_TYPES = new Set(['lb:hello', 'lb:ready', 'lb:failed', 'lb:ejection'])
+const WORKER_TYPES = new Set(['lb:hello', 'lb:ready', 'lb:failed', 'lb:ejection', 'lb:circuit'])
 
 /** True for a message the primary sends (ignores anything else on the channel). */
 export function isPrimaryMessage(x: unknown): x is PrimaryMessage {

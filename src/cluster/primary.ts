@@ -11,6 +11,8 @@ export interface SupervisorOptions {
   execArgv?: string[]
   /** `rr` (the primary accepts and hands out connections) or `none` (workers accept). */
   scheduling?: 'rr' | 'none'
+  /** State messages sent to a new worker right after its configuration (see EndpointRegistry). */
+  replay?: () => PrimaryMessage[]
   /** Receives every typed worker message. */
   onMessage?: (worker: Worker, msg: WorkerMessage) => void
   log?: (line: string) => void
@@ -47,9 +49,9 @@ export class WorkerSupervisor {
     return Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && !w.isDead())
   }
 
-  /** Sends a message to every live worker. */
-  broadcast(msg: PrimaryMessage): void {
-    for (const w of this.workers()) if (w.isConnected()) w.send(msg)
+  /** Sends a message to every live worker (but `except`). */
+  broadcast(msg: PrimaryMessage, except?: Worker): void {
+    for (const w of this.workers()) if (w !== except && w.isConnected()) w.send(msg)
   }
 
   /** Configuration that new (replacement) workers get. */
@@ -86,6 +88,7 @@ export class WorkerSupervisor {
         if (!isWorkerMessage(msg)) return
         if (msg.type === 'lb:hello') {
           worker.send({ type: 'lb:config', config: this.config } satisfies PrimaryMessage)
+          for (const m of this.options.replay?.() ?? []) worker.send(m)
         } else if (msg.type === 'lb:ready') {
           this.publish('worker-ready', worker.process.pid)
           resolve()

@@ -1,13 +1,16 @@
 import type { ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
 import { upstreamErrorChannel, type ErrorCode } from '../core/index.js'
-import type { EndpointState } from '../upstream/index.js'
+import type { EndpointState, TryOutcome, UpstreamPool } from '../upstream/index.js'
 import { copyResponseHeaders } from './headers.js'
 
 /** Why a try failed, in the terms retry decisions and error responses need. */
 export interface AttemptFailure {
   code: ErrorCode
-  /** connect: never reached the backend; reset/timeout/protocol: after connecting; status: a retryable 5xx; client: the client went away. */
+  /**
+   * connect: never reached the backend; reset/timeout/protocol: after connecting; status: a
+   * retryable 5xx whose body was dropped; client: the client went away; limit: the body grew too large.
+   */
   kind: 'connect' | 'reset' | 'timeout' | 'protocol' | 'status' | 'client' | 'limit'
   status?: number
   /** Request body bytes were already pulled from the client for this try (it cannot be replayed). */
@@ -25,12 +28,14 @@ export interface AttemptOwner {
   onResponseStart(a: Attempt, status: number, headers: string[]): boolean
   onResponseEnd(a: Attempt): void
   onResponseAborted(a: Attempt, code: ErrorCode): void
+  /** Whether a response with this status should be dropped and the request retried. */
   shouldRetryStatus(a: Attempt, status: number): boolean
 }
 
 /**
  * One try of a request against one endpoint: an undici dispatch handler that streams the response
- * to the client with back-pressure (undici pauses the socket while `res.write` is full).
+ * to the client with back-pressure (undici pauses the socket while `res.write` is full). Its end
+ * releases the endpoint's admission slot and feeds the breaker and passive checks exactly once.
  */
 export class Attempt implements Dispatcher.DispatchHandler {
   sentAt = 0
@@ -38,12 +43,14 @@ export class Attempt implements Dispatcher.DispatchHandler {
   private abortFn: ((err: Error) => void) | undefined
   private settled = false
   private forwarding = false
+  private status = 0
   private discardStatus = 0
   private abortRequested = false
   private resumeFn: (() => void) | undefined
 
   constructor(
     private readonly owner: AttemptOwner,
+    readonly pool: UpstreamPool,
     readonly state: EndpointState,
   ) {}
 
@@ -62,6 +69,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     if (statusCode < 200) return true // 1xx informational: the final response follows
     const now = performance.now()
     this.state.stats.observeLatency(now - this.sentAt, now)
+    this.status = statusCode
     if (this.owner.shouldRetryStatus(this, statusCode)) {
       this.discardStatus = statusCode // read and drop the body, keeping the connection
       return true
@@ -77,7 +85,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
-    if (this.discardStatus !== 0 || !this.forwarding) return true
+    if (!this.forwarding) return true
     this.owner.bytesOut += chunk.length
     const res = this.owner.res
     if (res.write(chunk)) return true
@@ -86,7 +94,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onComplete(): void {
-    if (!this.settle()) return
+    if (!this.settle(this.status >= 500 ? '5xx' : 'success')) return
     if (this.discardStatus !== 0) {
       this.owner.onAttemptFailed(this, { code: 'LB_ERR_UPSTREAM_PROTOCOL', kind: 'status', status: this.discardStatus, bodyStarted: this.bodyStarted })
     } else if (this.forwarding) {
@@ -95,11 +103,11 @@ export class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onError(err: Error): void {
-    if (!this.settle()) return
     const failure = classify(err, this.bodyStarted)
+    if (!this.settle(outcomeOf(failure))) return
     if (failure.kind !== 'client' && failure.kind !== 'limit' && upstreamErrorChannel.hasSubscribers) {
       upstreamErrorChannel.publish({
-        pool: '',
+        pool: this.pool.name,
         endpoint: this.state.endpoint.id,
         kind: failure.kind === 'status' ? 'protocol' : failure.kind,
         requestId: this.owner.requestId,
@@ -113,12 +121,28 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.resumeFn?.()
   }
 
-  private settle(): boolean {
+  private settle(outcome: TryOutcome | 'abandoned'): boolean {
     if (this.settled) return false
     this.settled = true
-    this.state.stats.inFlight--
-    this.state.stats.completed++
+    const stats = this.state.stats
+    stats.inFlight--
+    stats.completed++
+    this.pool.release(this.state, outcome)
     return true
+  }
+}
+
+function outcomeOf(f: AttemptFailure): TryOutcome | 'abandoned' {
+  switch (f.kind) {
+    case 'connect':
+      return 'connect'
+    case 'timeout':
+      return 'timeout'
+    case 'reset':
+    case 'protocol':
+      return 'reset'
+    default:
+      return 'abandoned'
   }
 }
 

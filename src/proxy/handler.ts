@@ -2,16 +2,15 @@ import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import { requestChannel, type ErrorCode, type RequestEvent } from '../core/index.js'
-import type { ClientLimits, PoolConfig } from '../config/index.js'
-import type { EndpointState, UpstreamPool } from '../upstream/index.js'
+import { requestChannel, retryChannel, systemRandom, type ErrorCode, type RequestEvent } from '../core/index.js'
+import type { ClientLimits } from '../config/index.js'
+import { backoffMs, classifyRetry, type RetryFailure, type UpstreamPool } from '../upstream/index.js'
 import type { ClientAddressResolver } from './client-address.js'
 import { sendError } from './error-response.js'
 import { copyRequestHeaders } from './headers.js'
 import { checkRequest } from './request-guard.js'
 import { rewritePath, type CompiledRoute, type Router } from './router.js'
 import { Attempt, type AttemptOwner, type AttemptFailure } from './attempt.js'
-import { decideRetry, type RetryGate } from './retry-decision.js'
 import { hashKeyFor } from './hash-key.js'
 
 /** What the request handler needs from the rest of the worker. Swapped whole on reload. */
@@ -20,10 +19,8 @@ export interface ProxyContext {
   readonly pools: ReadonlyMap<string, UpstreamPool>
   readonly limits: ClientLimits
   readonly clientAddress: ClientAddressResolver
-  /** `https` on the TLS listener. */
+  /** Add a `Via` header both ways. */
   readonly via: boolean
-  /** Retry budget per pool (issue: resilience); undefined = unlimited within `attempts`. */
-  readonly retryGate?: (pool: string) => RetryGate | undefined
 }
 
 /** Mutable per-worker flags the handler reads on every request. */
@@ -76,6 +73,8 @@ class Exchange implements AttemptOwner {
   upstreamMs = -1
   lastEndpoint = ''
   status = 0
+  retriesGranted = 0
+  lastFailureCode: ErrorCode | undefined
 
   constructor(
     private readonly runtime: ProxyRuntime,
@@ -104,6 +103,7 @@ class Exchange implements AttemptOwner {
     const pool = ctx.pools.get(route.pool)
     if (pool === undefined) return this.fail('LB_ERR_NO_ROUTE')
     this.pool = pool
+    pool.retryBudget.requestStarted()
     this.contentLength = facts.contentLength
     this.idempotencyKey = facts.idempotencyKey
     this.hasBody = facts.chunked || facts.contentLength > 0
@@ -124,18 +124,21 @@ class Exchange implements AttemptOwner {
     this.dispatch()
   }
 
-  /** Sends one try to the next endpoint, or answers 503 when none is ready. */
+  /** Sends one try to the next endpoint, or answers at once when none can take it. */
   dispatch(): void {
     const pool = this.pool as UpstreamPool
-    const pick = this.tried === undefined ? undefined : { exclude: this.tried, hashKey: undefined as string | undefined }
     const hashKey = pool.config.algorithm === 'consistent-hash' ? hashKeyFor(pool.config.hashOn, this.req.rawHeaders, this.clientIp) : undefined
-    let state = pool.pick(pick ?? { hashKey })
+    let state = pool.pick({ hashKey, exclude: this.tried })
     // A retry may reuse a tried endpoint only when no other one is ready (single-endpoint pools).
     if (state === undefined && this.tried !== undefined) state = pool.pick({ hashKey })
-    if (state === undefined) return this.fail(this.tries === 0 ? 'LB_ERR_NO_BACKEND' : this.lastFailureCode ?? 'LB_ERR_NO_BACKEND')
+    if (state === undefined) {
+      if (this.tries > 0) return this.fail(this.lastFailureCode ?? 'LB_ERR_NO_BACKEND')
+      // Ready endpoints exist but every one refused more work (breaker limits, half-open trials).
+      return this.fail(pool.ready > 0 ? 'LB_ERR_OVERLOADED' : 'LB_ERR_NO_BACKEND')
+    }
     this.tries++
     this.lastEndpoint = state.endpoint.id
-    const attempt = new Attempt(this, state)
+    const attempt = new Attempt(this, pool, state)
     this.current = attempt
     const opts: Dispatcher.DispatchOptions = {
       path: this.target,
@@ -152,20 +155,46 @@ class Exchange implements AttemptOwner {
     state.dispatcher.dispatch(opts, attempt)
   }
 
-  lastFailureCode: ErrorCode | undefined
+  /**
+   * Whether a failed try may be retried: within `retries.attempts` tries, by the rules of
+   * `classifyRetry` (SPEC 3), and only when the pool's retry budget grants it.
+   */
+  private mayRetry(attempt: Attempt, failure: RetryFailure, connected: boolean): boolean {
+    const pool = this.pool as UpstreamPool
+    if (this.tries >= pool.config.retries.attempts || this.clientGone) return false
+    const decision = classifyRetry(pool.config.retries.on, failure, {
+      method: this.method,
+      hasIdempotencyKey: this.idempotencyKey,
+      connectionEstablished: connected,
+      responseBytesSentToClient: this.res.headersSent,
+      requestBodyStarted: attempt.bodyStarted,
+    })
+    if (!decision.retry || !pool.retryBudget.tryAcquireRetry()) return false
+    this.retriesGranted++
+    if (retryChannel.hasSubscribers) {
+      retryChannel.publish({ pool: pool.name, endpoint: attempt.state.endpoint.id, reason: decision.reason, requestId: this.requestId })
+    }
+    return true
+  }
+
+  /** Schedules the next try: at once on another endpoint, after a jittered backoff on the same one. */
+  private retry(attempt: Attempt): void {
+    ;(this.tried ??= new Set()).add(attempt.state.endpoint.id)
+    const pool = this.pool as UpstreamPool
+    if (pool.ready > this.tried.size) return this.dispatch()
+    const r = pool.config.retries
+    setTimeout(() => {
+      if (!this.clientGone) this.dispatch()
+    }, backoffMs(this.tries, r.backoffBaseMs, r.backoffMaxMs, systemRandom))
+  }
 
   /** Called by an Attempt that failed before any response byte reached the client. */
   onAttemptFailed(attempt: Attempt, failure: AttemptFailure): void {
     if (attempt !== this.current || this.finished) return
     this.lastFailureCode = failure.code
     if (this.clientGone) return this.finish(499, 'LB_ERR_CLIENT_ABORTED')
-    const pool = this.pool as UpstreamPool
-    const gate = this.ctx.retryGate?.(pool.name)
-    if (decideRetry(pool.config, failure, this, gate)) {
-      ;(this.tried ??= new Set()).add(attempt.state.endpoint.id)
-      this.dispatch()
-      return
-    }
+    const retryable = failure.kind === 'connect' || failure.kind === 'reset' || failure.kind === 'timeout' || failure.kind === 'protocol' || failure.kind === 'status'
+    if (retryable && this.mayRetry(attempt, toRetryFailure(failure), failure.kind !== 'connect')) return this.retry(attempt)
     this.fail(failure.code)
   }
 
@@ -200,9 +229,7 @@ class Exchange implements AttemptOwner {
   /** Whether a response with this status should be dropped and the request retried. */
   shouldRetryStatus(attempt: Attempt, status: number): boolean {
     if (attempt !== this.current || status < 500) return false
-    const pool = this.pool as UpstreamPool
-    const failure: AttemptFailure = { code: 'LB_ERR_UPSTREAM_PROTOCOL', kind: 'status', status, bodyStarted: attempt.bodyStarted }
-    return decideRetry(pool.config, failure, this, this.ctx.retryGate?.(pool.name))
+    return this.mayRetry(attempt, { kind: 'status', status }, true)
   }
 
   /** Route-configured response header removals. */
@@ -231,6 +258,11 @@ class Exchange implements AttemptOwner {
     this.finished = true
     const rt = this.runtime
     if (--rt.inFlight === 0 && rt.shuttingDown) rt.onIdle?.()
+    const pool = this.pool
+    if (pool !== undefined) {
+      pool.retryBudget.requestFinished()
+      for (; this.retriesGranted > 0; this.retriesGranted--) pool.retryBudget.releaseRetry()
+    }
     if (requestChannel.hasSubscribers) requestChannel.publish(this.event(status, error))
   }
 
@@ -308,4 +340,15 @@ function stripMappedPeer(peer: string | undefined): string {
   return peer.startsWith('::ffff:') && peer.includes('.') ? peer.slice(7) : peer
 }
 
-export type { PoolConfig, EndpointState }
+function toRetryFailure(f: AttemptFailure): RetryFailure {
+  switch (f.kind) {
+    case 'connect':
+      return { kind: 'connect' }
+    case 'timeout':
+      return { kind: 'timeout' }
+    case 'status':
+      return { kind: 'status', status: f.status ?? 502 }
+    default:
+      return { kind: 'reset' }
+  }
+}

@@ -1,15 +1,16 @@
 import type { Dispatcher } from 'undici'
 import type { Endpoint } from '../core/index.js'
+import type { CircuitBreaker } from './breaker.js'
 import type { EndpointStats } from './endpoint-stats.js'
 
 /** Everything one worker knows about one endpoint. Mutated only by {@link UpstreamPool}. */
 export interface EndpointState {
-  /** Replaced (never mutated) when the effective weight changes. */
+  /** Identity and configured weight; replaced (never mutated) when an operator re-weights it. */
   endpoint: Endpoint
-  /** Weight from configuration or the admin API, before slow start. */
-  configuredWeight: number
   readonly dispatcher: Dispatcher
   readonly stats: EndpointStats
+  /** Error-rate breaker and concurrency limits. */
+  readonly breaker: CircuitBreaker
   /** Active health checks. */
   healthy: boolean
   /** Passive checks (outlier detection). */
@@ -18,6 +19,10 @@ export interface EndpointState {
   drained: boolean
   /** Circuit breaker open. */
   circuitOpen: boolean
+  /** Clock ms when the endpoint last became ready after not being ready (slow start), -Infinity = never ramped. */
+  readySince: number
+  /** Whether the endpoint was ready at the last rebuild (to notice "became ready"). */
+  wasReady: boolean
 }
 
 /**

@@ -1,3 +1,6 @@
-export { UpstreamPool, type UpstreamPoolOptions, type EndpointSnapshot } from './pool.js'
+export { UpstreamPool, type UpstreamPoolOptions, type EndpointSnapshot, type TryOutcome } from './pool.js'
 export { isReady, type EndpointState } from './endpoint-state.js'
 export { EndpointStats } from './endpoint-stats.js'
+export { classifyRetry, backoffMs, RetryBudget, type RetryFailure, type RetryDecision } from './retry.js'
+export { ActiveHealthChecker, type HealthChecker, type EjectionChange } from './health/index.js'
+export { CircuitBreaker, type CircuitState } from './breaker.js'

@@ -1,10 +1,14 @@
 import { Pool as UndiciPool, type Dispatcher } from 'undici'
 import type { Balancer, Clock, Endpoint, EndpointLoad, PickContext } from '../core/index.js'
-import { systemClock, systemRandom } from '../core/index.js'
+import { circuitChannel, systemClock, systemRandom } from '../core/index.js'
 import { createBalancer } from '../balancer/index.js'
 import type { BackendConfig, PoolConfig } from '../config/index.js'
+import { CircuitBreaker } from './breaker.js'
 import { EndpointStats } from './endpoint-stats.js'
 import { isReady, type EndpointState } from './endpoint-state.js'
+import { OutlierDetector, type EjectionChange, type OutlierFailureKind } from './health/index.js'
+import { computeReadySets } from './ready-set.js'
+import { RetryBudget } from './retry.js'
 
 /** Options of {@link UpstreamPool}; everything is injectable for tests. */
 export interface UpstreamPoolOptions {
@@ -12,6 +16,8 @@ export interface UpstreamPoolOptions {
   random?: () => number
   /** Builds the keep-alive connection pool of one endpoint (default: an undici Pool). */
   createDispatcher?: (url: URL, config: PoolConfig) => Dispatcher
+  /** A passive-check ejection decided here (source 'local'), for the primary to spread to other workers. */
+  onLocalEjection?: (pool: string, change: EjectionChange) => void
 }
 
 /** Operator and health facts about one endpoint, as shown by the admin API. */
@@ -23,29 +29,36 @@ export interface EndpointSnapshot {
   healthy: boolean
   ejected: boolean
   drained: boolean
-  circuitOpen: boolean
+  circuit: 'closed' | 'open' | 'half-open'
   ready: boolean
   inFlight: number
   ewmaMs: number
 }
 
+/** How one try ended, as passive checks and the breaker see it. */
+export type TryOutcome = 'success' | OutlierFailureKind
+
 /**
- * One configured pool inside one worker: its endpoints, their keep-alive connections and load
- * signals, and the balancers over the ready ones. Health, ejection, drain and circuit changes arrive
- * through the setters; each rebuilds the ready set once (never per request), so `pick()` stays a
- * synchronous lookup.
+ * One configured pool inside one worker: its endpoints, their keep-alive connections, load signals,
+ * breakers and passive checks, and the balancers over the ready ones. State changes arrive through
+ * the setters; each rebuilds the ready set once (never per request), so `pick()` stays synchronous.
  */
 export class UpstreamPool {
   readonly name: string
   readonly config: PoolConfig
+  /** Retry budget of this pool in this worker. */
+  readonly retryBudget: RetryBudget
   private readonly states = new Map<string, EndpointState>()
   private readonly primary: Balancer
   private readonly backup: Balancer
   private readonly clock: Clock
   private readonly createDispatcher: (url: URL, config: PoolConfig) => Dispatcher
+  private readonly outliers: OutlierDetector | undefined
   private readyCount = 0
+  private rampTimer: NodeJS.Timeout | undefined
+  private closed = false
 
-  constructor(config: PoolConfig, options: UpstreamPoolOptions = {}) {
+  constructor(config: PoolConfig, private readonly options: UpstreamPoolOptions = {}) {
     this.name = config.name
     this.config = config
     this.clock = options.clock ?? systemClock
@@ -56,19 +69,57 @@ export class UpstreamPool {
       inFlight: (id) => states.get(id)?.stats.inFlight ?? 0,
       ewmaMs: (id) => states.get(id)?.stats.ewmaMs ?? 1,
     }
-    this.primary = createBalancer(config.algorithm, load, random)
-    this.backup = createBalancer(config.algorithm, load, random)
-    for (const backend of config.backends) this.addEndpointState(backend)
+    // Slow start needs weights; plain round robin ignores them, its smooth weighted twin does not
+    // (with equal weights both give the same sequence).
+    const algorithm = config.algorithm === 'round-robin' && config.slowStartMs > 0 ? 'weighted-round-robin' : config.algorithm
+    this.primary = createBalancer(algorithm, load, random)
+    this.backup = createBalancer(algorithm, load, random)
+    this.retryBudget = new RetryBudget({ ...config.retries, clock: this.clock })
+    if (config.outlierDetection.enabled) {
+      this.outliers = new OutlierDetector({ pool: config.name, config: config.outlierDetection, clock: this.clock, random })
+      this.outliers.onChange((change) => {
+        this.setEjected(change.id, change.ejected)
+        if (change.source === 'local') this.options.onLocalEjection?.(this.name, change)
+      })
+    }
+    for (const backend of config.backends) this.addEndpointState(backend, -Infinity)
+    this.outliers?.setEndpoints(this.states.keys())
     this.rebuild()
   }
 
   /**
-   * Picks a ready endpoint: a primary one if any is eligible, else a backup one.
-   * Returns undefined when nothing is ready (the caller answers 503 at once).
+   * Picks a ready endpoint that admits one more request (circuit breaker trial slots and
+   * concurrency limits): a primary if any is eligible, else a backup. The caller must call
+   * {@link release} once the try ends. Returns undefined when nothing is eligible.
    */
   pick(ctx: PickContext): EndpointState | undefined {
-    const endpoint = this.primary.pick(ctx) ?? this.backup.pick(ctx)
-    return endpoint === undefined ? undefined : this.states.get(endpoint.id)
+    let exclude = ctx.exclude
+    for (let i = 0; i <= this.states.size; i++) {
+      const endpoint = this.primary.pick(ctx) ?? this.backup.pick(ctx)
+      if (endpoint === undefined) return undefined
+      const state = this.states.get(endpoint.id)
+      if (state !== undefined && this.admit(state)) return state
+      // Refused by its breaker: try the others (rare path, so the Set is allocated only here).
+      const next = new Set(exclude)
+      next.add(endpoint.id)
+      exclude = next
+      ctx = { hashKey: ctx.hashKey, exclude }
+    }
+    return undefined
+  }
+
+  /** Ends a try started by {@link pick}: frees its concurrency slot and feeds breaker and passive checks. */
+  release(state: EndpointState, outcome: TryOutcome | 'abandoned'): void {
+    const breaker = state.breaker
+    breaker.release()
+    if (outcome === 'abandoned') {
+      breaker.onAbandoned()
+      return
+    }
+    breaker.onResult(outcome === 'success')
+    if (this.outliers === undefined) return
+    if (outcome === 'success') this.outliers.recordSuccess(state.endpoint.id)
+    else this.outliers.recordFailure(state.endpoint.id, outcome)
   }
 
   /** The state of one endpoint, or undefined. */
@@ -76,22 +127,12 @@ export class UpstreamPool {
     return this.states.get(id)
   }
 
-  /** All endpoint states (read-only use). */
-  all(): IterableIterator<EndpointState> {
-    return this.states.values()
-  }
-
   /** Number of ready endpoints (primaries and backups). */
   get ready(): number {
     return this.readyCount
   }
 
-  /** Milliseconds, for latency samples. */
-  now(): number {
-    return this.clock.now()
-  }
-
-  /** Active health result for one endpoint. Returns true when the ready set changed. */
+  /** Active health result for one endpoint. Returns true when it changed. */
   setHealthy(id: string, healthy: boolean): boolean {
     return this.update(id, (s) => (s.healthy === healthy ? false : ((s.healthy = healthy), true)))
   }
@@ -101,17 +142,18 @@ export class UpstreamPool {
     return this.update(id, (s) => (s.ejected === ejected ? false : ((s.ejected = ejected), true)))
   }
 
+  /** An ejection decided in another worker (duration, since clocks differ per process). */
+  applyRemoteEjection(id: string, ejected: boolean, durationMs: number | undefined): void {
+    if (this.outliers !== undefined) this.outliers.applyRemote({ id, ejected, durationMs, reason: 'ejected by another worker' })
+    else this.setEjected(id, ejected)
+  }
+
   /** Operator drain: a drained endpoint gets no new request; in-flight ones finish. */
   setDrained(id: string, drained: boolean): boolean {
     return this.update(id, (s) => (s.drained === drained ? false : ((s.drained = drained), true)))
   }
 
-  /** Circuit state: an open circuit takes the endpoint out of the ready set. */
-  setCircuitOpen(id: string, open: boolean): boolean {
-    return this.update(id, (s) => (s.circuitOpen === open ? false : ((s.circuitOpen = open), true)))
-  }
-
-  /** Changes the effective weight (operator re-weight or slow start). */
+  /** Changes the configured weight (operator re-weight). */
   setWeight(id: string, weight: number): boolean {
     return this.update(id, (s) => {
       if (s.endpoint.weight === weight) return false
@@ -120,22 +162,22 @@ export class UpstreamPool {
     })
   }
 
-  /** Adds an endpoint (admin API, reload). Returns false when the id exists already. */
+  /** Adds an endpoint (admin API, reload); it ramps up under slow start. False when the id exists. */
   addEndpoint(backend: BackendConfig): boolean {
     if (this.states.has(backend.id)) return false
-    this.addEndpointState(backend)
+    this.addEndpointState(backend, 0)
+    this.outliers?.setEndpoints(this.states.keys())
     this.rebuild()
     return true
   }
 
-  /**
-   * Removes an endpoint: it gets no new request at once; its connections close after the
-   * requests in flight on them finish.
-   */
+  /** Removes an endpoint: no new request at once; its connections close after in-flight requests. */
   removeEndpoint(id: string): boolean {
     const state = this.states.get(id)
     if (state === undefined) return false
     this.states.delete(id)
+    this.outliers?.setEndpoints(this.states.keys())
+    state.breaker.dispose()
     this.rebuild()
     state.dispatcher.close().catch(() => undefined)
     return true
@@ -153,7 +195,7 @@ export class UpstreamPool {
         healthy: s.healthy,
         ejected: s.ejected,
         drained: s.drained,
-        circuitOpen: s.circuitOpen,
+        circuit: s.breaker.state,
         ready: isReady(s),
         inFlight: s.stats.inFlight,
         ewmaMs: Math.round(s.stats.ewmaMs * 100) / 100,
@@ -162,23 +204,48 @@ export class UpstreamPool {
     return out
   }
 
-  /** Closes every keep-alive connection (after in-flight requests finish). */
+  /** Stops timers and closes every keep-alive connection (after in-flight requests finish). */
   async close(): Promise<void> {
+    this.closed = true
+    clearTimeout(this.rampTimer)
+    this.outliers?.close()
+    for (const s of this.states.values()) s.breaker.dispose()
     await Promise.all([...this.states.values()].map((s) => s.dispatcher.close().catch(() => undefined)))
   }
 
-  private addEndpointState(backend: BackendConfig): void {
+  private admit(state: EndpointState): boolean {
+    const breaker = state.breaker
+    const maxPending = this.config.circuitBreaker.maxPending
+    // undici's stats object is built on read: consult it only when the limit is set.
+    if (maxPending > 0 && (state.dispatcher as UndiciPool).stats.pending >= maxPending) return false
+    if (!breaker.allowRequest()) return false
+    if (breaker.tryAcquire()) return true
+    breaker.onAbandoned()
+    return false
+  }
+
+  private addEndpointState(backend: BackendConfig, readySince: number): void {
     const url = new URL(backend.url)
     const endpoint: Endpoint = { id: backend.id, url, weight: backend.weight, backup: backend.backup }
+    const breaker = new CircuitBreaker({ pool: this.name, endpoint: backend.id, config: this.config.circuitBreaker, clock: this.clock })
+    breaker.onStateChange((change) => {
+      if (circuitChannel.hasSubscribers) circuitChannel.publish({ pool: this.name, endpoint: backend.id, state: change.state })
+      this.update(backend.id, (s) => {
+        const open = change.state === 'open'
+        return s.circuitOpen === open ? false : ((s.circuitOpen = open), true)
+      })
+    })
     this.states.set(backend.id, {
       endpoint,
-      configuredWeight: backend.weight,
       dispatcher: this.createDispatcher(url, this.config),
       stats: new EndpointStats(),
+      breaker,
       healthy: true,
       ejected: false,
       drained: backend.drained,
       circuitOpen: false,
+      readySince,
+      wasReady: false,
     })
   }
 
@@ -191,25 +258,30 @@ export class UpstreamPool {
 
   /** Recomputes the ready sets; the only place balancers are reset. */
   private rebuild(): void {
-    const primaries: Endpoint[] = []
-    const backups: Endpoint[] = []
-    for (const s of this.states.values()) {
-      if (!isReady(s)) continue
-      if (s.endpoint.backup) backups.push(s.endpoint)
-      else primaries.push(s.endpoint)
+    const sets = computeReadySets(this.states.values(), this.config, this.clock.now())
+    this.readyCount = sets.primaries.length + sets.backups.length
+    this.primary.reset(sets.primaries)
+    this.backup.reset(sets.backups)
+    clearTimeout(this.rampTimer)
+    if (sets.ramping && !this.closed) {
+      // Re-weigh ramping endpoints in about 20 steps over the slow-start window.
+      this.rampTimer = setTimeout(() => this.rebuild(), Math.max(50, Math.min(1000, this.config.slowStartMs / 20)))
+      this.rampTimer.unref()
     }
-    this.readyCount = primaries.length + backups.length
-    this.primary.reset(primaries)
-    // Backups serve only while no primary is ready.
-    this.backup.reset(primaries.length === 0 ? backups : [])
   }
+}
+
+/** The per-endpoint connection cap: the smaller of the pool's and the breaker's (0 = unlimited). */
+function connectionLimit(config: PoolConfig): number | null {
+  const limits = [config.maxConnectionsPerEndpoint, config.circuitBreaker.maxConnections].filter((n) => n > 0)
+  return limits.length === 0 ? null : Math.min(...limits)
 }
 
 /** Keep-alive connections to one endpoint, with the pool's timeouts (SPEC 2 defaults). */
 function createUndiciPool(url: URL, config: PoolConfig): Dispatcher {
   const t = config.timeouts
   return new UndiciPool(url.origin, {
-    connections: config.maxConnectionsPerEndpoint > 0 ? config.maxConnectionsPerEndpoint : null,
+    connections: connectionLimit(config),
     pipelining: 1,
     // Below Node's 5 s server default, so a socket the backend is about to close is never reused;
     // also caps what a backend's `Keep-Alive: timeout=` may ask for.
