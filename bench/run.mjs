@@ -779,6 +779,7 @@ function renderMarkdown(results, targets) {
   lines.push('node bench/run.mjs --duration 5s         # shorter measurements (or BENCH_DURATION=5s)')
   lines.push('node bench/run.mjs --lb-config FILE      # the balancer with a variant JSON config')
   lines.push('node bench/run.mjs --repeat 3             # 3 measurements each, medians reported')
+  lines.push('node bench/run.mjs --lb-profile DIR      # also a V8 CPU profile of every balancer worker')
   lines.push('node bench/run.mjs --json                # results as JSON on stdout')
   lines.push('```', '')
   lines.push('## This run', '')

@@ -12,6 +12,8 @@ const { values } = parseArgs({
     name: { type: 'string', default: process.env.BACKEND_NAME ?? 'backend' },
     port: { type: 'string', default: process.env.PORT ?? '0' },
     host: { type: 'string', default: process.env.HOST ?? '127.0.0.1' },
+    // One stdout line per request (`req METHOD URL USER-AGENT`): lets tests see what arrived, in order.
+    'log-requests': { type: 'boolean', default: false },
   },
 })
 
@@ -24,6 +26,11 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 try {
   const backend = await startSampleBackend({ name: values.name, port, host: values.host })
   process.stdout.write(`listening ${backend.port}\n`)
+  if (values['log-requests'] === true) {
+    backend.server.on('request', (req: { method?: string; url?: string; headers: Record<string, unknown> }) => {
+      process.stdout.write(`req ${req.method} ${req.url} ${String(req.headers['user-agent'] ?? '-')}\n`)
+    })
+  }
   const shutdown = (): void => {
     void backend.stop().then(() => process.exit(0))
     setTimeout(() => process.exit(0), 2000).unref()

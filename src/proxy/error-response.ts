@@ -17,6 +17,18 @@ const CLOSE_CONNECTION: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'LB_ERR_UPGRADE_REFUSED',
 ])
 
+/** Sockets whose last response is an error that closes them (see {@link isClosingAfterError}). */
+const closingAfterError = new WeakSet<object>()
+
+/**
+ * True when `socket` carries an error response that closes the connection once written. A parse error
+ * reported after that response was queued (llhttp finds some framing errors only when the body starts)
+ * must then leave the socket alone: destroying it would drop the 400 before it is flushed.
+ */
+export function isClosingAfterError(socket: object): boolean {
+  return closingAfterError.has(socket)
+}
+
 /** Seconds a client should wait before retrying a 503 (no ready backend). */
 export const RETRY_AFTER_SECONDS = 1
 
@@ -49,7 +61,10 @@ export function sendError(res: ServerResponse, code: ErrorCode, requestId: strin
   ]
   if (status === 503 || status === 429) headers.push('retry-after', String(RETRY_AFTER_SECONDS))
   const close = CLOSE_CONNECTION.has(code)
-  if (close) headers.push('connection', 'close')
+  if (close) {
+    headers.push('connection', 'close')
+    if (res.socket != null) closingAfterError.add(res.socket)
+  }
   res.writeHead(status, headers)
   res.end(body)
   if (close) {

@@ -8,6 +8,10 @@ import type { ClientLimits } from '../config/index.js'
  * (400 + close). llhttp itself already rejects CL+TE together, duplicate or invalid Content-Length,
  * Transfer-Encoding other than a final `chunked`, bad chunk sizes, obs-fold and invalid header
  * characters (see server/client-errors.ts for how those are answered).
+ * Two framing checks are repeated here on purpose: llhttp reports a Transfer-Encoding whose final coding
+ * is not `chunked` only when the body starts, after the request was already emitted (and would be
+ * forwarded); and it takes look-alike names (`Transfer_Encoding`, `Content---Length`) as ordinary
+ * fields, which a backend that folds `_` into `-` (CGI, WSGI) or ignores punctuation would read as framing.
  * Returns the error code, or undefined when the request may proceed.
  */
 export function checkRequest(req: IncomingMessage, limits: ClientLimits): ErrorCode | undefined {
@@ -21,23 +25,50 @@ export function checkRequest(req: IncomingMessage, limits: ClientLimits): ErrorC
   if (raw.length / 2 > limits.maxHeaderCount) return 'LB_ERR_HEADERS_TOO_LARGE'
   let bytes = 0
   let hasHost = false
-  let hasTe = false
+  let te: string | undefined
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string
-    bytes += name.length + (raw[i + 1] as string).length + 4
+    const value = raw[i + 1] as string
+    bytes += name.length + value.length + 4
     if (name.length === 4 && name.toLowerCase() === 'host') {
       if (hasHost) return 'LB_ERR_BAD_REQUEST' // RFC 9112 3.2: more than one Host is a 400
       hasHost = true
     } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
-      hasTe = true
+      te = te === undefined ? value : `${te},${value}`
+    } else if (looksLikeFraming(name)) {
+      return 'LB_ERR_AMBIGUOUS_FRAMING'
     }
   }
+  const hasTe = te !== undefined
+  if (te !== undefined && !endsWithSingleChunked(te)) return 'LB_ERR_AMBIGUOUS_FRAMING'
   if (bytes > limits.maxHeaderBytes) return 'LB_ERR_HEADERS_TOO_LARGE'
   if (req.httpVersionMajor !== 1) return 'LB_ERR_BAD_REQUEST'
   if (req.httpVersionMinor === 1 && !hasHost) return 'LB_ERR_BAD_REQUEST'
   // HTTP/1.0 has no chunked coding: a 1.0 message with Transfer-Encoding is read two ways (RFC 9112 6.1).
   if (hasTe && req.httpVersionMinor === 0) return 'LB_ERR_AMBIGUOUS_FRAMING'
   return undefined
+}
+
+/**
+ * A name that is not `Transfer-Encoding` / `Content-Length` but reads as one once case and punctuation
+ * are ignored (`Transfer_Encoding`, `Content.Length`, `Transfer---Encoding`).
+ */
+function looksLikeFraming(name: string): boolean {
+  if (name.length < 13) return false
+  const lower = name.toLowerCase()
+  if (lower === 'content-length' || lower === 'transfer-encoding') return false
+  const letters = lower.replace(/[^a-z]/g, '')
+  return letters === 'transferencoding' || letters === 'contentlength'
+}
+
+/**
+ * RFC 9112 6.1/6.3: a request's Transfer-Encoding must end with `chunked` and apply it once. Elements are
+ * split on commas and trimmed of OWS (space and tab only: `\xa0chunked` is not `chunked`).
+ */
+function endsWithSingleChunked(te: string): boolean {
+  const codings = te.split(',').map((c) => c.replace(/^[ \t]+|[ \t]+$/g, '').toLowerCase()).filter((c) => c !== '')
+  const chunked = codings.filter((c) => c === 'chunked').length
+  return chunked === 1 && codings[codings.length - 1] === 'chunked'
 }
 
 function isAbsoluteForm(url: string): boolean {

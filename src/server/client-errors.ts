@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import type { ErrorCode } from '../core/index.js'
 import { writeRawError } from '../proxy/index.js'
+import { isClosingAfterError } from '../proxy/error-response.js'
 
 /**
  * Answers what Node's HTTP parser refused before a request existed (the `clientError` event):
@@ -15,9 +16,10 @@ export function handleClientError(err: NodeJS.ErrnoException & { rawPacket?: Buf
     socket.destroy()
     return
   }
-  // A response already in progress on this socket cannot be followed by an error response.
+  // A response already in progress on this socket cannot be followed by an error response. When it is
+  // itself the request guard's refusal (sent with `Connection: close`), let it flush: it closes the socket.
   if ((socket as Duplex & { _httpMessage?: unknown })._httpMessage != null) {
-    socket.destroy()
+    if (!isClosingAfterError(socket)) socket.destroy()
     return
   }
   writeRawError(socket, codeFor(code, err.rawPacket, maxUrlBytes), randomUUID())

@@ -22,6 +22,8 @@ export interface BackendProcess {
   restart(): Promise<void>
   /** SIGTERM, then SIGKILL after 5 s; resolves once the child has exited. Idempotent. */
   stop(): Promise<void>
+  /** With `logRequests`: every `req METHOD URL USER-AGENT` line, in arrival order, across restarts. */
+  readonly requestLog: string[]
 }
 
 interface Started {
@@ -31,8 +33,10 @@ interface Started {
 }
 
 /** Starts one child and resolves when it prints `listening <port>`; rejects if it exits first or after `timeoutMs`. */
-function startChild(name: string, port: number, timeoutMs: number): Promise<Started> {
-  const child = spawn(process.execPath, ['--import', 'tsx', mainPath, '--name', name, '--port', String(port)], {
+function startChild(name: string, port: number, timeoutMs: number, log?: string[]): Promise<Started> {
+  const args = ['--import', 'tsx', mainPath, '--name', name, '--port', String(port)]
+  if (log !== undefined) args.push('--log-requests')
+  const child = spawn(process.execPath, args, {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -49,8 +53,14 @@ function startChild(name: string, port: number, timeoutMs: number): Promise<Star
     child.stderr?.setEncoding('utf8').on('data', (s: string) => {
       stderr += s
     })
+    let partial = ''
     child.stdout?.setEncoding('utf8').on('data', (s: string) => {
       stdout += s
+      if (log !== undefined) {
+        const lines = (partial + s).split('\n')
+        partial = lines.pop() ?? ''
+        for (const line of lines) if (line.startsWith('req ')) log.push(line)
+      }
       const match = /^listening (\d+)$/m.exec(stdout)
       if (match === null) return
       clearTimeout(timer)
@@ -66,9 +76,14 @@ function startChild(name: string, port: number, timeoutMs: number): Promise<Star
  * Spawns `node --import tsx src/demo/backend-main.ts --name <name> --port <port>` (port default 0: ephemeral,
  * then kept for restarts). Resolves once the backend listens. Stop it in `t.after(() => p.stop())`.
  */
-export async function spawnBackendProcess(name: string, port = 0, options: { timeoutMs?: number } = {}): Promise<BackendProcess> {
+export async function spawnBackendProcess(
+  name: string,
+  port = 0,
+  options: { timeoutMs?: number; logRequests?: boolean } = {},
+): Promise<BackendProcess> {
   const timeoutMs = options.timeoutMs ?? 20_000
-  let current = await startChild(name, port, timeoutMs)
+  const log = options.logRequests === true ? ([] as string[]) : undefined
+  let current = await startChild(name, port, timeoutMs, log)
   let running = true
   const track = (s: Started): void => {
     void s.exited.then(() => {
@@ -91,12 +106,13 @@ export async function spawnBackendProcess(name: string, port = 0, options: { tim
       return running
     },
     kill,
+    requestLog: log ?? [],
     restart: async () => {
       await kill('SIGKILL')
       const deadline = performance.now() + timeoutMs
       for (;;) {
         try {
-          current = await startChild(name, current.port, timeoutMs)
+          current = await startChild(name, current.port, timeoutMs, log)
           running = true
           return track(current)
         } catch (err) {

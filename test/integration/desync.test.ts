@@ -62,6 +62,20 @@ const REFUSED_DESPITE_CORPUS: ReadonlyMap<string, string> = new Map([
   // autocorrect". An unescaped space in the target and a trailing space after the version are invalid.
   ['uri-specific-test-cases.yaml#1', 'trailing space after the version: invalid request-line (RFC 9112 3)'],
   ['uri-specific-test-cases.yaml#3', 'unescaped spaces in the target: invalid request-line (RFC 9112 3)'],
+  // RFC 9112 5.1: "A server MUST reject, with a response status code of 400 (Bad Request), any received request
+  // message that contains whitespace between a header field name and colon." The corpus calls these Acceptable.
+  ['acceptable.yaml#0', 'space before the colon: MUST be rejected (RFC 9112 5.1)'],
+  ['acceptable.yaml#1', 'space before the colon: MUST be rejected (RFC 9112 5.1)'],
+  ['acceptable.yaml#3', 'space before the colon: MUST be rejected (RFC 9112 5.1)'],
+  // field-name = token (RFC 9110 5.1) and field values exclude CTLs (RFC 9110 5.5): \x01 makes the field
+  // invalid; Node's parser refuses it and forwarding a repaired copy would be autocorrection.
+  ['acceptable.yaml#2', '\\x01 in a field name: not a token (RFC 9110 5.1)'],
+  ['bad-header-characters.yaml#11', '\\x01 in a field name: not a token (RFC 9110 5.1)'],
+  ['bad-header-characters.yaml#12', '\\x01 in a field name: not a token (RFC 9110 5.1)'],
+  ['bad-header-characters.yaml#13', '\\x01 in a field value: CTL, invalid (RFC 9110 5.5)'],
+  ['bad-header-characters.yaml#14', '\\x01 in a field value: CTL, invalid (RFC 9110 5.5)'],
+  // RFC 3986 2: a URI holds ASCII only; non-ASCII must be percent-encoded. Node's parser refuses raw UTF-8.
+  ['rfc-compliant.yaml#12', 'raw UTF-8 in the request-target: not a URI (RFC 3986 2, RFC 9112 3.2)'],
   // origin-form must start with "/" (RFC 9112 3.2.1); an empty target is not a request-target.
   ['rfc-compliant.yaml#13', 'empty request-target: invalid (RFC 9112 3.2)'],
   // transfer-parameter = token BWS "=" BWS ( token / quoted-string ) (RFC 9112 7.3): "chunked;custom_param;"
