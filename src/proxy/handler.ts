@@ -193,7 +193,9 @@ class Exchange implements AttemptOwner {
     if (attempt !== this.current || this.finished) return
     this.lastFailureCode = failure.code
     if (this.clientGone) return this.finish(499, 'LB_ERR_CLIENT_ABORTED')
-    const retryable = failure.kind === 'connect' || failure.kind === 'reset' || failure.kind === 'timeout' || failure.kind === 'protocol' || failure.kind === 'status'
+    // A dropped 5xx was granted its retry when its headers arrived (shouldRetryStatus).
+    if (failure.kind === 'status') return this.retry(attempt)
+    const retryable = failure.kind === 'connect' || failure.kind === 'reset' || failure.kind === 'timeout' || failure.kind === 'protocol'
     if (retryable && this.mayRetry(attempt, toRetryFailure(failure), failure.kind !== 'connect')) return this.retry(attempt)
     this.fail(failure.code)
   }

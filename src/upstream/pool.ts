@@ -1,6 +1,6 @@
 import { Pool as UndiciPool, type Dispatcher } from 'undici'
 import type { Balancer, Clock, Endpoint, EndpointLoad, PickContext } from '../core/index.js'
-import { circuitChannel, systemClock, systemRandom } from '../core/index.js'
+import { systemClock, systemRandom } from '../core/index.js'
 import { createBalancer } from '../balancer/index.js'
 import type { BackendConfig, PoolConfig } from '../config/index.js'
 import { CircuitBreaker } from './breaker.js'
@@ -228,8 +228,8 @@ export class UpstreamPool {
     const url = new URL(backend.url)
     const endpoint: Endpoint = { id: backend.id, url, weight: backend.weight, backup: backend.backup }
     const breaker = new CircuitBreaker({ pool: this.name, endpoint: backend.id, config: this.config.circuitBreaker, clock: this.clock })
+    // The breaker publishes its own transitions on the circuit channel.
     breaker.onStateChange((change) => {
-      if (circuitChannel.hasSubscribers) circuitChannel.publish({ pool: this.name, endpoint: backend.id, state: change.state })
       this.update(backend.id, (s) => {
         const open = change.state === 'open'
         return s.circuitOpen === open ? false : ((s.circuitOpen = open), true)
