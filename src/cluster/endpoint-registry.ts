@@ -26,7 +26,10 @@ export class EndpointRegistry {
       f = { pool, id }
       this.facts.set(key, f)
     }
-    if ('healthy' in change) f.healthy = change.healthy
+    if ('healthy' in change) {
+      f.healthy = change.healthy
+      if (change.healthy) delete f.ejectedUntil // workers end the ejection too (UpstreamPool.setHealthy)
+    }
     else if ('drained' in change) f.drained = change.drained
     else if ('weight' in change) f.weight = change.weight
     else if ('ejected' in change) {

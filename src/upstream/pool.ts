@@ -132,8 +132,13 @@ export class UpstreamPool {
     return this.readyCount
   }
 
-  /** Active health result for one endpoint. Returns true when it changed. */
+  /**
+   * Active health result for one endpoint. Returns true when it changed. Turning healthy also ends a
+   * passive ejection (as Envoy's `successful_active_health_check_uneject_host`): the probes have just
+   * shown the endpoint is well, so it need not sit out the rest of its ejection time.
+   */
   setHealthy(id: string, healthy: boolean): boolean {
+    if (healthy) this.outliers?.restore(id, 'active health check passed', 'remote')
     return this.update(id, (s) => (s.healthy === healthy ? false : ((s.healthy = healthy), true)))
   }
 

@@ -8,6 +8,9 @@ import { fileURLToPath } from 'node:url'
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url))
 const mainPath = fileURLToPath(new URL('../../src/demo/backend-main.ts', import.meta.url))
 
+/** Line pushed into `requestLog` when the backend restarts, so a test can tell the two runs apart. */
+export const RESTART_MARKER = '--restart--'
+
 /** A running backend process. `pid` changes after {@link BackendProcess.restart}; `port` does not. */
 export interface BackendProcess {
   readonly name: string
@@ -109,6 +112,7 @@ export async function spawnBackendProcess(
     requestLog: log ?? [],
     restart: async () => {
       await kill('SIGKILL')
+      log?.push(RESTART_MARKER)
       const deadline = performance.now() + timeoutMs
       for (;;) {
         try {
