@@ -61,6 +61,32 @@ export class Fleet {
     this.checkers.clear()
   }
 
+  /**
+   * Applies a reloaded configuration: workers rebuild their routes and pools (unchanged pools keep
+   * their connections and state), checkers follow the new endpoint lists, and the shared facts of
+   * endpoints that still exist (health, operator drain and weight, ejections) are replayed.
+   */
+  async reload(config: LbConfig): Promise<void> {
+    const previous = this.config
+    this.config = config
+    const supervisor = this.options.supervisor
+    supervisor.setConfig(config)
+    for (const [name, checker] of this.checkers) {
+      const next = config.pools[name]
+      if (next !== undefined && JSON.stringify(next.healthCheck) === JSON.stringify(previous.pools[name]?.healthCheck)) continue
+      this.checkers.delete(name)
+      await checker.stop()
+    }
+    for (const pool of Object.values(previous.pools)) {
+      for (const b of pool.backends) {
+        if (!(config.pools[pool.name]?.backends.some((x) => x.id === b.id) ?? false)) this.registry.forget(pool.name, b.id)
+      }
+    }
+    supervisor.broadcast({ type: 'lb:reload', config })
+    for (const m of this.registry.replay()) supervisor.broadcast(m)
+    for (const pool of Object.values(config.pools)) this.restartChecker(pool)
+  }
+
   /** Handles a worker's report (wired to the supervisor's onMessage). */
   onWorkerMessage(worker: Worker, msg: WorkerMessage): void {
     if (msg.type === 'lb:ejection') {

@@ -11,6 +11,11 @@ export type PrimaryMessage =
   | { type: 'lb:drain'; timeoutMs: number }
   /** An endpoint's shared state changed (health, ejection, drain, weight). */
   | { type: 'lb:endpoint'; pool: string; id: string; change: EndpointChange }
+  /**
+   * A reloaded configuration: rebuild routes and pools; pools whose configuration is unchanged keep
+   * their connections and state. Followed by a replay of the shared endpoint facts.
+   */
+  | { type: 'lb:reload'; config: LbConfig }
   /** Endpoints added or removed at run time. */
   | { type: 'lb:endpoints'; pool: string; add?: LbConfig['pools'][string]['backends']; remove?: string[] }
 
@@ -37,7 +42,7 @@ export type WorkerMessage =
   /** A circuit changed state in this worker (for the admin view; circuits are per worker). */
   | { type: 'lb:circuit'; pool: string; id: string; state: 'closed' | 'open' | 'half-open' }
 
-const PRIMARY_TYPES = new Set(['lb:config', 'lb:drain', 'lb:endpoint', 'lb:endpoints'])
+const PRIMARY_TYPES = new Set(['lb:config', 'lb:reload', 'lb:drain', 'lb:endpoint', 'lb:endpoints'])
 const WORKER_TYPES = new Set(['lb:hello', 'lb:ready', 'lb:failed', 'lb:ejection', 'lb:circuit'])
 
 /** True for a message the primary sends (ignores anything else on the channel). */

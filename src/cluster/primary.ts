@@ -26,6 +26,8 @@ export class WorkerSupervisor {
   private config: LbConfig
   private stopping = false
   private readonly restarts: number[] = []
+  /** Workers drained on purpose (rolling restart): their exit is not a crash to replace. */
+  private readonly retiring = new WeakSet<Worker>()
 
   constructor(config: LbConfig, private readonly options: SupervisorOptions) {
     this.config = config
@@ -44,9 +46,9 @@ export class WorkerSupervisor {
     await Promise.all(Array.from({ length: count }, () => this.fork()))
   }
 
-  /** Live workers. */
+  /** Live workers that are not being retired. */
   workers(): Worker[] {
-    return Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && !w.isDead())
+    return Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && !w.isDead() && !this.retiring.has(w))
   }
 
   /** Sends a message to every live worker (but `except`). */
@@ -59,26 +61,37 @@ export class WorkerSupervisor {
     this.config = config
   }
 
+  /**
+   * Replaces every worker, one at a time, with no moment without a listener: a new worker is forked
+   * and listening before the old one drains (for upgrades: new workers load the code on disk).
+   */
+  async rollingRestart(): Promise<void> {
+    for (const old of this.workers()) {
+      await this.fork()
+      await this.drainWorker(old)
+    }
+  }
+
   /** Drains every worker (bounded by the drain timeout) and resolves when all have exited. */
   async stop(): Promise<void> {
     this.stopping = true
+    await Promise.all(this.workers().map((w) => this.drainWorker(w)))
+  }
+
+  /** Asks one worker to drain and resolves when it has exited (SIGKILL after the drain timeout + 5 s). */
+  private drainWorker(w: Worker): Promise<void> {
     const timeoutMs = this.config.drainTimeoutMs
-    const live = this.workers()
-    await Promise.all(
-      live.map(
-        (w) =>
-          new Promise<void>((resolve) => {
-            if (w.isDead()) return resolve()
-            const kill = setTimeout(() => w.process.kill('SIGKILL'), timeoutMs + 5000)
-            w.once('exit', () => {
-              clearTimeout(kill)
-              resolve()
-            })
-            if (w.isConnected()) w.send({ type: 'lb:drain', timeoutMs } satisfies PrimaryMessage)
-            else w.process.kill('SIGTERM')
-          }),
-      ),
-    )
+    this.retiring.add(w)
+    return new Promise<void>((resolve) => {
+      if (w.isDead()) return resolve()
+      const kill = setTimeout(() => w.process.kill('SIGKILL'), timeoutMs + 5000)
+      w.once('exit', () => {
+        clearTimeout(kill)
+        resolve()
+      })
+      if (w.isConnected()) w.send({ type: 'lb:drain', timeoutMs } satisfies PrimaryMessage)
+      else w.process.kill('SIGTERM')
+    })
   }
 
   private fork(): Promise<void> {
@@ -103,7 +116,7 @@ export class WorkerSupervisor {
   }
 
   private onExit(worker: Worker, code: number | null, signal: string | null): void {
-    if (this.stopping) return
+    if (this.stopping || this.retiring.has(worker)) return
     const pid = worker.process.pid
     this.options.log?.(`worker ${pid} exited (${signal ?? code}); starting a replacement`)
     this.publish('worker-replaced', pid, String(signal ?? code))

@@ -41,6 +41,8 @@ export function checkRequest(req: IncomingMessage, limits: ClientLimits): ErrorC
   }
   const hasTe = te !== undefined
   if (te !== undefined && !endsWithSingleChunked(te)) return 'LB_ERR_AMBIGUOUS_FRAMING'
+  // `gzip, chunked` is forwarded (the corpus's Compliant tier): the body is re-framed as chunked and the
+  // other codings are not carried (undici sends no Transfer-Encoding of its own): a known limitation.
   if (bytes > limits.maxHeaderBytes) return 'LB_ERR_HEADERS_TOO_LARGE'
   if (req.httpVersionMajor !== 1) return 'LB_ERR_BAD_REQUEST'
   if (req.httpVersionMinor === 1 && !hasHost) return 'LB_ERR_BAD_REQUEST'

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import type { ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { ErrorCode } from '../core/index.js'
 import { writeRawError } from '../proxy/index.js'
@@ -8,7 +9,8 @@ import { isClosingAfterError } from '../proxy/error-response.js'
  * Answers what Node's HTTP parser refused before a request existed (the `clientError` event):
  * oversized heads get 431 (or 414 when the request line alone is too long), deadlines 408, every
  * other parse error 400, and the connection is always closed: after a framing error the rest of
- * the byte stream cannot be trusted.
+ * the byte stream cannot be trusted. Errors found after a request was emitted (in its chunked body, or in
+ * a pipelined request behind it) are answered in order, never in the middle of another response.
  */
 export function handleClientError(err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex, maxUrlBytes: number): void {
   const code = err.code ?? ''
@@ -16,14 +18,31 @@ export function handleClientError(err: NodeJS.ErrnoException & { rawPacket?: Buf
     socket.destroy()
     return
   }
-  // A response already in progress on this socket cannot be followed by an error response. When it is
-  // itself the request guard's refusal (sent with `Connection: close`), let it flush: it closes the socket.
-  if ((socket as Duplex & { _httpMessage?: unknown })._httpMessage != null) {
-    if (!isClosingAfterError(socket)) socket.destroy()
+  // The parser stays failed: every later packet on this socket reports again. Answer once.
+  if (answered.has(socket)) return
+  answered.add(socket)
+  const error = codeFor(code, err.rawPacket, maxUrlBytes)
+  const res = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage
+  if (res == null) return writeRawError(socket, error, randomUUID())
+  // The request guard's own refusal (sent with `Connection: close`) is on its way: let it flush and close.
+  if (isClosingAfterError(socket)) return
+  if (!res.req.complete) {
+    // The error is in the body of the request being answered (bad chunking). Before any response byte the
+    // 400 answers that request (the exchange sees the close and abandons its try); after, the client must
+    // see the response cut short.
+    if (res.headersSent) socket.destroy()
+    else writeRawError(socket, error, randomUUID())
     return
   }
-  writeRawError(socket, codeFor(code, err.rawPacket, maxUrlBytes), randomUUID())
+  // The error is in a later pipelined request: finish the response in progress first, then refuse and close.
+  res.once('finish', () => writeRawError(socket, error, randomUUID()))
+  res.once('close', () => {
+    if (!res.writableFinished) socket.destroy()
+  })
 }
+
+/** Sockets whose parse error was already answered. */
+const answered = new WeakSet<Duplex>()
 
 function codeFor(code: string, packet: Buffer | undefined, maxUrlBytes: number): ErrorCode {
   switch (code) {

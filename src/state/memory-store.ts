@@ -15,7 +15,8 @@ export interface MemoryStoreOptions {
   clock?: Clock
 }
 
-interface Backend {
+/** The data several {@link MemoryStore} handles share (see `attach()`); opaque to callers. */
+export interface MemoryBackend {
   readonly clock: Clock
   readonly values: Map<string, { version: number; json: string }>
   readonly counters: Map<string, { n: number; expiresAt: number }>
@@ -26,11 +27,12 @@ interface Backend {
 /** A handle on an in-memory backend. Status is always 'up' until closed. */
 export class MemoryStore implements StateStore {
   readonly scope = 'instance' as const
-  private readonly backend: Backend
+  private readonly backend: MemoryBackend
   private readonly own = new Set<{ prefix: string; listener: (key: string) => void }>()
   private closed = false
 
-  constructor(options: MemoryStoreOptions = {}, backend?: Backend) {
+  /** `backend` is for `attach()`; callers pass only options. */
+  constructor(options: MemoryStoreOptions = {}, backend?: MemoryBackend) {
     this.backend = backend ?? {
       clock: options.clock ?? systemClock,
       values: new Map(),

@@ -41,6 +41,8 @@ export interface StateStore {
    * Atomic: of several concurrent calls with the same expected version exactly one returns true.
    * On success the new version is `expectedVersion + 1` and watchers of a matching prefix are told (on every
    * store instance sharing the backend). Returns false when the version did not match.
+   * A call that rejected on a timeout may still have been applied (a frozen server answering late): re-read
+   * (`get`) before retrying; the version tells.
    */
   compareAndSet<T>(key: string, expectedVersion: number, value: T): Promise<boolean>
 

@@ -1,4 +1,4 @@
-// Request smuggling / desync corpus (aws/http-desync-guardian, see /work/shared/corpus/README.md): every case is
+// Request smuggling / desync corpus (aws/http-desync-guardian, see ../shared/corpus/README.md): every case is
 // built into a raw request and sent over a plain TCP socket to an in-process proxy.
 // - Severe: 400 (JSON body) and the connection closed; the backend sees nothing.
 // - Ambiguous: the same, unless listed in AMBIGUOUS_FORWARDED (with the reason): then forwarded re-framed.
@@ -9,11 +9,13 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { parse } from 'yaml'
 import { rawRequest, startTestBackend, type TestBackend } from '../helpers/index.js'
 import { poolConfig, startProxy, type InProcessProxy } from '../helpers/in-process.js'
 
-const CORPUS_DIR = process.env.LB_DESYNC_CORPUS ?? '/work/shared/corpus/http-desync-guardian'
+// shared/ lies beside the repository (in development and in CI's clone alike).
+const CORPUS_DIR = process.env.LB_DESYNC_CORPUS ?? fileURLToPath(new URL('../../../shared/corpus/http-desync-guardian', import.meta.url))
 
 interface CorpusCase {
   file: string
@@ -153,7 +155,7 @@ function buildRequest(c: CorpusCase): Buffer {
   return Buffer.concat([encode(lines.join('\r\n') + '\r\n\r\n'), bodyFor(c).bytes])
 }
 
-const statusLines = (raw: string): number => (raw.match(/(?:^|\r\n)HTTP\/1\.[01] \d{3} /g) ?? []).length
+const statusLines = (raw: string): number => (raw.match(/HTTP\/1\.[01] \d{3} /g) ?? []).length
 
 const corpus = loadCorpus()
 
@@ -207,4 +209,48 @@ describe('desync corpus', () => {
       }
     })
   }
+})
+
+describe('framing errors found after the request head (SPEC 3: bad chunking -> 400 + close)', () => {
+  let backend: TestBackend
+  let proxy: InProcessProxy
+
+  before(async () => {
+    backend = await startTestBackend({ name: 'a' })
+    proxy = await startProxy(poolConfig([backend.url]))
+  })
+  after(async () => {
+    await proxy?.close()
+    await backend?.close()
+  })
+
+  for (const [name, body] of [
+    ['invalid chunk size', 'zz\r\nhello\r\n0\r\n\r\n'],
+    ['chunk data longer than its size', '5\r\nhelloXX\r\n0\r\n\r\n'],
+    ['missing CRLF after chunk data', '5\r\nhello0\r\n\r\n'],
+    ['chunk size with a sign', '+5\r\nhello\r\n0\r\n\r\n'],
+  ]) {
+    it(`${name} -> 400 + close, no backend answer relayed`, async () => {
+      const r = await rawRequest(proxy.port, `POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n${body}`, { timeoutMs: 150 })
+      assert.equal(r.status, 400, r.raw)
+      assert.equal(r.closed, true)
+      assert.equal(statusLines(r.raw), 1, r.raw)
+      assert.doesNotMatch(r.raw, /x-backend/i)
+      // A try that had started was abandoned: the backend never saw the body end.
+      assert.ok(backend.requests.every((q) => q.bodyBytes <= 5), 'no complete body reached the backend')
+      assert.equal(proxy.app.runtime.inFlight, 0)
+    })
+  }
+
+  it('a valid request followed by a malformed one: the first is answered, then 400, then close', async () => {
+    const seen = backend.requests.length
+    const r = await rawRequest(proxy.port, 'POST /ok HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello' +
+      'GET /next HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx', { timeoutMs: 1000 })
+    assert.equal(r.status, 200, r.raw)
+    assert.equal(r.closed, true)
+    assert.equal(statusLines(r.raw), 2, r.raw)
+    assert.match(r.raw, /\r\n\r\n\{[^]*\}HTTP\/1\.1 400 /)
+    assert.equal(backend.requests.length - seen, 1)
+    assert.equal(backend.requests[seen]?.url, '/ok')
+  })
 })

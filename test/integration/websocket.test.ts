@@ -89,7 +89,9 @@ test('a backend answering 200 to an upgrade: the client gets the 200, the connec
   assert.doesNotMatch(response, /^HTTP\/1\.1 101/m)
   // Bytes sent after the refusal must go nowhere.
   if (!socket.destroyed) socket.write(encodeClientFrame(1, 'SMUGGLED-FRAME-2'))
-  await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('connection not closed')), 10_000))])
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([closed, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('connection not closed')), 10_000)))])
+  clearTimeout(timer)
 
   const received = backend.received()
   const headEnd = received.indexOf('\r\n\r\n')
