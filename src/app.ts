@@ -6,22 +6,41 @@
 import type { Server } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import type { LbConfig } from './config/index.js'
+import { SequenceLeaser, createStateStore, type StateStore } from './state/index.js'
+import { ConfigError } from './config/index.js'
+import { hostname } from 'node:os'
+import { randomBytes } from 'node:crypto'
 import { ActiveHealthChecker, UpstreamPool, type UpstreamPoolOptions } from './upstream/index.js'
 import { ClientAddressResolver, Router, type ProxyContext, type ProxyRuntime } from './proxy/index.js'
 import { createHttpServer, drainServer } from './server/index.js'
-import { Fleet, WorkerSupervisor, isWorkerMessage, type PrimaryMessage, type WorkerApp, type WorkerMessage } from './cluster/index.js'
+import { Fleet, IpcCounter, WorkerSupervisor, isWorkerMessage, type PrimaryMessage, type WorkerApp, type WorkerMessage } from './cluster/index.js'
 import { circuitChannel, type CircuitEvent } from './core/index.js'
 import diagnostics from 'node:diagnostics_channel'
+import cluster from 'node:cluster'
+import { startWorkerObservability, createLogger, logEvents } from './observability/index.js'
+import { AdminServer, generateToken, isLoopbackHost } from './admin/index.js'
+
+/** What a worker's pools get from outside the configuration. */
+export interface ProxyContextExtras {
+  /** Global round robin: the shared sequence of a pool. */
+  sequence?: UpstreamPoolOptions['sequence']
+  /** On reload: pools whose configuration did not change are taken over (connections, state). */
+  previous?: ProxyContext | undefined
+}
 
 /**
  * Builds the per-process proxy context (pools, router) from a configuration. `send` reports
  * passive ejections to the primary, which spreads them to the other workers.
  */
-export function buildProxyContext(config: LbConfig, send: (msg: WorkerMessage) => void = () => undefined): ProxyContext {
+export function buildProxyContext(config: LbConfig, send: (msg: WorkerMessage) => void = () => undefined, extras: ProxyContextExtras = {}): ProxyContext {
   const pools = new Map<string, UpstreamPool>()
   const onLocalEjection: UpstreamPoolOptions['onLocalEjection'] = (pool, change) =>
     send({ type: 'lb:ejection', pool, id: change.id, ejected: change.ejected, durationMs: change.durationMs })
-  for (const pool of Object.values(config.pools)) pools.set(pool.name, new UpstreamPool(pool, { onLocalEjection }))
+  for (const pool of Object.values(config.pools)) {
+    const before = extras.previous?.pools.get(pool.name)
+    const same = before !== undefined && JSON.stringify(before.config) === JSON.stringify(pool)
+    pools.set(pool.name, same ? before : new UpstreamPool(pool, { onLocalEjection, sequence: extras.sequence }))
+  }
   const firstPool = Object.keys(config.pools)[0]
   return {
     router: new Router(config.routes, firstPool),
@@ -40,9 +59,32 @@ export interface ProxyProcess extends WorkerApp {
   port(): number
 }
 
-/** Builds one proxy process from a configuration. `send` reports to the primary (no-op in-process). */
-export function createWorkerApp(config: LbConfig, send: (msg: WorkerMessage) => void = () => undefined): ProxyProcess {
-  const runtime: ProxyRuntime = { context: buildProxyContext(config, send), shuttingDown: false, inFlight: 0 }
+/**
+ * Builds one proxy process from a configuration. `send` reports to the primary (no-op in-process).
+ * `observability` (default: only in a cluster worker) installs the metrics the primary scrapes, the
+ * access log and the event log; in-process proxies (tests) share one process and have no primary.
+ */
+export function createWorkerApp(config: LbConfig, send: (msg: WorkerMessage) => void = () => undefined, options: { observability?: boolean } = {}): ProxyProcess {
+  // Global round robin: blocks of each pool's sequence, leased from the primary's store (cluster only).
+  const counter = new IpcCounter(send)
+  const leasers = new Map<string, SequenceLeaser>()
+  const sequence = (pool: string): (() => number | undefined) | undefined => {
+    if (!cluster.isWorker) return undefined
+    let leaser = leasers.get(pool)
+    if (leaser === undefined) {
+      // 840 = lcm(1..8): a block is a whole number of rotations for up to 8 ready endpoints (and 10, 12,
+      // 14, ...), so each worker's share of every endpoint differs by at most one request.
+      leaser = new SequenceLeaser({ store: counter, key: `rr:${pool}`, blockSize: 840 })
+      void leaser.start()
+      leasers.set(pool, leaser)
+    }
+    const l = leaser
+    return () => l.next()
+  }
+  const runtime: ProxyRuntime = { context: buildProxyContext(config, send, { sequence }), shuttingDown: false, inFlight: 0 }
+  const observability = (options.observability ?? cluster.isWorker)
+    ? startWorkerObservability({ log: config.log, pools: () => runtime.context.pools.values() })
+    : undefined
   // Circuits are per worker; the primary collects their states for the admin view.
   const onCircuit = (m: unknown): void => {
     const e = m as CircuitEvent
@@ -67,11 +109,28 @@ export function createWorkerApp(config: LbConfig, send: (msg: WorkerMessage) => 
       }),
     drain: async (timeoutMs) => {
       await drainServer(server, runtime, timeoutMs)
+      for (const l of leasers.values()) l.close()
       diagnostics.unsubscribe(circuitChannel.name, onCircuit)
       await Promise.all([...runtime.context.pools.values()].map((p) => p.close()))
+      observability?.close()
     },
-    apply: (msg: PrimaryMessage) => applyToPools(runtime.context, msg),
+    apply: (msg: PrimaryMessage) => {
+      if (msg.type === 'lb:incr-result') counter.onMessage(msg)
+      else if (msg.type === 'lb:reload') reloadContext(runtime, msg.config, send, sequence)
+      else applyToPools(runtime.context, msg)
+    },
   }
+}
+
+/**
+ * Swaps in the context of a reloaded configuration. Requests in flight keep the objects they hold;
+ * pools that were not taken over close once their in-flight requests finish. (Listener address and
+ * server-level limits need a restart: `lb restart` / SIGUSR2.)
+ */
+function reloadContext(runtime: ProxyRuntime, config: LbConfig, send: (msg: WorkerMessage) => void, sequence: ProxyContextExtras['sequence']): void {
+  const previous = runtime.context
+  runtime.context = buildProxyContext(config, send, { sequence, previous })
+  for (const [name, pool] of previous.pools) if (runtime.context.pools.get(name) !== pool) void pool.close()
 }
 
 /** Applies a primary's state message to this process's pools. */
@@ -97,6 +156,17 @@ export interface RunningBalancer {
   readonly supervisor: WorkerSupervisor
   /** Endpoint control: health, drain, weight, add/remove (the admin API's backend). */
   readonly fleet: Fleet
+  /** The admin server (dashboard, metrics, API) and its token (generated when none was configured). */
+  readonly admin: { readonly url: string; readonly token: string; readonly tokenGenerated: boolean }
+  /** Shared state (memory, or Redis across instances). */
+  readonly store: StateStore
+  /**
+   * Reloads the configuration (SIGHUP, POST /api/reload) with no dropped connection. Resolves with
+   * the problems when the new configuration is invalid: then nothing changes.
+   */
+  reload(): Promise<{ ok: boolean; problems: string[] }>
+  /** Replaces every worker one by one (SIGUSR2, `lb restart`): no failed request. */
+  restartWorkers(): Promise<void>
   /** Drains workers and stops everything the primary runs. */
   stop(): Promise<void>
 }
@@ -107,6 +177,8 @@ export interface StartOptions {
   workerExecArgv?: string[]
   scheduling?: 'rr' | 'none'
   log?: (line: string) => void
+  /** Loads the configuration again for a reload (same sources as at start); without it, reload is refused. */
+  reloadConfig?: () => Promise<LbConfig>
 }
 
 /** Starts the primary: forks the workers and waits until every one listens. */
@@ -123,20 +195,79 @@ export async function startBalancer(config: LbConfig, options: StartOptions = {}
       if (isWorkerMessage(msg)) fleet.onWorkerMessage(worker, msg)
     },
   })
-  // Active checks run here, once per instance, never once per worker.
+  const store = createStateStore(config.state)
+  const log = options.log ?? ((line: string) => console.log(line))
+  store.onStatus((status) => log(`lb: state store ${config.state.kind}: ${status === 'up' ? 'up' : 'degraded (serving from the last known state)'}`))
+  // Active checks run in the primary, once per pool across all instances sharing the store.
   const fleet: Fleet = new Fleet({
     config,
     supervisor,
+    store,
+    instanceId: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
+    log,
     createChecker: (pool) => (pool.healthCheck.enabled ? new ActiveHealthChecker({ pool: pool.name, config: pool.healthCheck }) : undefined),
   })
-  await supervisor.start()
-  fleet.start()
+  let reloading: Promise<{ ok: boolean; problems: string[] }> | undefined
+  const reload = async (): Promise<{ ok: boolean; problems: string[] }> => {
+    if (options.reloadConfig === undefined) return { ok: false, problems: ['reload is not available for this configuration source'] }
+    try {
+      const next = await options.reloadConfig()
+      await fleet.reload(next)
+      log(`lb: configuration reloaded (${Object.keys(next.pools).length} pools, ${next.routes.length} routes)`)
+      return { ok: true, problems: [] }
+    } catch (err) {
+      const problems = err instanceof ConfigError ? err.problems : [err instanceof Error ? err.message : String(err)]
+      log(`lb: reload rejected, the running configuration stays:\n  ${problems.join('\n  ')}`)
+      return { ok: false, problems }
+    }
+  }
+  // One reload at a time: a second request waits for the first and reloads again after it.
+  const serialReload = (): Promise<{ ok: boolean; problems: string[] }> =>
+    (reloading = (reloading ?? Promise.resolve({ ok: true, problems: [] })).then(reload, reload))
+  // Admin server first: a taken admin port fails the start before any worker is forked.
+  // Without a configured token (loopback only: non-loopback refuses to start) a random one guards the mutating calls.
+  let draining = false
+  const adminToken = config.admin.token ?? (isLoopbackHost(config.admin.host) ? generateToken() : '')
+  const stopEventLog = logEvents(createLogger(config.log.level, { role: 'primary' }))
+  const admin = new AdminServer({
+    host: config.admin.host,
+    port: config.admin.port,
+    token: adminToken,
+    fleet,
+    workers: () => supervisor.workers().length,
+    isReady: () => !draining && supervisor.workers().length > 0,
+    reload:
+      options.reloadConfig === undefined
+        ? undefined
+        : async () => {
+            const r = await serialReload()
+            return r.ok ? { ok: true } : { ok: false, problems: r.problems }
+          },
+    stateStoreUp: () => store.health() === 'up',
+  })
+  await admin.start()
+  try {
+    await supervisor.start()
+  } catch (err) {
+    await admin.close()
+    stopEventLog()
+    throw err
+  }
+  await fleet.start()
   return {
     supervisor,
     fleet,
+    store,
+    reload: serialReload,
+    restartWorkers: () => supervisor.rollingRestart(),
+    admin: { url: admin.url(), token: adminToken, tokenGenerated: config.admin.token === undefined },
     stop: async () => {
+      draining = true
       await fleet.stop()
       await supervisor.stop()
+      await admin.close()
+      await store.close()
+      stopEventLog()
     },
   }
 }

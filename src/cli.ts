@@ -11,6 +11,9 @@ Commands:
                          run the load balancer (default config: lb.config.yaml/json, else config/backends.json)
   demo                   start three sample backends and the balancer on :8080, print the URLs
   check --config FILE    validate a configuration; print every problem with its path; exit 1 if any
+  bench [--target URL] [--connections N] [--duration 10s]
+                         load test with live progress and a final table; without --target it starts
+                         sample backends and the balancer itself; --compare round-robin,p2c,ewma
 
 Run 'lb <command> --help' for the options of one command.`
 
@@ -18,6 +21,7 @@ const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   start: () => import('./cli/start.js'),
   demo: () => import('./cli/demo.js'),
   check: () => import('./cli/check.js'),
+  bench: () => import('./cli/bench.js'),
 }
 
 async function main(argv: string[]): Promise<number> {

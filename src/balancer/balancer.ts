@@ -20,6 +20,11 @@ export { ALGORITHMS } from '../core/index.js'
 export interface BalancerOptions {
   /** `consistent-hash` bound factor c >= 1 (default 1.25, `Infinity` = unbounded). Ignored by the others. */
   hashLoadFactor?: number | undefined
+  /**
+   * `round-robin` only: a shared sequence (global round robin across workers and instances). Each
+   * number `s` picks `ready[s % n]`; undefined (no number at hand) falls back to local rotation.
+   */
+  sequence?: (() => number | undefined) | undefined
 }
 
 /**
@@ -27,7 +32,7 @@ export interface BalancerOptions {
  * compiler demand an entry for every id of `ALGORITHMS`.
  */
 export const balancerFactories: Record<AlgorithmId, (options?: BalancerOptions) => BalancerFactory> = {
-  'round-robin': () => () => new RoundRobinBalancer(),
+  'round-robin': (options) => () => new RoundRobinBalancer(options?.sequence),
   'weighted-round-robin': () => () => new WeightedRoundRobinBalancer(),
   'least-connections': () => (load, random) => new LeastConnectionsBalancer(load, random),
   p2c: () => (load, random) => new P2cBalancer(load, random),

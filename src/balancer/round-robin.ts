@@ -5,6 +5,11 @@
  * Cost per pick: O(1); O(n) only when `ctx.exclude` names endpoints (they are skipped in order).
  * Load signal: none. Weights are read only to drop endpoints of weight 0; other values are ignored
  * (use `weighted-round-robin` to honour them).
+ *
+ * Global round robin: with a `sequence` (numbers drawn from one counter shared by every worker and
+ * instance, leased in blocks so no pick waits), number `s` goes to `ready[s % n]`. Every worker holds
+ * the ready set in the same order (configuration order), so the endpoints' totals stay even across
+ * the whole fleet, not just per worker.
  */
 import type { Balancer, Endpoint, PickContext } from '../core/index.js'
 import { eligibleEndpoints, excludeSet } from './eligible.js'
@@ -18,6 +23,9 @@ export class RoundRobinBalancer implements Balancer {
   private endpoints: readonly Endpoint[] = []
   private next = 0
 
+  /** `sequence`: optional shared sequence; see the file comment. */
+  constructor(private readonly sequence?: () => number | undefined) {}
+
   /** Replaces the ready set. Allocates; never called per request. */
   reset(ready: readonly Endpoint[]): void {
     this.endpoints = eligibleEndpoints(ready)
@@ -29,6 +37,10 @@ export class RoundRobinBalancer implements Balancer {
     const endpoints = this.endpoints
     const n = endpoints.length
     const exclude = excludeSet(ctx)
+    if (this.sequence !== undefined && exclude === undefined && n > 0) {
+      const s = this.sequence()
+      if (s !== undefined) return endpoints[s % n]
+    }
     for (let step = 0; step < n; step++) {
       const i = (this.next + step) % n
       const e = endpoints[i]

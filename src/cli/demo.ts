@@ -37,13 +37,14 @@ export async function run(argv: string[]): Promise<number> {
     flags: { port, workers },
   })
   const balancer = await startBalancer(config)
-  const admin = `http://${config.admin.host}:${config.admin.port}`
+  const admin = balancer.admin.url
   console.log(
     [
       '',
       `  Load balancer  http://localhost:${port}   (${workers} workers, round robin)`,
       ...backends.map((b) => `  ${b.name.padEnd(13)}  ${b.url}`),
       `  Admin          ${admin}  (dashboard, /metrics, /api/pools)`,
+      ...(balancer.admin.tokenGenerated ? [`  Admin token    ${balancer.admin.token}  (for drain/enable/weight; set LB_ADMIN_TOKEN to choose one)`] : []),
       '',
       'Try:',
       `  curl -i http://localhost:${port}/api/test          # x-backend rotates`,

@@ -1,12 +1,13 @@
 import { parseArgs } from 'node:util'
 import { mkdirSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { loadConfig, describeConfig, ConfigError } from '../config/index.js'
+import { loadConfig, describeConfig, ConfigError, type LbConfig } from '../config/index.js'
 import { startBalancer } from '../app.js'
 
 const HELP = `Usage: lb start [options]
 
-Runs the load balancer until SIGINT/SIGTERM (graceful drain, exit 0).
+Runs the load balancer until SIGINT/SIGTERM (graceful drain, exit 0). SIGHUP reloads the configuration
+(an invalid file is rejected and the running configuration stays); SIGUSR2 replaces the workers one by one.
 
 Options:
   --config FILE    configuration file (default: $LB_CONFIG, ./lb.config.yaml|.yml|.json, else ./config/backends.json)
@@ -36,14 +37,17 @@ export async function run(argv: string[]): Promise<number> {
     return 0
   }
   let config
-  try {
-    config = await loadConfig({
+  // The same sources at start and on every reload (SIGHUP, POST /api/reload).
+  const load = (): Promise<LbConfig> =>
+    loadConfig({
       flags: {
         config: values.config,
         port: values.port === undefined ? undefined : parseIntFlag('--port', values.port),
         workers: values.workers === undefined ? undefined : parseIntFlag('--workers', values.workers),
       },
     })
+  try {
+    config = await load()
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const p of err.problems) console.error(p)
@@ -58,7 +62,9 @@ export async function run(argv: string[]): Promise<number> {
     execArgv.push('--cpu-prof', `--cpu-prof-dir=${dir}`)
   }
   console.log(describeConfig(config))
-  const balancer = await startBalancer(config, { workerExecArgv: execArgv, log: (l) => console.log(l) })
+  const balancer = await startBalancer(config, { workerExecArgv: execArgv, log: (l) => console.log(l), reloadConfig: load })
+  console.log(`lb: admin ${balancer.admin.url} (dashboard, /metrics, /api/pools)`)
+  if (balancer.admin.tokenGenerated) console.log(`lb: admin token for this run (set LB_ADMIN_TOKEN to choose one): ${balancer.admin.token}`)
   console.log(`lb: listening on http://${config.listen.host}:${config.listen.port} with ${config.workers} worker(s)`)
   await new Promise<void>((done) => {
     const stop = (signal: string): void => {
@@ -67,6 +73,17 @@ export async function run(argv: string[]): Promise<number> {
     }
     process.once('SIGTERM', () => stop('SIGTERM'))
     process.once('SIGINT', () => stop('SIGINT'))
+    process.on('SIGHUP', () => {
+      console.log('lb: SIGHUP: reloading the configuration')
+      void balancer.reload()
+    })
+    process.on('SIGUSR2', () => {
+      console.log('lb: SIGUSR2: replacing the workers one by one')
+      balancer.restartWorkers().then(
+        () => console.log('lb: every worker replaced'),
+        (err: unknown) => console.error('lb: worker restart failed:', err),
+      )
+    })
   })
   console.log('lb: stopped')
   return 0

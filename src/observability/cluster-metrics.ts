@@ -77,7 +77,7 @@ export class ClusterMetricsCollector {
     for (const p of this.pending.values()) if (p.waiting.delete(worker.id) && p.waiting.size === 0) p.done()
     if (json === undefined) return
     // Gauges describe the present: drop the dead worker's. Counters and histograms keep their totals.
-    const kept = json.filter((m) => m.type === 'counter' || m.type === 'histogram')
+    const kept = json.filter((m) => String(m.type) === 'counter' || String(m.type) === 'histogram')
     // Chained, so two exits in a row cannot both fold into the same old total.
     this.retiring = this.retiring.then(async () => {
       this.retired = (await (AggregatorRegistry.aggregate([this.retired, kept]) as Registry).getMetricsAsJSON()) as MetricsJson

@@ -103,7 +103,10 @@ export class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onError(err: Error): void {
-    const failure = classify(err, this.bodyStarted)
+    // Our own abort (the client went away) says nothing about the backend: no passive-check failure.
+    const failure: AttemptFailure = this.abortRequested
+      ? { code: 'LB_ERR_CLIENT_ABORTED', kind: 'client', bodyStarted: this.bodyStarted }
+      : classify(err, this.bodyStarted)
     if (!this.settle(outcomeOf(failure))) return
     if (failure.kind !== 'client' && failure.kind !== 'limit' && upstreamErrorChannel.hasSubscribers) {
       upstreamErrorChannel.publish({

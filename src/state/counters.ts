@@ -23,7 +23,7 @@ import type { StateStore } from './store.js'
 
 /** Options of {@link BatchedCounter}. */
 export interface BatchedCounterOptions {
-  store: StateStore
+  store: Pick<StateStore, 'incrementBy'>
   /** Window length, ms. */
   windowMs: number
   /** Flush period, ms; default 100. */
@@ -48,7 +48,7 @@ interface Slot {
 
 /** Batched global counters; see the file comment. */
 export class BatchedCounter {
-  private readonly store: StateStore
+  private readonly store: Pick<StateStore, 'incrementBy'>
   private readonly windowMs: number
   private readonly keyPrefix: string
   private readonly clock: Clock

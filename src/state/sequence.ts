@@ -23,7 +23,7 @@ import type { StateStore } from './store.js'
 
 /** Options of {@link SequenceLeaser}. */
 export interface SequenceLeaserOptions {
-  store: StateStore
+  store: Pick<StateStore, 'incrementBy'>
   /** Counter key of the sequence (one per pool, e.g. `rr:<pool>`). */
   key: string
   /** Numbers leased at a time; default 100. Larger: fewer store calls, coarser spread while traffic is low. */
@@ -43,7 +43,7 @@ interface Block {
 
 /** Hands out global sequence numbers from leased blocks; see the file comment. */
 export class SequenceLeaser {
-  private readonly store: StateStore
+  private readonly store: Pick<StateStore, 'incrementBy'>
   private readonly key: string
   private readonly blockSize: number
   private readonly ttlMs: number

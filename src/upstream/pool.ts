@@ -16,6 +16,8 @@ export interface UpstreamPoolOptions {
   random?: () => number
   /** Builds the keep-alive connection pool of one endpoint (default: an undici Pool). */
   createDispatcher?: (url: URL, config: PoolConfig) => Dispatcher
+  /** Global round robin: the shared sequence of a pool (numbers leased in blocks), if any. */
+  sequence?: (pool: string) => (() => number | undefined) | undefined
   /** A passive-check ejection decided here (source 'local'), for the primary to spread to other workers. */
   onLocalEjection?: (pool: string, change: EjectionChange) => void
 }
@@ -72,7 +74,8 @@ export class UpstreamPool {
     // Slow start needs weights; plain round robin ignores them, its smooth weighted twin does not
     // (with equal weights both give the same sequence).
     const algorithm = config.algorithm === 'round-robin' && config.slowStartMs > 0 ? 'weighted-round-robin' : config.algorithm
-    this.primary = createBalancer(algorithm, load, random)
+    const sequence = algorithm === 'round-robin' ? options.sequence?.(config.name) : undefined
+    this.primary = createBalancer(algorithm, load, random, { sequence })
     this.backup = createBalancer(algorithm, load, random)
     this.retryBudget = new RetryBudget({ ...config.retries, clock: this.clock })
     if (config.outlierDetection.enabled) {

@@ -1,0 +1,264 @@
+/**
+ * The admin server (primary process only, never in the proxy workers): health and readiness probes,
+ * Prometheus metrics of all workers, the live dashboard (Server-Sent Events) and the JSON API.
+ *
+ * Authentication: a bearer token for every mutating call; beyond loopback, for every call except
+ * `/healthz` and `/readyz` (read-only calls there also accept HTTP Basic with the token as password,
+ * so a browser can open the dashboard). A non-loopback server without a token refuses to start.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+import { Registry } from 'prom-client'
+import { ClusterMetricsCollector, PrimaryMetrics, StatsTracker, type DashboardSnapshot } from '../observability/index.js'
+import { AdminApi, type ApiResponse, type FleetControl, type ReloadResult } from './api.js'
+import { hasBasicToken, hasBearerToken, isLoopbackHost } from './auth.js'
+import { DASHBOARD_HTML } from './dashboard/page.js'
+
+/** Options of {@link AdminServer}. */
+export interface AdminServerOptions {
+  host: string
+  port: number
+  /** Required for mutating calls, and for every call beyond loopback. */
+  token: string
+  fleet: FleetControl
+  /** Live proxy workers. */
+  workers: () => number
+  /** True once the workers listen and until draining starts. */
+  isReady: () => boolean
+  /** Reloads the configuration; undefined = not supported (POST /api/reload answers 501). */
+  reload?: (() => Promise<ReloadResult>) | undefined
+  stateStoreUp?: () => boolean
+  /** Dashboard refresh period, ms (default 1000). */
+  tickMs?: number
+}
+
+const MAX_BODY_BYTES = 64 * 1024
+const JSON_TYPE = 'application/json; charset=utf-8'
+
+class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message)
+  }
+}
+
+/** The admin HTTP server. {@link AdminServer.start} listens; {@link AdminServer.close} stops everything. */
+export class AdminServer {
+  readonly server: http.Server
+  private readonly api: AdminApi
+  private readonly collector = new ClusterMetricsCollector(1000)
+  private readonly primaryMetrics: PrimaryMetrics
+  private readonly stats = new StatsTracker()
+  private readonly clients = new Set<ServerResponse>()
+  private latest: DashboardSnapshot | undefined
+  private ticker: NodeJS.Timeout | undefined
+  private ticking = false
+  private readonly loopback: boolean
+
+  constructor(private readonly options: AdminServerOptions) {
+    this.loopback = isLoopbackHost(options.host)
+    if (!this.loopback && options.token === '') {
+      throw new Error(`admin.host ${options.host} is not a loopback address: refusing to start the admin server without a token (set admin.token or LB_ADMIN_TOKEN, or use admin.host 127.0.0.1)`)
+    }
+    this.api = new AdminApi(options.fleet, options.reload)
+    this.primaryMetrics = new PrimaryMetrics({ pools: () => options.fleet.pools(), workers: options.workers, stateStoreUp: options.stateStoreUp })
+    this.server = http.createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        const status = err instanceof HttpError ? err.status : 500
+        const message = err instanceof Error ? err.message : String(err)
+        if (!res.headersSent) this.json(res, status, { error: status === 500 ? `internal error: ${message}` : message })
+        else res.destroy()
+      })
+    })
+    this.server.headersTimeout = 10_000
+    this.server.requestTimeout = 30_000
+  }
+
+  /** Listens; rejects when the port is taken. Starts the dashboard ticker. */
+  async start(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject)
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off('error', reject)
+        resolve()
+      })
+    })
+    this.ticker = setInterval(() => void this.tick(), this.options.tickMs ?? 1000)
+    this.ticker.unref()
+  }
+
+  /** The bound port. */
+  port(): number {
+    const a = this.server.address()
+    return typeof a === 'object' && a !== null ? a.port : 0
+  }
+
+  /** `http://host:port` of the server. */
+  url(): string {
+    const h = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host
+    return `http://${h === '0.0.0.0' || h === '[::]' ? '127.0.0.1' : h}:${this.port()}`
+  }
+
+  /** Stops the ticker, ends the event streams and closes the server. */
+  async close(): Promise<void> {
+    clearInterval(this.ticker)
+    for (const c of this.clients) c.end()
+    this.clients.clear()
+    this.collector.close()
+    this.primaryMetrics.close()
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve())
+      this.server.closeAllConnections()
+    })
+  }
+
+  /** The summed Prometheus exposition of every worker plus the primary's own metrics. */
+  async metricsText(): Promise<string> {
+    const workers = await this.collector.aggregate()
+    return (await workers.metrics()) + (await this.primaryMetrics.registry.metrics())
+  }
+
+  /** Takes one dashboard snapshot and sends it to every connected dashboard. */
+  private async tick(): Promise<void> {
+    if (this.ticking) return
+    this.ticking = true
+    try {
+      const json = await this.collector.gather()
+      this.latest = this.stats.update(Date.now(), json, this.options.fleet.pools(), { workers: this.options.workers(), ready: this.options.isReady() })
+      if (this.clients.size > 0) {
+        const frame = `data: ${JSON.stringify(this.latest)}\n\n`
+        for (const c of this.clients) c.write(frame)
+      }
+    } finally {
+      this.ticking = false
+    }
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://admin')
+    const path = url.pathname
+    const method = req.method ?? 'GET'
+    res.setHeader('cache-control', 'no-store')
+    res.setHeader('x-content-type-options', 'nosniff')
+
+    if (path === '/healthz') return this.only(req, res, ['GET', 'HEAD'], () => this.json(res, 200, { status: 'ok' }))
+    if (path === '/readyz') {
+      return this.only(req, res, ['GET', 'HEAD'], () => {
+        const ready = this.options.isReady()
+        this.json(res, ready ? 200 : 503, { ready, workers: this.options.workers() })
+      })
+    }
+
+    const mutating = method !== 'GET' && method !== 'HEAD'
+    const auth = req.headers.authorization
+    const token = this.options.token
+    if (mutating || !this.loopback) {
+      const ok = hasBearerToken(auth, token) || (!mutating && hasBasicToken(auth, token))
+      if (!ok) {
+        // A browser opening the dashboard beyond loopback gets the Basic prompt (password = token).
+        if (!mutating && !this.loopback) res.setHeader('www-authenticate', 'Basic realm="lb admin", charset="UTF-8"')
+        else res.setHeader('www-authenticate', 'Bearer realm="lb admin"')
+        return this.json(res, 401, { error: auth === undefined ? 'missing admin token: send Authorization: Bearer <token>' : 'invalid admin token' })
+      }
+    }
+
+    if (path === '/' || path === '/index.html') {
+      return this.only(req, res, ['GET', 'HEAD'], () => {
+        res.writeHead(200, {
+          'content-type': 'text/html; charset=utf-8',
+          'content-security-policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'self'",
+        })
+        res.end(method === 'HEAD' ? undefined : DASHBOARD_HTML)
+      })
+    }
+    if (path === '/metrics') {
+      return this.only(req, res, ['GET', 'HEAD'], async () => {
+        const text = await this.metricsText()
+        res.writeHead(200, { 'content-type': Registry.PROMETHEUS_CONTENT_TYPE })
+        res.end(method === 'HEAD' ? undefined : text)
+      })
+    }
+    if (path === '/api/events') return this.only(req, res, ['GET'], () => this.openEvents(req, res))
+    if (path === '/api/stats') {
+      return this.only(req, res, ['GET'], async () => {
+        if (this.latest === undefined) await this.tick()
+        this.json(res, 200, this.latest ?? {})
+      })
+    }
+    if (path === '/api/reload') return this.only(req, res, ['POST'], async () => this.send(res, await this.api.reloadConfig()))
+    if (path === '/api/pools') return this.only(req, res, ['GET'], () => this.send(res, this.api.listPools()))
+
+    const parts = path.split('/').slice(1).map(decodeSegment) // ['api', 'pools', pool, 'backends', id, action]
+    if (parts[0] !== 'api' || parts[1] !== 'pools' || parts[2] === undefined || parts[2] === '') return this.json(res, 404, { error: `no such admin route: ${path}` })
+    const pool = parts[2]
+    if (parts.length === 3) return this.only(req, res, ['GET'], () => this.send(res, this.api.getPool(pool)))
+    if (parts[3] !== 'backends') return this.json(res, 404, { error: `no such admin route: ${path}` })
+    if (parts.length === 4) return this.only(req, res, ['POST'], async () => this.send(res, await this.api.addEndpoint(pool, await readJson(req))))
+    const id = parts[4] ?? ''
+    if (parts.length === 5) {
+      return this.only(req, res, ['GET', 'DELETE', 'PATCH'], async () => {
+        if (method === 'GET') return this.send(res, this.api.getEndpoint(pool, id))
+        if (method === 'DELETE') return this.send(res, await this.api.removeEndpoint(pool, id))
+        return this.send(res, await this.api.patchEndpoint(pool, id, await readJson(req)))
+      })
+    }
+    if (parts.length === 6 && (parts[5] === 'drain' || parts[5] === 'enable')) {
+      const drained = parts[5] === 'drain'
+      return this.only(req, res, ['POST'], async () => this.send(res, await this.api.setDrained(pool, id, drained)))
+    }
+    return this.json(res, 404, { error: `no such admin route: ${path}` })
+  }
+
+  /** Runs `fn` when the method is allowed, else 405 with `Allow`. */
+  private async only(req: IncomingMessage, res: ServerResponse, methods: string[], fn: () => void | Promise<void>): Promise<void> {
+    if (!methods.includes(req.method ?? '')) {
+      res.setHeader('allow', methods.join(', '))
+      return this.json(res, 405, { error: `method ${req.method ?? ''} not allowed here; use ${methods.join(' or ')}` })
+    }
+    await fn()
+  }
+
+  private openEvents(req: IncomingMessage, res: ServerResponse): void {
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive', 'x-accel-buffering': 'no' })
+    res.write(`retry: 2000\nevent: history\ndata: ${JSON.stringify(this.stats.points())}\n\n`)
+    if (this.latest !== undefined) res.write(`data: ${JSON.stringify(this.latest)}\n\n`)
+    this.clients.add(res)
+    req.socket.setTimeout(0)
+    const drop = (): void => void this.clients.delete(res)
+    res.once('close', drop)
+  }
+
+  private send(res: ServerResponse, r: ApiResponse): void {
+    this.json(res, r.status, r.body)
+  }
+
+  private json(res: ServerResponse, status: number, body: unknown): void {
+    const text = JSON.stringify(body)
+    res.writeHead(status, { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(text) })
+    res.end(res.req.method === 'HEAD' ? undefined : text)
+  }
+}
+
+function decodeSegment(s: string): string {
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    throw new HttpError(400, `bad percent-encoding in the path: ${s}`)
+  }
+}
+
+/** Reads a JSON body (at most 64 KiB); undefined when empty; 400 for bad JSON, 413 when too large. */
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, `request body larger than ${MAX_BODY_BYTES} bytes`)
+    chunks.push(chunk)
+  }
+  const text = Buffer.concat(chunks).toString('utf8').trim()
+  if (text === '') return undefined
+  try {
+    return JSON.parse(text) as unknown
+  } catch (err) {
+    throw new HttpError(400, `invalid JSON body: ${err instanceof Error ? err.message : String(err)}`)
+  }
+}

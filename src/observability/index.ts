@@ -1,0 +1,51 @@
+/**
+ * Observability: Prometheus metrics (workers record, the primary sums), the access log and the
+ * lifecycle/error log. Everything here subscribes to the channels of `core/events.ts`; nothing else does.
+ */
+import { startAccessLog, type AccessLog } from './access-log.js'
+import { serveMetricsToPrimary } from './cluster-metrics.js'
+import { createLogger, logEvents, type LogLevel } from './logger.js'
+import { WorkerMetrics, type PoolMetricsSource } from './metrics.js'
+
+export { WorkerMetrics, DURATION_BUCKETS_SECONDS, CIRCUIT_STATE_VALUE, type PoolMetricsSource } from './metrics.js'
+export { ClusterMetricsCollector, serveMetricsToPrimary, type MetricsJson } from './cluster-metrics.js'
+export { PrimaryMetrics, buildVersion, type PrimaryMetricsOptions, type EndpointStateSource } from './primary-metrics.js'
+export { StatsTracker, quantileMs, HISTORY_POINTS, type DashboardSnapshot, type StatsPoint, type EndpointStats, type PoolStateSource } from './stats.js'
+export { startAccessLog, type AccessLog, type AccessLogOptions } from './access-log.js'
+export { createLogger, logEvents, PINO_BASE_OPTIONS, type LogLevel } from './logger.js'
+
+/** What a worker's observability reads from its configuration (`log`). */
+export interface WorkerObservabilityOptions {
+  log: { level: LogLevel; accessLog: boolean; accessLogFile?: string | undefined }
+  /** The worker's pools, read at scrape time (they change on reload). */
+  pools: () => Iterable<PoolMetricsSource>
+}
+
+/** A worker's metrics, access log and event log; {@link WorkerObservability.close} before exiting. */
+export interface WorkerObservability {
+  readonly metrics: WorkerMetrics
+  readonly accessLog: AccessLog | undefined
+  /** Unsubscribes everything and flushes the logs. */
+  close(): void
+}
+
+/**
+ * Starts a proxy worker's observability: metrics recorded from the channels and served to the
+ * primary on request, the access log (unless `log.accessLog` is false), and the event log.
+ */
+export function startWorkerObservability(options: WorkerObservabilityOptions): WorkerObservability {
+  const metrics = new WorkerMetrics(options.pools)
+  const stopServing = serveMetricsToPrimary(metrics.registry)
+  const accessLog = startAccessLog(options.log)
+  const stopEvents = logEvents(createLogger(options.log.level, { worker: process.pid }))
+  return {
+    metrics,
+    accessLog,
+    close: () => {
+      stopServing()
+      metrics.close()
+      accessLog?.close()
+      stopEvents()
+    },
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * Lifecycle and error logs: JSON lines through `pino`, the same format as the access log
+ * (`time` in ms since the epoch, `level` as a label, `msg`). The primary and every worker each have
+ * one; workers add `worker: pid`.
+ */
+import diagnostics from 'node:diagnostics_channel'
+import pino, { type Logger } from 'pino'
+import { CHANNELS, type CircuitEvent, type ConfigEvent, type DrainEvent, type EjectionEvent, type HealthEvent, type LifecycleEvent } from '../core/index.js'
+
+/** Log levels of the configuration (`log.level`). */
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'
+
+/** Options shared by the logs: level labels instead of numbers, no hostname. */
+export const PINO_BASE_OPTIONS = {
+  base: undefined,
+  formatters: { level: (label: string) => ({ level: label }) },
+} as const
+
+/** A pino logger to stdout (asynchronous destination), `bindings` on every line. */
+export function createLogger(level: LogLevel, bindings: Record<string, unknown> = {}): Logger {
+  const logger = pino({ ...PINO_BASE_OPTIONS, level }, pino.destination({ dest: 1, sync: false }))
+  return Object.keys(bindings).length > 0 ? logger.child(bindings) : logger
+}
+
+/**
+ * Logs the events of `core/events.ts` that matter to an operator: lifecycle (info), health and
+ * ejection changes (warn when something goes down, info when it comes back), circuit changes, drains,
+ * configuration reloads. Returns a function that unsubscribes (and flushes).
+ */
+export function logEvents(logger: Logger): () => void {
+  const subs: Array<[string, (m: unknown) => void]> = [
+    [CHANNELS.lifecycle, (m) => {
+      const e = m as LifecycleEvent
+      logger.info({ event: 'lifecycle', what: e.what, pid: e.pid, detail: e.detail }, `${e.what} ${e.pid}`)
+    }],
+    [CHANNELS.health, (m) => {
+      const e = m as HealthEvent
+      logger[e.healthy ? 'info' : 'warn']({ event: 'health', pool: e.pool, endpoint: e.endpoint, healthy: e.healthy, reason: e.reason }, `${e.pool}/${e.endpoint} ${e.healthy ? 'healthy' : 'unhealthy'}`)
+    }],
+    [CHANNELS.ejection, (m) => {
+      const e = m as EjectionEvent
+      logger[e.ejected ? 'warn' : 'info']({ event: 'ejection', pool: e.pool, endpoint: e.endpoint, ejected: e.ejected, reason: e.reason }, `${e.pool}/${e.endpoint} ${e.ejected ? 'ejected' : 'returned'}`)
+    }],
+    [CHANNELS.circuit, (m) => {
+      const e = m as CircuitEvent
+      logger[e.state === 'open' ? 'warn' : 'info']({ event: 'circuit', pool: e.pool, endpoint: e.endpoint, state: e.state }, `${e.pool}/${e.endpoint} circuit ${e.state}`)
+    }],
+    [CHANNELS.drain, (m) => {
+      const e = m as DrainEvent
+      logger.info({ event: 'drain', pool: e.pool, endpoint: e.endpoint, draining: e.draining }, `${e.pool}/${e.endpoint} ${e.draining ? 'drained' : 'enabled'}`)
+    }],
+    [CHANNELS.config, (m) => {
+      const e = m as ConfigEvent
+      if (e.ok) logger.info({ event: 'config', file: e.file }, 'configuration loaded')
+      else logger.error({ event: 'config', file: e.file, problems: e.problems }, 'configuration rejected')
+    }],
+  ]
+  for (const [name, fn] of subs) diagnostics.subscribe(name, fn)
+  return () => {
+    for (const [name, fn] of subs) diagnostics.unsubscribe(name, fn)
+    logger.flush()
+  }
+}

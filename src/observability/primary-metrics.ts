@@ -1,0 +1,96 @@
+/**
+ * Metrics the primary owns: the shared endpoint state (health, ejection, drain, weight: one value per
+ * instance, so not summed over workers), active probe results (probes run in the primary only),
+ * worker count, state store status and build info. None of these names is recorded by the workers.
+ */
+import diagnostics from 'node:diagnostics_channel'
+import { readFileSync } from 'node:fs'
+import { Counter, Gauge, Registry } from 'prom-client'
+import { CHANNELS, type ProbeEvent } from '../core/index.js'
+
+/** The endpoint facts the primary gauges read at scrape time (the shape of `cluster/`'s `PoolView`). */
+export interface EndpointStateSource {
+  name: string
+  endpoints: ReadonlyArray<{ id: string; healthy: boolean; ejected: boolean; drained: boolean; weight: number }>
+}
+
+/** Options of {@link PrimaryMetrics}. */
+export interface PrimaryMetricsOptions {
+  pools: () => readonly EndpointStateSource[]
+  /** Live proxy workers. */
+  workers: () => number
+  /** True while the state store answers (the embedded memory store always does). */
+  stateStoreUp?: () => boolean
+}
+
+/** The balancer's version, from package.json (read once; `unknown` when missing). */
+export function buildVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown }
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown'
+  } catch {
+    return 'unknown'
+  }
+}
+
+/** The primary's registry; subscribes to the probe channel until {@link PrimaryMetrics.close}. */
+export class PrimaryMetrics {
+  readonly registry = new Registry()
+  private readonly probes: Counter<'pool' | 'endpoint' | 'result'>
+  private readonly onProbe = (m: unknown): void => {
+    const e = m as ProbeEvent
+    this.probes.inc({ pool: e.pool, endpoint: e.endpoint, result: e.result })
+  }
+
+  constructor(options: PrimaryMetricsOptions) {
+    const registers = [this.registry]
+    const gauge = (name: string, help: string, value: (e: EndpointStateSource['endpoints'][number]) => number): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['pool', 'endpoint'],
+        registers,
+        collect() {
+          this.reset()
+          for (const p of options.pools()) for (const e of p.endpoints) this.set({ pool: p.name, endpoint: e.id }, value(e))
+        },
+      })
+    }
+    gauge('lb_endpoint_up', 'Active health: 1 healthy, 0 unhealthy.', (e) => (e.healthy ? 1 : 0))
+    gauge('lb_endpoint_ejected', 'Passive health: 1 while ejected by outlier detection.', (e) => (e.ejected ? 1 : 0))
+    gauge('lb_endpoint_draining', 'Operator state: 1 while drained (no new requests).', (e) => (e.drained ? 1 : 0))
+    gauge('lb_endpoint_weight', 'Configured (or operator-set) weight.', (e) => e.weight)
+    this.probes = new Counter({
+      name: 'lb_health_checks_total',
+      help: 'Active health probes, by result (success, failure).',
+      labelNames: ['pool', 'endpoint', 'result'],
+      registers,
+    })
+    new Gauge({
+      name: 'lb_workers',
+      help: 'Live proxy worker processes.',
+      registers,
+      collect() {
+        this.set(options.workers())
+      },
+    })
+    new Gauge({
+      name: 'lb_state_store_up',
+      help: 'State store reachable: 1 yes, 0 no (the embedded memory store is always up).',
+      registers,
+      collect() {
+        this.set(options.stateStoreUp?.() === false ? 0 : 1)
+      },
+    })
+    new Gauge({ name: 'lb_build_info', help: 'Build information (value always 1).', labelNames: ['version', 'node'], registers }).set(
+      { version: buildVersion(), node: process.version },
+      1,
+    )
+    diagnostics.subscribe(CHANNELS.probe, this.onProbe)
+  }
+
+  /** Stops counting probes. */
+  close(): void {
+    diagnostics.unsubscribe(CHANNELS.probe, this.onProbe)
+  }
+}
