@@ -7,12 +7,22 @@ import type { Server } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import type { LbConfig } from './config/index.js'
 import { SequenceLeaser, createStateStore, type StateStore } from './state/index.js'
+import {
+  InProcessTokenSource,
+  LocalTokenSource,
+  RateLimitAuthority,
+  RateLimitPrimary,
+  RouteRateLimiter,
+  formatRateLimitPolicy,
+  isRateLimitLeaseMessage,
+  type TokenSource,
+} from './ratelimit/index.js'
 import { ConfigError } from './config/index.js'
 import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import { ActiveHealthChecker, UpstreamPool, type UpstreamPoolOptions } from './upstream/index.js'
 import { ClientAddressResolver, Router, type ProxyContext, type ProxyRuntime } from './proxy/index.js'
-import { createHttpServer, drainServer } from './server/index.js'
+import { createHttpServer, createRedirectServer, createTlsServer, drainServer } from './server/index.js'
 import { Fleet, IpcCounter, WorkerSupervisor, isWorkerMessage, type PrimaryMessage, type WorkerApp, type WorkerMessage } from './cluster/index.js'
 import { circuitChannel, type CircuitEvent } from './core/index.js'
 import diagnostics from 'node:diagnostics_channel'
@@ -22,6 +32,8 @@ import { AdminServer, generateToken, isLoopbackHost } from './admin/index.js'
 
 /** What a worker's pools get from outside the configuration. */
 export interface ProxyContextExtras {
+  /** Where rate-limit tokens come from (the primary's buckets in a worker; a local table in-process). */
+  tokens?: TokenSource
   /** Global round robin: the shared sequence of a pool. */
   sequence?: UpstreamPoolOptions['sequence']
   /** On reload: pools whose configuration did not change are taken over (connections, state). */
@@ -41,10 +53,21 @@ export function buildProxyContext(config: LbConfig, send: (msg: WorkerMessage) =
     const same = before !== undefined && JSON.stringify(before.config) === JSON.stringify(pool)
     pools.set(pool.name, same ? before : new UpstreamPool(pool, { onLocalEjection, sequence: extras.sequence }))
   }
+  const limiters = new Map<string, { limiter: RouteRateLimiter; policyHeader: string }>()
+  const tokens = extras.tokens ?? new InProcessTokenSource(new RateLimitAuthority())
+  for (const route of config.routes) {
+    const policy = route.rateLimit
+    if (policy === undefined) continue
+    limiters.set(route.name, {
+      limiter: new RouteRateLimiter({ route: route.name, policy, source: tokens }),
+      policyHeader: formatRateLimitPolicy(route.name, policy),
+    })
+  }
   const firstPool = Object.keys(config.pools)[0]
   return {
     router: new Router(config.routes, firstPool),
     pools,
+    limiters,
     limits: config.limits,
     clientAddress: new ClientAddressResolver(config.trustedProxies),
     via: config.via,
@@ -81,7 +104,8 @@ export function createWorkerApp(config: LbConfig, send: (msg: WorkerMessage) => 
     const l = leaser
     return () => l.next()
   }
-  const runtime: ProxyRuntime = { context: buildProxyContext(config, send, { sequence }), shuttingDown: false, inFlight: 0 }
+  const tokens = cluster.isWorker ? new LocalTokenSource((m) => send(m)) : undefined
+  const runtime: ProxyRuntime = { context: buildProxyContext(config, send, { sequence, tokens }), shuttingDown: false, inFlight: 0 }
   const observability = (options.observability ?? cluster.isWorker)
     ? startWorkerObservability({ log: config.log, pools: () => runtime.context.pools.values() })
     : undefined
@@ -91,7 +115,10 @@ export function createWorkerApp(config: LbConfig, send: (msg: WorkerMessage) => 
     send({ type: 'lb:circuit', pool: e.pool, id: e.endpoint, state: e.state })
   }
   diagnostics.subscribe(circuitChannel.name, onCircuit)
-  const server = createHttpServer(runtime, config.limits)
+  const tls = config.tls
+  // With `tls.redirectHttp` the plain listener only redirects to HTTPS.
+  const server = tls?.redirectHttp === true ? createRedirectServer(tls.port, config.limits) : createHttpServer(runtime, config.limits)
+  const tlsListener = tls === undefined ? undefined : createTlsServer(runtime, config.limits, tls)
   return {
     runtime,
     server,
@@ -99,24 +126,33 @@ export function createWorkerApp(config: LbConfig, send: (msg: WorkerMessage) => 
       const a = server.address()
       return typeof a === 'object' && a !== null ? a.port : 0
     },
-    listen: () =>
-      new Promise<void>((resolve, reject) => {
+    listen: async () => {
+      await new Promise<void>((resolve, reject) => {
         server.once('error', reject)
         server.listen(config.listen.port, config.listen.host, () => {
           server.off('error', reject)
           resolve()
         })
-      }),
+      })
+      await tlsListener?.listen()
+    },
     drain: async (timeoutMs) => {
-      await drainServer(server, runtime, timeoutMs)
+      // Both in the same tick: the TLS listener adds to the idle hook drainServer sets.
+      await Promise.all([drainServer(server, runtime, timeoutMs), tlsListener?.drain(timeoutMs)])
       for (const l of leasers.values()) l.close()
+      for (const { limiter } of runtime.context.limiters.values()) limiter.close()
+      tokens?.close()
       diagnostics.unsubscribe(circuitChannel.name, onCircuit)
       await Promise.all([...runtime.context.pools.values()].map((p) => p.close()))
       observability?.close()
     },
     apply: (msg: PrimaryMessage) => {
       if (msg.type === 'lb:incr-result') counter.onMessage(msg)
-      else if (msg.type === 'lb:reload') reloadContext(runtime, msg.config, send, sequence)
+      else if (msg.type === 'lb:rl-grant') tokens?.handleGrant(msg)
+      else if (msg.type === 'lb:reload') {
+        reloadContext(runtime, msg.config, send, { sequence, tokens })
+        if (msg.config.tls !== undefined) tlsListener?.reloadCertificates(msg.config.tls.certificates)
+      }
       else applyToPools(runtime.context, msg)
     },
   }
@@ -127,10 +163,11 @@ export function createWorkerApp(config: LbConfig, send: (msg: WorkerMessage) => 
  * pools that were not taken over close once their in-flight requests finish. (Listener address and
  * server-level limits need a restart: `lb restart` / SIGUSR2.)
  */
-function reloadContext(runtime: ProxyRuntime, config: LbConfig, send: (msg: WorkerMessage) => void, sequence: ProxyContextExtras['sequence']): void {
+function reloadContext(runtime: ProxyRuntime, config: LbConfig, send: (msg: WorkerMessage) => void, extras: ProxyContextExtras): void {
   const previous = runtime.context
-  runtime.context = buildProxyContext(config, send, { sequence, previous })
+  runtime.context = buildProxyContext(config, send, { ...extras, previous })
   for (const [name, pool] of previous.pools) if (runtime.context.pools.get(name) !== pool) void pool.close()
+  for (const { limiter } of previous.limiters.values()) limiter.close()
 }
 
 /** Applies a primary's state message to this process's pools. */
@@ -192,11 +229,14 @@ export async function startBalancer(config: LbConfig, options: StartOptions = {}
     log: options.log,
     replay: (): PrimaryMessage[] => fleet.registry.replay(),
     onMessage: (worker, msg) => {
-      if (isWorkerMessage(msg)) fleet.onWorkerMessage(worker, msg)
+      if (isRateLimitLeaseMessage(msg)) void rateLimits.handle(msg).then((grant) => worker.isConnected() && worker.send(grant))
+      else if (isWorkerMessage(msg)) fleet.onWorkerMessage(worker, msg)
     },
   })
   const store = createStateStore(config.state)
   const log = options.log ?? ((line: string) => console.log(line))
+  // Rate-limit buckets: `local` routes here (all workers of this instance), `global` in the store.
+  const rateLimits = new RateLimitPrimary({ store })
   store.onStatus((status) => log(`lb: state store ${config.state.kind}: ${status === 'up' ? 'up' : 'degraded (serving from the last known state)'}`))
   // Active checks run in the primary, once per pool across all instances sharing the store.
   const fleet: Fleet = new Fleet({

@@ -106,7 +106,7 @@ export class AdminApi {
   }
 
   async reloadConfig(): Promise<ApiResponse> {
-    if (this.reload === undefined) return error(501, 'configuration reload is not available in this build yet: restart the balancer (or send SIGHUP once reload lands)')
+    if (this.reload === undefined) return error(501, 'configuration reload is not available for this configuration source (it was given inline): restart the balancer')
     const r = await this.reload()
     return r.ok ? { status: 200, body: { reloaded: true, detail: r.detail } } : error(400, 'configuration rejected; the running configuration stays', { problems: r.problems })
   }

@@ -7,6 +7,7 @@
  * so a browser can open the dashboard). A non-loopback server without a token refuses to start.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+import { ERROR_CODES, LbError } from '../core/index.js'
 import { Registry } from 'prom-client'
 import { ClusterMetricsCollector, PrimaryMetrics, StatsTracker, type DashboardSnapshot } from '../observability/index.js'
 import { AdminApi, type ApiResponse, type FleetControl, type ReloadResult } from './api.js'
@@ -62,7 +63,8 @@ export class AdminServer {
     this.primaryMetrics = new PrimaryMetrics({ pools: () => options.fleet.pools(), workers: options.workers, stateStoreUp: options.stateStoreUp })
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
-        const status = err instanceof HttpError ? err.status : 500
+        // An LbError carries its status (the store being unreachable is a 503, not a bug).
+        const status = err instanceof HttpError ? err.status : err instanceof LbError ? ERROR_CODES[err.code].status : 500
         const message = err instanceof Error ? err.message : String(err)
         if (!res.headersSent) this.json(res, status, { error: status === 500 ? `internal error: ${message}` : message })
         else res.destroy()

@@ -1,4 +1,5 @@
 import type { LbConfig } from '../config/index.js'
+import type { RateLimitGrantMessage, RateLimitLeaseMessage } from '../ratelimit/index.js'
 
 /**
  * Typed messages between the primary and its workers (node:cluster IPC, `advanced` serialization).
@@ -16,6 +17,8 @@ export type PrimaryMessage =
    * their connections and state. Followed by a replay of the shared endpoint facts.
    */
   | { type: 'lb:reload'; config: LbConfig }
+  /** Tokens granted for a worker's rate-limit lease batch (only to the worker that asked). */
+  | RateLimitGrantMessage
   /** Answer to `lb:incr`: the counter's new value, or why it failed. */
   | { type: 'lb:incr-result'; id: number; value?: number | undefined; error?: string | undefined }
   /** Endpoints added or removed at run time. */
@@ -41,13 +44,15 @@ export type WorkerMessage =
   | { type: 'lb:failed'; pid: number; error: string }
   /** A passive-check ejection seen by one worker, for the primary to spread to all. */
   | { type: 'lb:ejection'; pool: string; id: string; ejected: boolean; durationMs?: number | undefined }
+  /** A batch of rate-limit token leases (local scope: the primary's buckets; global: the store's). */
+  | RateLimitLeaseMessage
   /** Increment a shared counter in the primary's state store (sequence blocks, rate-limit counts). */
   | { type: 'lb:incr'; id: number; key: string; n: number; ttlMs: number }
   /** A circuit changed state in this worker (for the admin view; circuits are per worker). */
   | { type: 'lb:circuit'; pool: string; id: string; state: 'closed' | 'open' | 'half-open' }
 
-const PRIMARY_TYPES = new Set(['lb:config', 'lb:reload', 'lb:drain', 'lb:endpoint', 'lb:endpoints', 'lb:incr-result'])
-const WORKER_TYPES = new Set(['lb:hello', 'lb:ready', 'lb:failed', 'lb:ejection', 'lb:circuit', 'lb:incr'])
+const PRIMARY_TYPES = new Set(['lb:config', 'lb:reload', 'lb:drain', 'lb:endpoint', 'lb:endpoints', 'lb:incr-result', 'lb:rl-grant'])
+const WORKER_TYPES = new Set(['lb:hello', 'lb:ready', 'lb:failed', 'lb:ejection', 'lb:circuit', 'lb:incr', 'lb:rl-lease'])
 
 /** True for a message the primary sends (ignores anything else on the channel). */
 export function isPrimaryMessage(x: unknown): x is PrimaryMessage {

@@ -46,7 +46,7 @@ export function errorBody(code: ErrorCode, requestId: string, message?: string):
  * Answers a request with the error for `code`. Safe to call when headers were already sent:
  * then the connection is destroyed instead (the client must not take a truncated body as whole).
  */
-export function sendError(res: ServerResponse, code: ErrorCode, requestId: string, message?: string): void {
+export function sendError(res: ServerResponse, code: ErrorCode, requestId: string, message?: string, extraHeaders?: readonly string[]): void {
   if (res.headersSent || res.destroyed) {
     res.destroy()
     return
@@ -59,7 +59,9 @@ export function sendError(res: ServerResponse, code: ErrorCode, requestId: strin
     'x-request-id', requestId,
     'cache-control', 'no-store',
   ]
-  if (status === 503 || status === 429) headers.push('retry-after', String(RETRY_AFTER_SECONDS))
+  if (extraHeaders !== undefined) for (const h of extraHeaders) headers.push(h)
+  const hasRetryAfter = extraHeaders?.includes('retry-after') ?? false
+  if ((status === 503 || status === 429) && !hasRetryAfter) headers.push('retry-after', String(RETRY_AFTER_SECONDS))
   const close = CLOSE_CONNECTION.has(code)
   if (close) {
     headers.push('connection', 'close')

@@ -12,6 +12,7 @@ import { checkRequest } from './request-guard.js'
 import { rewritePath, type CompiledRoute, type Router } from './router.js'
 import { Attempt, type AttemptOwner, type AttemptFailure } from './attempt.js'
 import { hashKeyFor } from './hash-key.js'
+import { rateLimitHeaders, rateLimitKey, type RouteRateLimiter } from '../ratelimit/index.js'
 
 /** What the request handler needs from the rest of the worker. Swapped whole on reload. */
 export interface ProxyContext {
@@ -21,6 +22,8 @@ export interface ProxyContext {
   readonly clientAddress: ClientAddressResolver
   /** Add a `Via` header both ways. */
   readonly via: boolean
+  /** Rate limiters by route name (routes with a `rateLimit`), with their `RateLimit-Policy` value. */
+  readonly limiters: ReadonlyMap<string, { limiter: RouteRateLimiter; policyHeader: string }>
 }
 
 /** Mutable per-worker flags the handler reads on every request. */
@@ -75,6 +78,8 @@ class Exchange implements AttemptOwner {
   status = 0
   retriesGranted = 0
   lastFailureCode: ErrorCode | undefined
+  /** `RateLimit-Policy` / `RateLimit` (and `Retry-After` when refused) for the response. */
+  rateLimitHeaders: string[] | undefined
 
   constructor(
     private readonly runtime: ProxyRuntime,
@@ -102,6 +107,13 @@ class Exchange implements AttemptOwner {
     if (route === undefined) return this.fail('LB_ERR_NO_ROUTE')
     const pool = ctx.pools.get(route.pool)
     if (pool === undefined) return this.fail('LB_ERR_NO_ROUTE')
+    const limit = route.rateLimit === undefined ? undefined : ctx.limiters.get(route.name)
+    if (limit !== undefined && route.rateLimit !== undefined) {
+      // Synchronous: decided from tokens leased in the background, never an await per request.
+      const r = limit.limiter.check(rateLimitKey(route.rateLimit.key, req.rawHeaders, this.clientIp))
+      this.rateLimitHeaders = rateLimitHeaders(r, route.name, route.rateLimit, limit.policyHeader)
+      if (!r.allowed) return this.fail('LB_ERR_RATE_LIMITED')
+    }
     this.pool = pool
     pool.retryBudget.requestStarted()
     this.contentLength = facts.contentLength
@@ -206,6 +218,7 @@ class Exchange implements AttemptOwner {
     this.upstreamMs = performance.now() - attempt.sentAt
     this.status = status
     headers.push('x-request-id', this.requestId)
+    if (this.rateLimitHeaders !== undefined) for (const h of this.rateLimitHeaders) headers.push(h)
     if (this.ctx.via) headers.push('via', '1.1 lb')
     const edits = this.route?.responseHeaders
     if (edits !== undefined) for (const x of edits.append) headers.push(x)
@@ -251,7 +264,7 @@ class Exchange implements AttemptOwner {
   }
 
   private fail(code: ErrorCode): void {
-    sendError(this.res, code, this.requestId)
+    sendError(this.res, code, this.requestId, undefined, this.rateLimitHeaders)
     this.finish(this.res.statusCode, code)
   }
 

@@ -1,3 +1,6 @@
 export { createHttpServer } from './http-server.js'
 export { drainServer } from './drain.js'
 export { handleClientError } from './client-errors.js'
+export { createTlsServer, createRedirectServer, type TlsListener, type TlsServerOptions } from './tls-server.js'
+export { CertificateStore, DEFAULT_CIPHERS, type CertificateEntry, type CertificateReloadEvent, type CertificateStoreOptions } from './certificates.js'
+export { http2ServerOptions, type Http2Limits } from './http2-server.js'

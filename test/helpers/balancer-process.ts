@@ -21,6 +21,8 @@ export interface BalancerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>
   /** Resolves with the exit code when the process exits by itself. */
   exited: Promise<number | null>
+  /** The temporary configuration file written from `config` ('' when none): rewrite it to test reloads. */
+  readonly configFile: string
 }
 
 /** Options of {@link startBalancerProcess}. */
@@ -55,9 +57,10 @@ export async function startBalancerProcess(options: BalancerProcessOptions = {})
   const port = options.port ?? (await freePort())
   const args = [CLI, 'start', ...(options.args ?? [])]
   let dir: string | undefined
+  let file = ''
   if (options.config !== undefined) {
     dir = mkdtempSync(join(tmpdir(), 'lb-test-'))
-    const file = join(dir, 'lb.config.json')
+    file = join(dir, 'lb.config.json')
     writeFileSync(file, JSON.stringify(options.config, null, 2))
     args.push('--config', file)
   }
@@ -96,6 +99,7 @@ export async function startBalancerProcess(options: BalancerProcessOptions = {})
     child,
     output: () => out,
     exited,
+    configFile: file,
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
       return exited

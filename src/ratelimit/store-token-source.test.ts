@@ -1,0 +1,144 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { Redis } from 'ioredis'
+import { startRedis } from '../../test/helpers/redis.js'
+import { MemoryStore, RedisStore, whenUp, type StateStore } from '../state/index.js'
+import { DelayedSource, VirtualTime, flood } from './flood.suite.js'
+import { RateLimitAuthority } from './rate-limit-authority.js'
+import { RateLimitPrimary } from './rate-limit-primary.js'
+import { RouteRateLimiter, type RateLimitPolicy } from './route-rate-limiter.js'
+import { StoreTokenSource, TAKE_TOKENS_LUA, hasTakeTokens, type TokenBucketStore } from './store-token-source.js'
+import { InProcessTokenSource, type LeaseGrant } from './token-source.js'
+import { TokenBucket } from './token-bucket.js'
+
+const POLICY: RateLimitPolicy = { ratePerSecond: 100, burst: 20, scope: 'global' }
+
+/** `instances` x `workers` limiters on virtual time, each instance with its own StoreTokenSource on a shared store. */
+function fleet(time: VirtualTime, stores: StateStore[], workers: number): RouteRateLimiter[] {
+  const out: RouteRateLimiter[] = []
+  for (const store of stores) {
+    const source = new StoreTokenSource(store, { wallClock: time, fallback: new InProcessTokenSource(new RateLimitAuthority({ clock: time })) })
+    for (let w = 0; w < workers; w++) out.push(new RouteRateLimiter({ route: 'api', policy: POLICY, source: new DelayedSource(time, source, 1), clock: time, timers: false }))
+  }
+  return out
+}
+
+test('memory store, compare-and-set path: 2 instances x 2 workers, 5 s flood gets 520 (+/- 10 %)', async () => {
+  const time = new VirtualTime()
+  const memory = new MemoryStore({ clock: time })
+  const limiters = fleet(time, [memory.attach(), memory.attach()], 2)
+  const r = await flood(time, limiters, { durationMs: 5_000, perMs: 2 })
+  console.log(`memory store CAS, 2x2: allowed ${r.allowed} (per worker ${r.perWorker.join(', ')})`)
+  assert.ok(Math.abs(r.allowed - 520) <= 52, `allowed ${r.allowed}`)
+})
+
+/** Test double for the proposed `takeTokens` store addition, on a memory store. */
+class BucketMemoryStore extends MemoryStore implements TokenBucketStore {
+  private readonly buckets = new Map<string, TokenBucket>()
+  calls = 0
+  constructor(private readonly time: VirtualTime) {
+    super({ clock: time })
+  }
+  async takeTokens(key: string, r: { want: number; owed: number; giveBack: number }, p: { ratePerSecond: number; burst: number }): Promise<LeaseGrant> {
+    this.calls++
+    const now = this.time.now()
+    let b = this.buckets.get(key)
+    if (b === undefined) this.buckets.set(key, (b = new TokenBucket(p.ratePerSecond, p.burst, now)))
+    b.give(now, r.giveBack)
+    b.force(now, r.owed)
+    const granted = b.take(now, r.want)
+    return { granted, remaining: Math.max(0, Math.floor(b.level(now))) }
+  }
+}
+
+test('a store with the proposed takeTokens is used instead of compare-and-set', async () => {
+  const time = new VirtualTime()
+  const store = new BucketMemoryStore(time)
+  assert.equal(hasTakeTokens(store), true)
+  assert.equal(hasTakeTokens(new MemoryStore()), false)
+  const limiters = fleet(time, [store, store], 1)
+  const r = await flood(time, limiters, { durationMs: 2_000, perMs: 2 })
+  assert.ok(Math.abs(r.allowed - 220) <= 22, `allowed ${r.allowed}`)
+  assert.ok(store.calls > 0)
+  assert.equal((await store.list('rlb:')).size, 0) // nothing written through compare-and-set
+})
+
+test('primary with a memory store (scope instance): global batches use the local authority', async () => {
+  const primary = new RateLimitPrimary({ store: new MemoryStore() })
+  assert.equal(primary.storeSource, undefined)
+  const grants = await primary.lease({ route: 'r', scope: 'global', ratePerSecond: 1, burst: 3, requests: [{ key: 'k', want: 5, owed: 0, giveBack: 0 }] })
+  assert.deepEqual(grants, [{ granted: 3, remaining: 0 }])
+})
+
+/** Real-time flood: `perTick` checks per limiter per event-loop turn for `ms`. */
+async function realFlood(limiters: RouteRateLimiter[], ms: number, perTick = 4): Promise<number[]> {
+  const counts = limiters.map(() => 0)
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    limiters.forEach((l, i) => {
+      for (let k = 0; k < perTick; k++) if (l.check('client').allowed) counts[i] = (counts[i] ?? 0) + 1
+    })
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  return counts
+}
+
+test('real Redis: two instances sharing it hold the global total; Lua takeTokens; store down -> local fallback', async (t) => {
+  const redis = await startRedis()
+  t.after(() => redis.stop())
+  const stores = [new RedisStore({ url: redis.url }), new RedisStore({ url: redis.url })]
+  t.after(() => Promise.all(stores.map((s) => s.close())))
+  for (const s of stores) assert.equal(await whenUp(s), true)
+  const primaries = stores.map((store) => new RateLimitPrimary({ store }))
+  const make = (p: RateLimitPrimary, route: string): RouteRateLimiter => new RouteRateLimiter({ route, policy: POLICY, source: { lease: (b) => p.lease(b) } })
+  const all: RouteRateLimiter[] = []
+  t.after(() => all.forEach((l) => l.close()))
+
+  await t.test('CAS path: 2 instances x 2 workers, 3 s flood gets 320 (+/- 10 %)', async () => {
+    const limiters = primaries.flatMap((p) => [make(p, 'cas'), make(p, 'cas')])
+    all.push(...limiters)
+    const counts = await realFlood(limiters, 3_000)
+    const total = counts.reduce((a, b) => a + b, 0)
+    console.log(`redis CAS, 2 instances x 2 workers, 3 s: allowed ${total} (per worker ${counts.join(', ')})`)
+    assert.ok(Math.abs(total - 320) <= 32, `allowed ${total}`)
+    assert.equal(primaries.every((p) => p.storeSource?.fallbackCount === 0), true)
+  })
+
+  await t.test('the proposed takeTokens Lua script (ioredis EVAL) holds the same total', async () => {
+    const clients = [new Redis(redis.url), new Redis(redis.url)]
+    t.after(() => clients.forEach((c) => c.disconnect()))
+    const doubles = clients.map((c, i) => {
+      c.on('error', () => {}) // the server is killed by a later subtest
+      c.defineCommand('lbTakeTokens', { numberOfKeys: 1, lua: TAKE_TOKENS_LUA })
+      const base = stores[i] as RedisStore
+      const take: TokenBucketStore['takeTokens'] = async (key, r, p) => {
+        const [granted, remaining] = (await (c as unknown as { lbTakeTokens(...a: (string | number)[]): Promise<[number, number]> }).lbTakeTokens(`lb:tb:${key}`, r.want, r.owed, r.giveBack, p.ratePerSecond, p.burst))
+        return { granted, remaining }
+      }
+      return Object.assign(Object.create(base) as RedisStore, { takeTokens: take })
+    })
+    const ps = doubles.map((store) => new RateLimitPrimary({ store }))
+    const limiters = ps.flatMap((p) => [make(p, 'lua'), make(p, 'lua')])
+    all.push(...limiters)
+    const counts = await realFlood(limiters, 2_000)
+    const total = counts.reduce((a, b) => a + b, 0)
+    console.log(`redis Lua takeTokens, 2 instances x 2 workers, 2 s: allowed ${total}`)
+    assert.ok(Math.abs(total - 220) <= 22, `allowed ${total}`)
+    // Idle buckets expire: once full again the key is gone.
+    await new Promise((resolve) => setTimeout(resolve, 400))
+    assert.equal(await (clients[0] as Redis).exists('lb:tb:rlb:lua:client'), 0)
+  })
+
+  await t.test('Redis killed: each instance falls back to its own bucket and keeps limiting', async () => {
+    const limiters = primaries.map((p) => make(p, 'down'))
+    all.push(...limiters)
+    await redis.kill('SIGKILL')
+    const deadline = Date.now() + 3_000
+    while (stores.some((s) => s.health() === 'up') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    const counts = await realFlood(limiters, 1_000)
+    console.log(`redis down, 2 instances, 1 s: allowed per instance ${counts.join(', ')}`)
+    // Per instance: 20 + 100 (+/- 10 %); together up to twice the global rate, never unlimited.
+    for (const n of counts) assert.ok(Math.abs(n - 120) <= 12, `per instance ${counts.join(', ')}`)
+    assert.ok(primaries.every((p) => (p.storeSource?.fallbackCount ?? 0) > 0))
+  })
+})

@@ -1,0 +1,198 @@
+import { createServer as createPlainServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
+import { createSecureServer, type Http2SecureServer, type Http2Session } from 'node:http2'
+import type { Socket } from 'node:net'
+import type { ClientLimits, TlsConfig } from '../config/index.js'
+import { createRequestHandler, createUpgradeHandler, type ProxyRuntime } from '../proxy/index.js'
+import { handleClientError } from './client-errors.js'
+import { CertificateStore, type CertificateStoreOptions } from './certificates.js'
+import { applyHttp1Limits, createHttp2RequestListener, http2ServerOptions, trackSessions, type Http2Limits } from './http2-server.js'
+
+/** Options of {@link createTlsServer}. */
+export interface TlsServerOptions {
+  /** HTTP/2 session limits (used when `tls.http2`). */
+  http2?: Http2Limits
+  /** Certificate watching and reporting (`onReload` receives every reload and every rejected file). */
+  certificates?: Omit<CertificateStoreOptions, 'minVersion'>
+}
+
+/** A TLS listener built by {@link createTlsServer}. */
+export interface TlsListener {
+  /** `https.Server` (HTTP/1.1 only) or `Http2SecureServer` (h2 and HTTP/1.1 by ALPN). */
+  readonly server: HttpsServer | Http2SecureServer
+  readonly certificates: CertificateStore
+  /** Listens on `tls.host:tls.port` (port 0 allowed). */
+  listen(): Promise<void>
+  /** The bound port (useful with port 0). */
+  port(): number
+  /**
+   * Rebuilds the certificate contexts now, from `certificates` when given (a configuration reload), else
+   * from the same files. True when the new set is in use; false when it failed and the old one stays.
+   */
+  reloadCertificates(certificates?: TlsConfig['certificates']): boolean
+  /**
+   * Graceful stop: no new connections, HTTP/2 sessions get GOAWAY and finish their streams, idle HTTP/1.1
+   * connections close, in-flight requests finish; after `timeoutMs` whatever is left is destroyed.
+   * Sets `runtime.shuttingDown` and chains (never replaces) `runtime.onIdle`.
+   */
+  drain(timeoutMs: number): Promise<void>
+  /** Immediate stop: stops watching the certificates and destroys every connection. */
+  close(): Promise<void>
+}
+
+/**
+ * The TLS listener of a worker. Certificates by SNI with a default (the first), TLS 1.2+ and AEAD-only
+ * ciphers by default, files watched and reloaded without a restart (see certificates.ts). Requests go to
+ * the same proxy handler as the plain listener, with `X-Forwarded-Proto: https`.
+ * - `tls.http2` false: an `https.Server` with the limits of `createHttpServer` (deadlines, head size,
+ *   header count, client-error answers) and WebSocket/Upgrade tunnelling.
+ * - `tls.http2` true: `http2.createSecureServer` with ALPN `h2, http/1.1` (HTTP/1.1 clients, WebSocket
+ *   included, are served as above on the same port) and the session limits of {@link http2ServerOptions}.
+ * Throws an `LB_ERR_CONFIG` LbError when the initial certificates cannot be loaded.
+ */
+export function createTlsServer(runtime: ProxyRuntime, limits: ClientLimits, tls: TlsConfig, options: TlsServerOptions = {}): TlsListener {
+  const certificates = CertificateStore.load(tls.certificates, { ...options.certificates, minVersion: tls.minVersion })
+  const secure = {
+    ...certificates.defaultSecureOptions,
+    SNICallback: certificates.sniCallback,
+    // A peer that never completes its handshake holds a socket no longer than a client may take for its headers.
+    handshakeTimeout: limits.headerTimeoutMs,
+  }
+  const handler = createRequestHandler(runtime, 'https')
+  const upgrade = createUpgradeHandler(runtime, 'https')
+  const onClientError = (err: NodeJS.ErrnoException, socket: Socket): void => handleClientError(err, socket, limits.maxUrlBytes)
+  let server: HttpsServer | Http2SecureServer
+  let sessions: Set<Http2Session> | undefined
+  if (tls.http2) {
+    const h2 = createSecureServer({ ...secure, ...http2ServerOptions(limits, options.http2) })
+    applyHttp1Limits(h2, limits)
+    sessions = trackSessions(h2, options.http2?.idleTimeoutMs ?? 60_000)
+    h2.on('request', createHttp2RequestListener(handler, limits))
+    h2.on('upgrade', upgrade)
+    h2.on('clientError', onClientError)
+    server = h2
+  } else {
+    const https = createHttpsServer({
+      ...secure,
+      ALPNProtocols: ['http/1.1'],
+      maxHeaderSize: limits.maxHeaderBytes + limits.maxUrlBytes + 1024,
+      headersTimeout: limits.headerTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, limits.headerTimeoutMs),
+      requireHostHeader: false,
+      joinDuplicateHeaders: false,
+      noDelay: true,
+    })
+    https.maxHeadersCount = limits.maxHeaderCount + 1
+    https.on('request', handler)
+    https.on('upgrade', upgrade)
+    https.on('clientError', onClientError)
+    server = https
+  }
+  certificates.attach(server)
+  // Failed handshakes (TLS 1.0/1.1, no shared cipher, scanners) only cost their socket.
+  server.on('tlsClientError', (_err: Error, socket: Socket) => socket.destroy())
+  const sockets = new Set<Socket>()
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+  })
+
+  let drained: Promise<void> | undefined
+  const drain = (timeoutMs: number): Promise<void> => {
+    drained ??= new Promise<void>((resolve) => {
+      runtime.shuttingDown = true
+      certificates.close()
+      let done = false
+      const finish = (): void => {
+        if (done) return
+        done = true
+        clearTimeout(timer)
+        clearInterval(sweeper)
+        for (const s of sessions ?? []) s.destroy()
+        for (const s of sockets) s.destroy()
+        resolve()
+      }
+      // Http2SecureServer has it too (for its HTTP/1.1 connections) but @types/node does not say so.
+      const closeIdle = (): void => (server as { closeIdleConnections?: () => void }).closeIdleConnections?.()
+      const timer = setTimeout(finish, timeoutMs)
+      const sweeper = setInterval(closeIdle, 250)
+      // GOAWAY: the client opens no new stream here; open ones finish.
+      for (const s of sessions ?? []) s.close()
+      if (server.listening) server.close(() => finish())
+      else finish()
+      closeIdle()
+      const previous = runtime.onIdle
+      runtime.onIdle = () => {
+        previous?.()
+        closeIdle()
+        setImmediate(closeIdle)
+      }
+      if (runtime.inFlight === 0) closeIdle()
+    })
+    return drained
+  }
+
+  return {
+    server,
+    certificates,
+    listen: () =>
+      new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(tls.port, tls.host, () => {
+          server.off('error', reject)
+          resolve()
+        })
+      }),
+    port: () => {
+      const a = server.address()
+      return typeof a === 'object' && a !== null ? a.port : 0
+    },
+    reloadCertificates: (list) => certificates.reload(list, 'manual'),
+    drain,
+    close: () => drain(0),
+  }
+}
+
+/**
+ * The plain-HTTP listener of `tls.redirectHttp`: every request gets `308 Permanent Redirect` to
+ * `https://<host>:<httpsPort><path>` (the port is omitted when 443). The host is the request's `Host`
+ * without its port; a missing or malformed `Host` gets 400 (never a redirect to a name the client did
+ * not ask for). 308 keeps the method and body, unlike 301. Listen on it like any `http.Server`.
+ */
+export function createRedirectServer(httpsPort: number, limits?: Pick<ClientLimits, 'headerTimeoutMs' | 'requestTimeoutMs' | 'keepAliveTimeoutMs'>): HttpServer {
+  const server = createPlainServer({
+    headersTimeout: limits?.headerTimeoutMs ?? 10_000,
+    requestTimeout: limits?.requestTimeoutMs ?? 60_000,
+    keepAliveTimeout: limits?.keepAliveTimeoutMs ?? 5_000,
+    maxHeaderSize: 16 * 1024,
+  })
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const host = hostWithoutPort(req.headers.host)
+    if (host === undefined) {
+      res.writeHead(400, { 'content-type': 'application/json; charset=utf-8', connection: 'close' })
+      res.end(JSON.stringify({ error: 'missing or invalid Host header', code: 'LB_ERR_BAD_REQUEST' }))
+      return
+    }
+    const url = req.url ?? '/'
+    const path = url.startsWith('/') && !url.startsWith('//') ? url : '/'
+    const location = `https://${host}${httpsPort === 443 ? '' : `:${httpsPort}`}${path}`
+    res.writeHead(308, { location, 'content-length': '0', 'cache-control': 'no-store' })
+    res.end()
+    // Do not read a request body we are not going to use.
+    if (!req.complete) req.socket.destroySoon()
+  })
+  server.on('clientError', (_err, socket: Socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+    else socket.destroy()
+  })
+  return server
+}
+
+/** `example.com:8080` -> `example.com`; `[::1]:80` -> `[::1]`; undefined when absent or not a host name/IP. */
+function hostWithoutPort(host: string | undefined): string | undefined {
+  if (host === undefined) return undefined
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}))(?::\d{1,5})?$/.exec(host.trim())
+  return m?.[1]?.toLowerCase()
+}

@@ -1,0 +1,187 @@
+/**
+ * Several balancer instances (separate process trees, 2 workers each) sharing one real Redis behave
+ * as one: operator changes, health, round robin; and Redis dying or freezing costs no request.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { Agent } from 'node:http'
+import { httpRequest, startTestBackend, waitFor, type TestBackend } from '../helpers/index.js'
+import { startAdminBalancer, type AdminBalancer } from '../helpers/admin.js'
+import { startRedis, type RedisHandle } from '../helpers/redis.js'
+
+type T = { after: (fn: () => unknown) => void }
+
+async function redis(t: T): Promise<RedisHandle> {
+  const r = await startRedis()
+  t.after(() => r.stop())
+  return r
+}
+
+async function backends(t: T, n: number, options: { scriptPath?: string } = {}): Promise<TestBackend[]> {
+  const list = await Promise.all(Array.from({ length: n }, (_, i) => startTestBackend({ name: `b${i + 1}`, ...options })))
+  t.after(() => Promise.all(list.map((b) => b.close())))
+  return list
+}
+
+function config(r: RedisHandle, list: TestBackend[], pool: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    listen: { host: '127.0.0.1' },
+    workers: 2,
+    log: { accessLog: false },
+    state: { redis: { url: r.url } },
+    pools: { p: { backends: list.map((b) => ({ url: b.url, id: b.name })), healthCheck: { enabled: false }, ...pool } },
+  }
+}
+
+async function instance(t: T, cfg: Record<string, unknown>): Promise<AdminBalancer> {
+  const lb = await startAdminBalancer(cfg)
+  t.after(() => lb.stop('SIGKILL'))
+  return lb
+}
+
+/** Sends `n` GETs through `lb` with a keep-alive agent and returns the statuses. */
+async function load(lb: AdminBalancer, n: number, agent: Agent, path = '/'): Promise<number[]> {
+  const out: number[] = []
+  for (let i = 0; i < n; i++) out.push((await httpRequest(`http://127.0.0.1:${lb.port}${path}`, { agent })).status)
+  return out
+}
+
+test('drained through instance A: B sends it nothing new within 1 s; added through B: A uses it within 1 s', async (t) => {
+  const r = await redis(t)
+  const [b1, b2, extra] = await backends(t, 3)
+  const cfg = config(r, [b1 as TestBackend, b2 as TestBackend])
+  const [a, b] = await Promise.all([instance(t, cfg), instance(t, cfg)])
+  const agent = new Agent({ keepAlive: true, maxSockets: 4 })
+  t.after(() => agent.destroy())
+  await load(b, 10, agent)
+  assert.equal((await a.call('POST', '/api/pools/p/backends/b1/drain')).status, 200)
+  const drainedAt = Date.now()
+  const before = b1?.count() ?? 0
+  await new Promise((res) => setTimeout(res, 1000 - (Date.now() - drainedAt)))
+  await load(b, 30, agent)
+  assert.equal(b1?.count(), before, 'instance B sent a request to the endpoint drained through A')
+
+  assert.equal((await b.call('POST', '/api/pools/p/backends', { body: { url: extra?.url, id: 'extra' } })).status, 201)
+  await new Promise((res) => setTimeout(res, 1000))
+  await load(a, 30, agent)
+  assert.ok((extra?.count() ?? 0) > 0, 'instance A did not use the endpoint added through B')
+})
+
+test('12 000 requests over two instances (4 workers) with round-robin: each of 3 backends gets 4 000 +/- 1 %', async (t) => {
+  const r = await redis(t)
+  const list = await backends(t, 3)
+  const cfg = config(r, list)
+  const [a, b] = await Promise.all([instance(t, cfg), instance(t, cfg)])
+  const agents = [new Agent({ keepAlive: true, maxSockets: 8 }), new Agent({ keepAlive: true, maxSockets: 8 })]
+  t.after(() => agents.forEach((x) => x.destroy()))
+  let sent = 0
+  const client = async (k: number): Promise<void> => {
+    const lb = k % 2 === 0 ? a : b
+    while (sent < 12_000) {
+      sent++
+      assert.equal((await httpRequest(`http://127.0.0.1:${lb.port}/`, { agent: agents[k % 2] })).status, 200)
+    }
+  }
+  await Promise.all(Array.from({ length: 16 }, (_, k) => client(k)))
+  const counts = list.map((x) => x.count())
+  assert.equal(counts.reduce((s, c) => s + c, 0), 12_000)
+  for (const c of counts) assert.ok(Math.abs(c - 4000) <= 40, `per-backend counts ${counts.join(', ')}`)
+})
+
+test('three instances, one prober: one probe per interval in total; kill the prober and another takes over', async (t) => {
+  const r = await redis(t)
+  const [b1] = await backends(t, 1, { scriptPath: '/health' })
+  const cfg = config(r, [b1 as TestBackend], { healthCheck: { path: '/health', interval: '300ms', jitter: 0 } })
+  const lbs = await Promise.all([instance(t, cfg), instance(t, cfg), instance(t, cfg)])
+  const probes = (): number => b1?.requests.filter((x) => x.url === '/health').length ?? 0
+  await new Promise((res) => setTimeout(res, 1000))
+  const start = probes()
+  await new Promise((res) => setTimeout(res, 3000))
+  const perInterval = (probes() - start) / 10
+  assert.ok(perInterval >= 0.6 && perInterval <= 1.4, `${perInterval} probes per interval from three instances`)
+  const prober = lbs.find((lb) => lb.output().includes('probing here'))
+  assert.ok(prober !== undefined, 'one instance says it probes')
+  assert.equal(lbs.filter((lb) => lb.output().includes('probing here')).length, 1)
+  await prober.stop('SIGKILL')
+  await new Promise((res) => setTimeout(res, 4000)) // lease 3 s
+  const resumed = probes()
+  await new Promise((res) => setTimeout(res, 1500))
+  assert.ok(probes() - resumed >= 3, 'probing continued after the prober died')
+  assert.equal(lbs.filter((lb) => lb !== prober && lb.output().includes('probing here')).length, 1)
+})
+
+test('Redis SIGKILLed under load: 0 failed requests; restarted: state back within 2 s and a change reaches every instance', async (t) => {
+  const r = await redis(t)
+  const list = await backends(t, 2)
+  const cfg = config(r, list)
+  const [a, b] = await Promise.all([instance(t, cfg), instance(t, cfg)])
+  const agent = new Agent({ keepAlive: true, maxSockets: 8 })
+  t.after(() => agent.destroy())
+  assert.equal((await a.call('POST', '/api/pools/p/backends/b2/drain')).status, 200)
+  let stop = false
+  const failures: string[] = []
+  const loop = async (lb: AdminBalancer): Promise<void> => {
+    while (!stop) {
+      try {
+        const res = await httpRequest(`http://127.0.0.1:${lb.port}/`, { agent })
+        if (res.status !== 200) failures.push(String(res.status))
+      } catch (err) {
+        failures.push((err as Error).message)
+      }
+    }
+  }
+  const loaders = [loop(a), loop(b), loop(a), loop(b)]
+  await new Promise((res) => setTimeout(res, 300))
+  await r.kill('SIGKILL')
+  await new Promise((res) => setTimeout(res, 1500))
+  // Changes while the store is down are refused whole, with a clear message.
+  const refused = await a.call('POST', '/api/pools/p/backends/b1/drain')
+  assert.equal(refused.status, 503, refused.body)
+  await r.restart()
+  await new Promise((res) => setTimeout(res, 2000))
+  stop = true
+  await Promise.all(loaders)
+  assert.deepEqual(failures, [])
+  // The drain made before the crash is still in force everywhere (mirrors wrote it back).
+  const before = list[1]?.count() ?? 0
+  await load(b, 20, agent)
+  assert.equal(list[1]?.count(), before)
+  // A change after the restart reaches every instance.
+  assert.equal((await b.call('POST', '/api/pools/p/backends/b2/enable')).status, 200)
+  await waitFor(async () => {
+    await load(a, 6, agent)
+    return (list[1]?.count() ?? 0) > before
+  }, { timeoutMs: 3000, message: 'instance A never used the endpoint enabled through B' })
+})
+
+test('Redis frozen (SIGSTOP) for 5 s under load: no request waits on it, 0 errors', async (t) => {
+  const r = await redis(t)
+  const list = await backends(t, 2)
+  const lb = await instance(t, config(r, list))
+  const agent = new Agent({ keepAlive: true, maxSockets: 8 })
+  t.after(() => agent.destroy())
+  let stop = false
+  let slowest = 0
+  let errors = 0
+  let count = 0
+  const loop = async (): Promise<void> => {
+    while (!stop) {
+      const started = performance.now()
+      const res = await httpRequest(`http://127.0.0.1:${lb.port}/`, { agent }).catch(() => undefined)
+      slowest = Math.max(slowest, performance.now() - started)
+      count++
+      if (res?.status !== 200) errors++
+    }
+  }
+  const loaders = Array.from({ length: 8 }, loop)
+  await new Promise((res) => setTimeout(res, 300))
+  await r.kill('SIGSTOP')
+  await new Promise((res) => setTimeout(res, 5000))
+  await r.kill('SIGCONT')
+  await new Promise((res) => setTimeout(res, 500))
+  stop = true
+  await Promise.all(loaders)
+  assert.equal(errors, 0, `${errors} errors of ${count}`)
+  assert.ok(slowest < 5000, `slowest request ${Math.round(slowest)} ms`)
+  assert.ok(count > 100)
+})
