@@ -28,6 +28,10 @@ export class WorkerSupervisor {
   private readonly restarts: number[] = []
   /** Workers drained on purpose (rolling restart): their exit is not a crash to replace. */
   private readonly retiring = new WeakSet<Worker>()
+  /** Workers whose message listener is attached (they said hello): messages to others would be lost. */
+  private readonly listening = new WeakSet<Worker>()
+  /** Workers asked to drain before they said hello: they get the drain instead of a configuration. */
+  private readonly drainOnHello = new WeakMap<Worker, number>()
 
   constructor(config: LbConfig, private readonly options: SupervisorOptions) {
     this.config = config
@@ -51,9 +55,12 @@ export class WorkerSupervisor {
     return Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && !w.isDead() && !this.retiring.has(w))
   }
 
-  /** Sends a message to every live worker (but `except`). */
+  /**
+   * Sends a message to every live worker (but `except`) that listens already; a worker still loading
+   * gets the current state through its configuration and the replay instead.
+   */
   broadcast(msg: PrimaryMessage, except?: Worker): void {
-    for (const w of this.workers()) if (w !== except && w.isConnected()) w.send(msg)
+    for (const w of this.workers()) if (w !== except && w.isConnected() && this.listening.has(w)) w.send(msg)
   }
 
   /** Configuration that new (replacement) workers get. */
@@ -66,10 +73,14 @@ export class WorkerSupervisor {
    * and listening before the old one drains (for upgrades: new workers load the code on disk).
    */
   async rollingRestart(): Promise<void> {
+    const draining: Promise<void>[] = []
     for (const old of this.workers()) {
       await this.fork()
-      await this.drainWorker(old)
+      // The old worker finishes its requests and tunnels (up to the drain timeout) while the next
+      // one is replaced: capacity never drops below the configured worker count.
+      draining.push(this.drainWorker(old))
     }
+    await Promise.all(draining)
   }
 
   /** Drains every worker (bounded by the drain timeout) and resolves when all have exited. */
@@ -89,8 +100,9 @@ export class WorkerSupervisor {
         clearTimeout(kill)
         resolve()
       })
-      if (w.isConnected()) w.send({ type: 'lb:drain', timeoutMs } satisfies PrimaryMessage)
-      else w.process.kill('SIGTERM')
+      if (!w.isConnected()) w.process.kill('SIGTERM')
+      else if (this.listening.has(w)) w.send({ type: 'lb:drain', timeoutMs } satisfies PrimaryMessage)
+      else this.drainOnHello.set(w, timeoutMs) // still loading: a message now would be lost
     })
   }
 
@@ -100,6 +112,12 @@ export class WorkerSupervisor {
       const onMessage = (msg: unknown): void => {
         if (!isWorkerMessage(msg)) return
         if (msg.type === 'lb:hello') {
+          this.listening.add(worker)
+          const drainMs = this.drainOnHello.get(worker)
+          if (drainMs !== undefined) {
+            worker.send({ type: 'lb:drain', timeoutMs: drainMs } satisfies PrimaryMessage)
+            return
+          }
           worker.send({ type: 'lb:config', config: this.config } satisfies PrimaryMessage)
           for (const m of this.options.replay?.() ?? []) worker.send(m)
         } else if (msg.type === 'lb:ready') {

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http'
 import type { ClientLimits } from '../config/index.js'
 import { createRequestHandler, createUpgradeHandler, type ProxyRuntime } from '../proxy/index.js'
 import { handleClientError } from './client-errors.js'
+import { trackConnections } from './drain.js'
 
 /**
  * The plain HTTP/1.1 listener. Node's parser enforces the client deadlines (header 10 s, whole
@@ -25,6 +26,7 @@ export function createHttpServer(runtime: ProxyRuntime, limits: ClientLimits): S
   server.maxHeadersCount = limits.maxHeaderCount + 1
   server.on('request', createRequestHandler(runtime, 'http'))
   server.on('upgrade', createUpgradeHandler(runtime, 'http'))
+  trackConnections(server)
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => handleClientError(err, socket, limits.maxUrlBytes))
   return server
 }
