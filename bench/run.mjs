@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util'
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url))
 const ROOT = path.resolve(BENCH_DIR, '..')
-const ALL_TARGETS = ['direct', 'lb', 'nginx', 'haproxy']
+const ALL_TARGETS = ['direct', 'lb', 'bare-node', 'nginx', 'haproxy']
 const HOST = '127.0.0.1'
 
 const HELP = `Usage: node bench/run.mjs [options]
@@ -494,6 +494,14 @@ async function startTarget(name, ctx) {
     await waitForHttp(p, port, '/2b', 10_000)
     return { name, port, proc: p }
   }
+  if (name === 'bare-node') {
+    // A bare undici proxy (bench/bare-proxy.mjs): what Node itself costs, without the balancer's features.
+    const script = path.join(ROOT, 'bench', 'bare-proxy.mjs')
+    const urls = backends.map((b) => `http://127.0.0.1:${b.port}`).join(',')
+    const p = startProc('bare-node', process.execPath, [script, '--port', String(port), '--backends', urls], { logFile: path.join(tmp, 'bare.log') })
+    await waitForOutput(p, /bare: listening/, 15_000)
+    return { name, port, proc: p, note: 'bare undici proxy, 2 workers, no features (bench/bare-proxy.mjs)' }
+  }
   if (name === 'lb') {
     const cli = path.join(ROOT, 'dist', 'cli.js')
     if (!fs.existsSync(cli)) throw new Error(`lb: ${path.relative(ROOT, cli)} not found; run \`npm run build\` first`)
@@ -728,10 +736,19 @@ function computeChecks(results) {
       ? { name: 'lb adds <= 120 us to direct p50 at 1 conn', pass: lb1.p50us - d1.p50us <= 120, detail: `lb p50 ${fmtLat(lb1.p50us)} - direct p50 ${fmtLat(d1.p50us)} = ${Math.round(lb1.p50us - d1.p50us)} us` }
       : { name: 'lb adds <= 120 us to direct p50 at 1 conn', pass: null, detail: `not measured (${!lb1 ? 'lb' : 'direct'} missing)` },
   )
+  // Context for the two bars: what a featureless Node proxy reaches on the same machine in the same run.
+  const bare64 = get('c64-2b', 'bare-node')
+  const bare1 = get('c1-2b', 'bare-node')
+  if (bare64 && ng64 && lb64) {
+    checks.push({ name: 'info: bare Node proxy vs nginx, 64 conns, 2 B', pass: null, detail: `bare ${fmtInt(bare64.rps)} req/s = ${(bare64.rps / ng64.rps).toFixed(2)}x nginx; lb = ${(lb64.rps / bare64.rps).toFixed(2)}x bare` })
+  }
+  if (bare1 && d1) {
+    checks.push({ name: 'info: bare Node proxy added p50 at 1 conn', pass: null, detail: `${Math.round(bare1.p50us - d1.p50us)} us` })
+  }
   return checks
 }
 
-const checkLine = (c) => `${c.pass === null ? 'SKIP' : c.pass ? 'PASS' : 'FAIL'}  ${c.name}  (${c.detail})`
+const checkLine = (c) => `${c.pass === null ? (c.name.startsWith('info:') ? 'INFO' : 'SKIP') : c.pass ? 'PASS' : 'FAIL'}  ${c.name.replace(/^info: /, '')}  (${c.detail})`
 
 function addedLatency(results, targets) {
   const sc = results.scenarios['c1-2b'] ?? {}

@@ -71,6 +71,7 @@ export function buildProxyContext(config: LbConfig, send: (msg: WorkerMessage) =
     limits: config.limits,
     clientAddress: new ClientAddressResolver(config.trustedProxies),
     via: config.via,
+    debugToken: config.admin.token,
   }
 }
 
@@ -219,7 +220,12 @@ export interface StartOptions {
 }
 
 /** Starts the primary: forks the workers and waits until every one listens. */
-export async function startBalancer(config: LbConfig, options: StartOptions = {}): Promise<RunningBalancer> {
+export async function startBalancer(given: LbConfig, options: StartOptions = {}): Promise<RunningBalancer> {
+  // Without a configured token (loopback only: non-loopback refuses to start) a random one guards the
+  // mutating calls; workers get it too, for decision traces (`x-lb-debug`).
+  const adminToken = given.admin.token ?? (isLoopbackHost(given.admin.host) ? generateToken() : '')
+  const withToken = (c: LbConfig): LbConfig => (c.admin.token !== undefined || adminToken === '' ? c : { ...c, admin: { ...c.admin, token: adminToken } })
+  const config = withToken(given)
   const workerScript = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url))
   // The closures below run only after `fleet` exists (workers speak once forked).
   const supervisor: WorkerSupervisor = new WorkerSupervisor(config, {
@@ -251,7 +257,7 @@ export async function startBalancer(config: LbConfig, options: StartOptions = {}
   const reload = async (): Promise<{ ok: boolean; problems: string[] }> => {
     if (options.reloadConfig === undefined) return { ok: false, problems: ['reload is not available for this configuration source'] }
     try {
-      const next = await options.reloadConfig()
+      const next = withToken(await options.reloadConfig())
       await fleet.reload(next)
       log(`lb: configuration reloaded (${Object.keys(next.pools).length} pools, ${next.routes.length} routes)`)
       return { ok: true, problems: [] }
@@ -265,9 +271,7 @@ export async function startBalancer(config: LbConfig, options: StartOptions = {}
   const serialReload = (): Promise<{ ok: boolean; problems: string[] }> =>
     (reloading = (reloading ?? Promise.resolve({ ok: true, problems: [] })).then(reload, reload))
   // Admin server first: a taken admin port fails the start before any worker is forked.
-  // Without a configured token (loopback only: non-loopback refuses to start) a random one guards the mutating calls.
   let draining = false
-  const adminToken = config.admin.token ?? (isLoopbackHost(config.admin.host) ? generateToken() : '')
   const stopEventLog = logEvents(createLogger(config.log.level, { role: 'primary' }))
   const admin = new AdminServer({
     host: config.admin.host,
@@ -300,7 +304,7 @@ export async function startBalancer(config: LbConfig, options: StartOptions = {}
     store,
     reload: serialReload,
     restartWorkers: () => supervisor.rollingRestart(),
-    admin: { url: admin.url(), token: adminToken, tokenGenerated: config.admin.token === undefined },
+    admin: { url: admin.url(), token: adminToken, tokenGenerated: given.admin.token === undefined },
     stop: async () => {
       draining = true
       await fleet.stop()

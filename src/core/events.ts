@@ -52,6 +52,8 @@ export interface RequestEvent {
   retries: number
   /** Error code when the request failed, else ''. */
   error: string
+  /** Decision trace, only for requests that asked for one with the admin token. */
+  decision?: string | undefined
 }
 export interface UpstreamErrorEvent { pool: string; endpoint: string; kind: 'connect' | 'reset' | 'timeout' | 'protocol'; requestId: string }
 export interface RetryEvent { pool: string; endpoint: string; reason: string; requestId: string }

@@ -51,6 +51,7 @@ export function startAccessLog(options: AccessLogOptions): AccessLog | undefined
         upstreamMs: e.upstreamMs < 0 ? -1 : round(e.upstreamMs),
         retries: e.retries,
         error: e.error === '' ? undefined : e.error,
+        decision: e.decision,
       },
       'request',
     )

@@ -12,6 +12,7 @@ import { checkRequest } from './request-guard.js'
 import { rewritePath, type CompiledRoute, type Router } from './router.js'
 import { Attempt, type AttemptOwner, type AttemptFailure } from './attempt.js'
 import { hashKeyFor } from './hash-key.js'
+import { DECISION_HEADER, DecisionTrace, isDebugAuthorized } from './decision-trace.js'
 import { rateLimitHeaders, rateLimitKey, type RouteRateLimiter } from '../ratelimit/index.js'
 
 /** What the request handler needs from the rest of the worker. Swapped whole on reload. */
@@ -22,6 +23,8 @@ export interface ProxyContext {
   readonly clientAddress: ClientAddressResolver
   /** Add a `Via` header both ways. */
   readonly via: boolean
+  /** The admin token: a request presenting it in `x-lb-debug` gets a decision trace. */
+  readonly debugToken?: string | undefined
   /** Rate limiters by route name (routes with a `rateLimit`), with their `RateLimit-Policy` value. */
   readonly limiters: ReadonlyMap<string, { limiter: RouteRateLimiter; policyHeader: string }>
 }
@@ -60,6 +63,7 @@ class Exchange implements AttemptOwner {
   readonly method: string
   requestId = ''
   clientIp = ''
+  host = ''
   target = ''
   route: CompiledRoute | undefined
   pool: UpstreamPool | undefined
@@ -78,6 +82,9 @@ class Exchange implements AttemptOwner {
   status = 0
   retriesGranted = 0
   lastFailureCode: ErrorCode | undefined
+  /** Present when the client asked for (and is allowed) a decision trace. */
+  trace: DecisionTrace | undefined
+  traceTry = -1
   /** `RateLimit-Policy` / `RateLimit` (and `Retry-After` when refused) for the response. */
   rateLimitHeaders: string[] | undefined
 
@@ -98,7 +105,8 @@ class Exchange implements AttemptOwner {
     const url = toOriginForm(req.url as string)
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)
-    const route = ctx.router.match(this.method, hostOf(req.rawHeaders), path, req.rawHeaders)
+    this.host = hostOf(req.rawHeaders)
+    const route = ctx.router.match(this.method, this.host, path, req.rawHeaders)
     this.route = route
     const facts = copyRequestHeaders(req.rawHeaders, this.headers, route?.requestHeaders?.remove)
     this.requestId = facts.requestId !== '' ? facts.requestId : randomUUID()
@@ -115,6 +123,10 @@ class Exchange implements AttemptOwner {
       if (!r.allowed) return this.fail('LB_ERR_RATE_LIMITED')
     }
     this.pool = pool
+    if (facts.debug !== '' && isDebugAuthorized(facts.debug, ctx.debugToken)) {
+      this.trace = new DecisionTrace()
+      this.trace.observePool(pool)
+    }
     pool.retryBudget.requestStarted()
     this.contentLength = facts.contentLength
     this.idempotencyKey = facts.idempotencyKey
@@ -150,6 +162,7 @@ class Exchange implements AttemptOwner {
     }
     this.tries++
     this.lastEndpoint = state.endpoint.id
+    if (this.trace !== undefined) this.traceTry = this.trace.addTry(state.endpoint.id, this.tried)
     const attempt = new Attempt(this, pool, state)
     this.current = attempt
     const opts: Dispatcher.DispatchOptions = {
@@ -204,6 +217,7 @@ class Exchange implements AttemptOwner {
   onAttemptFailed(attempt: Attempt, failure: AttemptFailure): void {
     if (attempt !== this.current || this.finished) return
     this.lastFailureCode = failure.code
+    this.trace?.setOutcome(this.traceTry, failure.kind === 'status' ? `${failure.status ?? ''} (retried)` : failure.kind)
     if (this.clientGone) return this.finish(499, 'LB_ERR_CLIENT_ABORTED')
     // A dropped 5xx was granted its retry when its headers arrived (shouldRetryStatus).
     if (failure.kind === 'status') return this.retry(attempt)
@@ -219,6 +233,10 @@ class Exchange implements AttemptOwner {
     this.status = status
     headers.push('x-request-id', this.requestId)
     if (this.rateLimitHeaders !== undefined) for (const h of this.rateLimitHeaders) headers.push(h)
+    if (this.trace !== undefined) {
+      this.trace.setOutcome(this.traceTry, String(status))
+      headers.push(DECISION_HEADER, this.trace.toString())
+    }
     if (this.ctx.via) headers.push('via', '1.1 lb')
     const edits = this.route?.responseHeaders
     if (edits !== undefined) for (const x of edits.append) headers.push(x)
@@ -264,7 +282,8 @@ class Exchange implements AttemptOwner {
   }
 
   private fail(code: ErrorCode): void {
-    sendError(this.res, code, this.requestId, undefined, this.rateLimitHeaders)
+    const extra = this.trace === undefined ? this.rateLimitHeaders : [...(this.rateLimitHeaders ?? []), DECISION_HEADER, this.trace.toString()]
+    sendError(this.res, code, this.requestId, undefined, extra)
     this.finish(this.res.statusCode, code)
   }
 
@@ -287,7 +306,7 @@ class Exchange implements AttemptOwner {
       requestId: this.requestId,
       clientIp: this.clientIp,
       method: this.method,
-      host: hostOf(req.rawHeaders),
+      host: this.host,
       path: this.target || (req.url ?? ''),
       route: this.route?.name ?? '',
       pool: this.pool?.name ?? '',
@@ -299,6 +318,7 @@ class Exchange implements AttemptOwner {
       upstreamMs: this.upstreamMs,
       retries: this.tries > 0 ? this.tries - 1 : 0,
       error,
+      decision: this.trace?.toString(),
     }
   }
 }

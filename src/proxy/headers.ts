@@ -31,6 +31,8 @@ export interface RequestHeaderFacts {
   chunked: boolean
   /** The request carries an Idempotency-Key header (makes a non-idempotent method retryable). */
   idempotencyKey: boolean
+  /** Value of `x-lb-debug` (asks for a decision trace), '' if none; never forwarded. */
+  debug: string
 }
 
 /** Lower-cased tokens of every Connection header, or undefined when there is nothing to remove. */
@@ -60,7 +62,7 @@ export function copyRequestHeaders(
   keepUpgrade = false,
 ): RequestHeaderFacts {
   const named = connectionTokens(raw)
-  const facts: RequestHeaderFacts = { host: '', forwardedFor: '', requestId: '', contentLength: -1, chunked: false, idempotencyKey: false }
+  const facts: RequestHeaderFacts = { host: '', forwardedFor: '', requestId: '', contentLength: -1, chunked: false, idempotencyKey: false, debug: '' }
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string
     const value = raw[i + 1] as string
@@ -78,6 +80,10 @@ export function copyRequestHeaders(
       continue
     }
     if (remove !== undefined && remove.has(lower)) continue
+    if (lower === 'x-lb-debug') {
+      facts.debug = value
+      continue
+    }
     if (lower === 'host') facts.host = value
     else if (lower === 'idempotency-key') facts.idempotencyKey = true
     out.push(name, value)
