@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util'
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url))
 const ROOT = path.resolve(BENCH_DIR, '..')
-const ALL_TARGETS = ['direct', 'lb', 'bare-node', 'nginx', 'haproxy']
+const ALL_TARGETS = ['direct', 'lb', 'lb-redis', 'bare-node', 'nginx', 'haproxy']
 const HOST = '127.0.0.1'
 
 const HELP = `Usage: node bench/run.mjs [options]
@@ -502,6 +502,22 @@ async function startTarget(name, ctx) {
     await waitForOutput(p, /bare: listening/, 15_000)
     return { name, port, proc: p, note: 'bare undici proxy, 2 workers, no features (bench/bare-proxy.mjs)' }
   }
+  if (name === 'lb-redis') {
+    // The balancer with its state in a real Redis (issue: shared state must cost <= 5 % of throughput).
+    const redisBin = findBin('redis-server')
+    if (!redisBin) throw new Error('lb-redis: redis-server not installed, skipped')
+    const redisPort = await freePort()
+    const r = startProc('redis', redisBin, ['--port', String(redisPort), '--bind', HOST, '--save', '', '--appendonly', 'no'], { logFile: path.join(tmp, 'redis.log') })
+    await waitForOutput(r, /Ready to accept connections/, 10_000)
+    const cli = path.join(ROOT, 'dist', 'cli.js')
+    const adminPort = await freePort()
+    const cfgFile = path.join(tmp, 'lb-redis.config.json')
+    fs.writeFileSync(cfgFile, JSON.stringify({ ...lbConfig(port, adminPort, backends, opts.lbConfig), state: { redis: { url: `redis://${HOST}:${redisPort}` } } }, null, 2))
+    const p = startProc('lb-redis', process.execPath, [cli, 'start', '--config', cfgFile], { env: lbEnv(), logFile: path.join(tmp, 'lb-redis.log') })
+    await waitForOutput(p, /lb: listening on/, 30_000)
+    await waitForHttp(p, port, '/2b', 10_000)
+    return { name, port, proc: p, note: 'the balancer with state in Redis (state.redis)' }
+  }
   if (name === 'lb') {
     const cli = path.join(ROOT, 'dist', 'cli.js')
     if (!fs.existsSync(cli)) throw new Error(`lb: ${path.relative(ROOT, cli)} not found; run \`npm run build\` first`)
@@ -736,6 +752,10 @@ function computeChecks(results) {
       ? { name: 'lb adds <= 120 us to direct p50 at 1 conn', pass: lb1.p50us - d1.p50us <= 120, detail: `lb p50 ${fmtLat(lb1.p50us)} - direct p50 ${fmtLat(d1.p50us)} = ${Math.round(lb1.p50us - d1.p50us)} us` }
       : { name: 'lb adds <= 120 us to direct p50 at 1 conn', pass: null, detail: `not measured (${!lb1 ? 'lb' : 'direct'} missing)` },
   )
+  const redis64 = get('c64-2b', 'lb-redis')
+  if (redis64 && lb64) {
+    checks.push({ name: 'lb with Redis state >= 0.95x lb with memory state, 64 conns, 2 B', pass: redis64.rps >= 0.95 * lb64.rps, detail: `${fmtInt(redis64.rps)} vs ${fmtInt(lb64.rps)} req/s = ${(redis64.rps / lb64.rps).toFixed(2)}x` })
+  }
   // Context for the two bars: what a featureless Node proxy reaches on the same machine in the same run.
   const bare64 = get('c64-2b', 'bare-node')
   const bare1 = get('c1-2b', 'bare-node')
