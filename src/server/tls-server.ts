@@ -5,6 +5,7 @@ import type { Socket } from 'node:net'
 import type { ClientLimits, TlsConfig } from '../config/index.js'
 import { createRequestHandler, createUpgradeHandler, type ProxyRuntime } from '../proxy/index.js'
 import { handleClientError } from './client-errors.js'
+import { http1ServerOptions } from './http-server.js'
 import { CertificateStore, type CertificateStoreOptions } from './certificates.js'
 import { applyHttp1Limits, createHttp2RequestListener, http2ServerOptions, trackSessions, type Http2Limits } from './http2-server.js'
 
@@ -75,14 +76,7 @@ export function createTlsServer(runtime: ProxyRuntime, limits: ClientLimits, tls
     const https = createHttpsServer({
       ...secure,
       ALPNProtocols: ['http/1.1'],
-      maxHeaderSize: limits.maxHeaderBytes + limits.maxUrlBytes + 1024,
-      headersTimeout: limits.headerTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
-      keepAliveTimeout: limits.keepAliveTimeoutMs,
-      connectionsCheckingInterval: Math.min(1000, limits.headerTimeoutMs),
-      requireHostHeader: false,
-      joinDuplicateHeaders: false,
-      noDelay: true,
+      ...http1ServerOptions(limits),
     })
     https.maxHeadersCount = limits.maxHeaderCount + 1
     https.on('request', handler)
