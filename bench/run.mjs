@@ -21,7 +21,12 @@ import { parseArgs } from 'node:util'
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url))
 const ROOT = path.resolve(BENCH_DIR, '..')
-const ALL_TARGETS = ['direct', 'lb', 'lb-redis', 'bare-node', 'nginx', 'haproxy']
+const ALL_TARGETS = ['direct', 'lb', 'lb-redis', 'lb-quiet', 'lb-observed', 'bare-node', 'nginx', 'haproxy']
+/** Balancer variants: the default configuration with these `log` settings (issue: observability must cost <= 15 %). */
+const LB_VARIANTS = {
+  'lb-quiet': { note: 'metrics off, access log off', log: { accessLog: false, metrics: false } },
+  'lb-observed': { note: 'metrics on, access log to a file', log: { accessLog: true, metrics: true } },
+}
 const HOST = '127.0.0.1'
 
 const HELP = `Usage: node bench/run.mjs [options]
@@ -502,6 +507,19 @@ async function startTarget(name, ctx) {
     await waitForOutput(p, /bare: listening/, 15_000)
     return { name, port, proc: p, note: 'bare undici proxy, 2 workers, no features (bench/bare-proxy.mjs)' }
   }
+  if (name in LB_VARIANTS) {
+    const variant = LB_VARIANTS[name]
+    const cli = path.join(ROOT, 'dist', 'cli.js')
+    const adminPort = await freePort()
+    const cfg = lbConfig(port, adminPort, backends, opts.lbConfig)
+    cfg.log = { ...(cfg.log ?? {}), ...variant.log, ...(variant.log.accessLog ? { accessLogFile: path.join(tmp, `${name}.access.log`) } : {}) }
+    const cfgFile = path.join(tmp, `${name}.config.json`)
+    fs.writeFileSync(cfgFile, JSON.stringify(cfg, null, 2))
+    const p = startProc(name, process.execPath, [cli, 'start', '--config', cfgFile], { env: lbEnv(), logFile: path.join(tmp, `${name}.log`) })
+    await waitForOutput(p, /lb: listening on/, 30_000)
+    await waitForHttp(p, port, '/2b', 10_000)
+    return { name, port, proc: p, note: variant.note }
+  }
   if (name === 'lb-redis') {
     // The balancer with its state in a real Redis (issue: shared state must cost <= 5 % of throughput).
     const redisBin = findBin('redis-server')
@@ -755,6 +773,11 @@ function computeChecks(results) {
   const redis64 = get('c64-2b', 'lb-redis')
   if (redis64 && lb64) {
     checks.push({ name: 'lb with Redis state >= 0.95x lb with memory state, 64 conns, 2 B', pass: redis64.rps >= 0.95 * lb64.rps, detail: `${fmtInt(redis64.rps)} vs ${fmtInt(lb64.rps)} req/s = ${(redis64.rps / lb64.rps).toFixed(2)}x` })
+  }
+  const quiet64 = get('c64-2b', 'lb-quiet')
+  const observed64 = get('c64-2b', 'lb-observed')
+  if (quiet64 && observed64) {
+    checks.push({ name: 'metrics + access log to a file cost <= 15 % of throughput (64 conns, 2 B)', pass: observed64.rps >= 0.85 * quiet64.rps, detail: `${fmtInt(observed64.rps)} vs ${fmtInt(quiet64.rps)} req/s = ${(observed64.rps / quiet64.rps).toFixed(2)}x` })
   }
   // Context for the two bars: what a featureless Node proxy reaches on the same machine in the same run.
   const bare64 = get('c64-2b', 'bare-node')

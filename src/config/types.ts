@@ -14,7 +14,14 @@ export interface LbConfig {
   workers: number
   state: StateConfig
   admin: { host: string; port: number; token?: string | undefined }
-  log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'; accessLog: boolean; format: 'json' | 'pretty'; accessLogFile?: string | undefined }
+  log: {
+    level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'
+    accessLog: boolean
+    format: 'json' | 'pretty'
+    accessLogFile?: string | undefined
+    /** Record Prometheus metrics in the workers (default true; off only to measure what they cost). */
+    metrics: boolean
+  }
   /** Client-side limits and deadlines. */
   limits: ClientLimits
   /** Peers (IPs or CIDRs) whose X-Forwarded-For is trusted. */

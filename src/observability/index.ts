@@ -16,14 +16,15 @@ export { createLogger, logEvents, PINO_BASE_OPTIONS, type LogLevel } from './log
 
 /** What a worker's observability reads from its configuration (`log`). */
 export interface WorkerObservabilityOptions {
-  log: { level: LogLevel; accessLog: boolean; accessLogFile?: string | undefined }
+  log: { level: LogLevel; accessLog: boolean; accessLogFile?: string | undefined; metrics?: boolean }
   /** The worker's pools, read at scrape time (they change on reload). */
   pools: () => Iterable<PoolMetricsSource>
 }
 
 /** A worker's metrics, access log and event log; {@link WorkerObservability.close} before exiting. */
 export interface WorkerObservability {
-  readonly metrics: WorkerMetrics
+  /** Undefined when `log.metrics` is false. */
+  readonly metrics: WorkerMetrics | undefined
   readonly accessLog: AccessLog | undefined
   /** Unsubscribes everything and flushes the logs. */
   close(): void
@@ -34,8 +35,8 @@ export interface WorkerObservability {
  * primary on request, the access log (unless `log.accessLog` is false), and the event log.
  */
 export function startWorkerObservability(options: WorkerObservabilityOptions): WorkerObservability {
-  const metrics = new WorkerMetrics(options.pools)
-  const stopServing = serveMetricsToPrimary(metrics.registry)
+  const metrics = options.log.metrics === false ? undefined : new WorkerMetrics(options.pools)
+  const stopServing = metrics === undefined ? () => undefined : serveMetricsToPrimary(metrics.registry)
   const accessLog = startAccessLog(options.log)
   const stopEvents = logEvents(createLogger(options.log.level, { worker: process.pid }))
   return {
@@ -43,7 +44,7 @@ export function startWorkerObservability(options: WorkerObservabilityOptions): W
     accessLog,
     close: () => {
       stopServing()
-      metrics.close()
+      metrics?.close()
       accessLog?.close()
       stopEvents()
     },
