@@ -219,6 +219,12 @@ export interface StartOptions {
   reloadConfig?: () => Promise<LbConfig>
 }
 
+/**
+ * V8 flags for the proxy workers (before the user's own): `--expose-gc` lets proxy/relay-memory.ts run a
+ * young-generation collection after every few MB relayed, so RSS stays bounded during large transfers.
+ */
+const WORKER_V8_FLAGS = ['--expose-gc']
+
 /** Starts the primary: forks the workers and waits until every one listens. */
 export async function startBalancer(given: LbConfig, options: StartOptions = {}): Promise<RunningBalancer> {
   // Without a configured token (loopback only: non-loopback refuses to start) a random one guards the
@@ -230,7 +236,7 @@ export async function startBalancer(given: LbConfig, options: StartOptions = {})
   // The closures below run only after `fleet` exists (workers speak once forked).
   const supervisor: WorkerSupervisor = new WorkerSupervisor(config, {
     workerScript,
-    execArgv: [...process.execArgv, ...(options.workerExecArgv ?? [])],
+    execArgv: [...WORKER_V8_FLAGS, ...process.execArgv, ...(options.workerExecArgv ?? [])],
     scheduling: options.scheduling ?? (process.env.LB_SCHEDULING === 'none' ? 'none' : 'rr'),
     log: options.log,
     replay: (): PrimaryMessage[] => fleet.registry.replay(),

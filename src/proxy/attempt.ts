@@ -3,6 +3,7 @@ import type { Dispatcher } from 'undici'
 import { upstreamErrorChannel, type ErrorCode } from '../core/index.js'
 import type { EndpointState, TryOutcome, UpstreamPool } from '../upstream/index.js'
 import { copyResponseHeaders } from './headers.js'
+import { noteRelayedBytes } from './relay-memory.js'
 
 /** Why a try failed, in the terms retry decisions and error responses need. */
 export interface AttemptFailure {
@@ -87,6 +88,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
   onData(chunk: Buffer): boolean {
     if (!this.forwarding) return true
     this.owner.bytesOut += chunk.length
+    noteRelayedBytes(chunk.length)
     const res = this.owner.res
     if (res.write(chunk)) return true
     res.once('drain', this.onDrain)

@@ -12,6 +12,7 @@ import { checkRequest } from './request-guard.js'
 import { rewritePath, type CompiledRoute, type Router } from './router.js'
 import { Attempt, type AttemptOwner, type AttemptFailure } from './attempt.js'
 import { hashKeyFor } from './hash-key.js'
+import { noteRelayedBytes } from './relay-memory.js'
 import { DECISION_HEADER, DecisionTrace, isDebugAuthorized } from './decision-trace.js'
 import { rateLimitHeaders, rateLimitKey, type RouteRateLimiter } from '../ratelimit/index.js'
 
@@ -331,6 +332,7 @@ class Exchange implements AttemptOwner {
 async function* bodyOf(ex: Exchange, attempt: Attempt, max: number | undefined): AsyncGenerator<Buffer> {
   for await (const chunk of ex.req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
     ex.bodyBytes += chunk.length
+    noteRelayedBytes(chunk.length)
     attempt.bodyStarted = true
     if (max !== undefined && ex.bodyBytes > max) throw new BodyTooLargeError()
     yield chunk
