@@ -2,25 +2,18 @@ import type { Worker } from 'node:cluster'
 import { drainChannel, type Endpoint } from '../core/index.js'
 import type { BackendConfig, LbConfig, PoolConfig } from '../config/index.js'
 import type { StateStore } from '../state/index.js'
-import type { HealthChecker } from '../upstream/index.js'
+import type { EndpointSnapshot, HealthChecker } from '../upstream/index.js'
 import { EndpointRegistry } from './endpoint-registry.js'
 import type { EndpointChange, PrimaryMessage, WorkerMessage } from './ipc.js'
 import type { WorkerSupervisor } from './primary.js'
 import { ProberElection } from './prober-election.js'
 import { SharedFacts, type FactChange } from './shared-facts.js'
 
-/** One endpoint as the primary sees it (admin API, dashboard). */
-export interface EndpointView {
-  id: string
-  url: string
-  weight: number
-  backup: boolean
-  healthy: boolean
-  ejected: boolean
-  drained: boolean
-  circuit: 'closed' | 'open' | 'half-open'
-  ready: boolean
-}
+/**
+ * One endpoint as the primary sees it (admin API, dashboard): a worker's snapshot without the
+ * per-worker load figures (in-flight requests, latency), which the metrics carry instead.
+ */
+export type EndpointView = Omit<EndpointSnapshot, 'inFlight' | 'ewmaMs'>
 
 /** One pool as the primary sees it. */
 export interface PoolView {
