@@ -5,9 +5,9 @@ import type { Dispatcher } from 'undici'
 import { requestChannel, retryChannel, systemRandom, type ErrorCode, type RequestEvent } from '../core/index.js'
 import type { ClientLimits } from '../config/index.js'
 import { backoffMs, classifyRetry, type RetryFailure, type UpstreamPool } from '../upstream/index.js'
-import type { ClientAddressResolver } from './client-address.js'
+import { stripMapped, type ClientAddressResolver } from './client-address.js'
 import { sendError } from './error-response.js'
-import { copyRequestHeaders } from './headers.js'
+import { appendForwardedHeaders, copyRequestHeaders, isValidRequestId } from './headers.js'
 import { checkRequest } from './request-guard.js'
 import { rewritePath, type CompiledRoute, type Router } from './router.js'
 import { Attempt, type AttemptOwner, type AttemptFailure } from './attempt.js'
@@ -111,7 +111,7 @@ class Exchange implements AttemptOwner {
     this.route = route
     const facts = copyRequestHeaders(req.rawHeaders, this.headers, route?.requestHeaders?.remove)
     this.requestId = facts.requestId !== '' ? facts.requestId : randomUUID()
-    const peer = stripMappedPeer(req.socket.remoteAddress)
+    const peer = stripMapped(req.socket.remoteAddress ?? '')
     this.clientIp = ctx.clientAddress.resolve(peer, facts.forwardedFor)
     if (route === undefined) return this.fail('LB_ERR_NO_ROUTE')
     const pool = ctx.pools.get(route.pool)
@@ -136,13 +136,7 @@ class Exchange implements AttemptOwner {
     if (max !== undefined && facts.contentLength > max) return this.fail('LB_ERR_BODY_TOO_LARGE')
     this.target = rewritePath(route, url)
     const h = this.headers
-    h.push(
-      // Appended to, with the immediate peer (nginx's $proxy_add_x_forwarded_for).
-      'x-forwarded-for', facts.forwardedFor === '' ? peer : `${facts.forwardedFor}, ${peer}`,
-      'x-forwarded-proto', this.proto,
-      'x-request-id', this.requestId,
-    )
-    if (facts.host !== '') h.push('x-forwarded-host', facts.host)
+    appendForwardedHeaders(h, facts, peer, this.proto, this.requestId)
     if (facts.contentLength >= 0) h.push('content-length', String(facts.contentLength))
     if (ctx.via) h.push('via', `${req.httpVersion} lb`)
     if (route.requestHeaders !== undefined) for (const x of route.requestHeaders.append) h.push(x)
@@ -357,7 +351,7 @@ function incomingRequestId(raw: readonly string[]): string {
     const name = raw[i] as string
     if (name.length === 12 && name.toLowerCase() === 'x-request-id') {
       const v = raw[i + 1] as string
-      if (/^[A-Za-z0-9._:-]{1,128}$/.test(v)) return v
+      if (isValidRequestId(v)) return v
     }
   }
   return randomUUID()
@@ -370,11 +364,6 @@ function toOriginForm(url: string): string {
   if (scheme === -1) return url
   const slash = url.indexOf('/', scheme + 3)
   return slash === -1 ? '/' : url.slice(slash)
-}
-
-function stripMappedPeer(peer: string | undefined): string {
-  if (peer === undefined) return ''
-  return peer.startsWith('::ffff:') && peer.includes('.') ? peer.slice(7) : peer
 }
 
 function toRetryFailure(f: AttemptFailure): RetryFailure {

@@ -18,6 +18,25 @@ const OWN_REQUEST_HEADERS = new Set([
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
+/** True for an `X-Request-Id` the balancer keeps: 1-128 characters of `A-Za-z0-9._:-` (SPEC 3). */
+export function isValidRequestId(value: string): boolean {
+  return REQUEST_ID.test(value)
+}
+
+/**
+ * Writes the balancer's own forwarding headers after the copied ones (plain requests and upgrades alike):
+ * `X-Forwarded-For` appended to with the immediate peer (nginx's `$proxy_add_x_forwarded_for`),
+ * `X-Forwarded-Proto`, `X-Request-Id`, and `X-Forwarded-Host` when the client sent a Host.
+ */
+export function appendForwardedHeaders(out: string[], facts: RequestHeaderFacts, peer: string, proto: 'http' | 'https', requestId: string): void {
+  out.push(
+    'x-forwarded-for', facts.forwardedFor === '' ? peer : `${facts.forwardedFor}, ${peer}`,
+    'x-forwarded-proto', proto,
+    'x-request-id', requestId,
+  )
+  if (facts.host !== '') out.push('x-forwarded-host', facts.host)
+}
+
 /** What the client's raw headers told us, gathered in the one pass that copies them. */
 export interface RequestHeaderFacts {
   host: string
@@ -76,7 +95,7 @@ export function copyRequestHeaders(
     if (OWN_REQUEST_HEADERS.has(lower)) {
       if (lower === 'content-length') facts.contentLength = Number(value)
       else if (lower === 'x-forwarded-for') facts.forwardedFor = facts.forwardedFor === '' ? value : `${facts.forwardedFor}, ${value}`
-      else if (lower === 'x-request-id' && REQUEST_ID.test(value)) facts.requestId = value
+      else if (lower === 'x-request-id' && isValidRequestId(value)) facts.requestId = value
       continue
     }
     if (remove !== undefined && remove.has(lower)) continue

@@ -4,7 +4,8 @@ import type { Duplex } from 'node:stream'
 import { websocketChannel } from '../core/index.js'
 import type { UpstreamPool } from '../upstream/index.js'
 import { writeRawError } from './error-response.js'
-import { copyRequestHeaders } from './headers.js'
+import { appendForwardedHeaders, copyRequestHeaders } from './headers.js'
+import { stripMapped } from './client-address.js'
 import { checkRequest } from './request-guard.js'
 import { rewritePath } from './router.js'
 import type { ProxyRuntime } from './handler.js'
@@ -36,14 +37,9 @@ export function createUpgradeHandler(runtime: ProxyRuntime, proto: 'http' | 'htt
     if (route === undefined || pool === undefined) return writeRawError(socket, 'LB_ERR_NO_ROUTE', requestId)
     const headers: string[] = []
     const facts = copyRequestHeaders(req.rawHeaders, headers, route.requestHeaders?.remove, true)
-    const peer = (req.socket.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '')
+    const peer = stripMapped(req.socket.remoteAddress ?? '')
     const rid = facts.requestId !== '' ? facts.requestId : requestId
-    headers.push(
-      'x-forwarded-for', facts.forwardedFor === '' ? peer : `${facts.forwardedFor}, ${peer}`,
-      'x-forwarded-proto', proto,
-      'x-request-id', rid,
-    )
-    if (facts.host !== '') headers.push('x-forwarded-host', facts.host)
+    appendForwardedHeaders(headers, facts, peer, proto, rid)
     if (route.requestHeaders !== undefined) for (const x of route.requestHeaders.append) headers.push(x)
     const hashKey = pool.config.algorithm === 'consistent-hash'
       ? hashKeyFor(pool.config.hashOn, req.rawHeaders, ctx.clientAddress.resolve(peer, facts.forwardedFor))

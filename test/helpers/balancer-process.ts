@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { getFreePort } from './net.js'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -39,18 +39,8 @@ export interface BalancerProcessOptions {
   timeoutMs?: number
 }
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address()
-      const port = typeof a === 'object' && a !== null ? a.port : 0
-      s.close(() => resolve(port))
-    })
-  })
-}
+/** A TCP port that was free a moment ago on 127.0.0.1 (the one helper for it: net.ts). */
+export const freePort = getFreePort
 
 /** Starts `lb start` as a child process and waits until it listens. */
 export async function startBalancerProcess(options: BalancerProcessOptions = {}): Promise<BalancerProcess> {
