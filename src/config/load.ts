@@ -168,7 +168,7 @@ export async function loadConfig(options: LoadOptions = {}): Promise<LbConfig> {
   return finish(text, readError, abs, options)
 }
 
-/** Synchronous {@link loadConfig} (for the cluster primary's reload path and tests). */
+/** Synchronous {@link loadConfig}, for callers that cannot await (scripts, tests); the balancer itself uses loadConfig. */
 export function loadConfigSync(options: LoadOptions = {}): LbConfig {
   if (options.inline !== undefined) return loadInline(options)
   const abs = findConfigFile(options)

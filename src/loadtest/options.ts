@@ -8,19 +8,12 @@ import { parseArgs } from 'node:util'
 import { ALGORITHMS, type AlgorithmId } from '../core/index.js'
 import { ConfigError, parseDuration } from '../config/index.js'
 import type { ScenarioBackendSpec } from './scenario-backend.js'
+import type { LoadOptions } from './run-load.js'
 
-/** Everything `lb bench` was asked to do. Durations in ms. */
-export interface BenchOptions {
+/** Everything `lb bench` was asked to do: the load itself (as the generator takes it) and the bench around it. Durations in ms. */
+export interface BenchOptions extends Omit<LoadOptions, 'url'> {
   /** The URL to load; undefined = start sample backends and a balancer. */
   target?: string | undefined
-  connections: number
-  durationMs: number
-  requests?: number | undefined
-  rate?: number | undefined
-  method: string
-  body?: string | undefined
-  headers: Record<string, string>
-  timeoutMs: number
   /** Unmeasured load before the measured run, ms (default 0; 1 s with --compare). */
   warmupMs: number
   json: boolean
