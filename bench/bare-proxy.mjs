@@ -19,6 +19,8 @@ if (cluster.isPrimary) {
     process.exit(0)
   })
 } else {
+  // Exit through process.exit so that `--cpu-prof` writes the worker's profile.
+  process.on('SIGTERM', () => process.exit(0))
   const pools = String(values.backends).split(',').map((u) => new Pool(u, { connections: 256, pipelining: 1, keepAliveTimeout: 4000 }))
   let next = 0
   http

@@ -3,13 +3,14 @@
  * `core/events.ts`. The primary gathers every worker's registry and sums it (see `cluster-metrics.ts`),
  * and adds its own endpoint gauges (see `primary-metrics.ts`); the two sets never share a name.
  *
- * Hot path: one `lb:request` event costs a few Map lookups to a cached label-bound child and two
- * `prom-client` calls; no string is built here per request (the label values are built once, when a
+ * Hot path: one `lb:request` event costs a few Map lookups to cached cells and three increments
+ * (`metric-cells.ts`); no string is built here per request (the label values are built once, when a
  * pool/endpoint/method/status combination is first seen).
  */
 import diagnostics from 'node:diagnostics_channel'
-import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { Counter, Gauge, Registry } from 'prom-client'
 import { CHANNELS, type RequestEvent, type RetryEvent, type UpstreamErrorEvent, type WebSocketEvent } from '../core/index.js'
+import { CellCounter, CellHistogram, type CounterCell, type HistogramCell } from './metric-cells.js'
 
 /** Request duration buckets, seconds: 0.5 ms to 10 s, suited to a proxy. */
 export const DURATION_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
@@ -27,42 +28,37 @@ export interface PoolMetricsSource {
 /** Numeric value of a circuit state in `lb_circuit_state`. */
 export const CIRCUIT_STATE_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const
 
-type Inc = { inc(n?: number): void }
-type Observe = { observe(v: number): void }
-
 /**
  * The worker's metrics: owns a registry, subscribes to the channels on construction and unsubscribes
  * on {@link WorkerMetrics.close}. `pools` is read only when scraped (in-flight, circuit, retry budget).
  */
 export class WorkerMetrics {
   readonly registry = new Registry()
-  private readonly requests: Counter<'pool' | 'endpoint' | 'method' | 'code'>
-  private readonly duration: Histogram<'pool' | 'endpoint'>
+  private readonly requests: CellCounter
+  private readonly duration: CellHistogram
   private readonly upstreamErrors: Counter<'pool' | 'endpoint' | 'kind'>
   private readonly retries: Counter<'pool' | 'reason'>
   private readonly rateLimited: Counter<'route'>
   private readonly websockets: Gauge<'pool' | 'endpoint'>
-  /** pool -> endpoint -> method -> status -> child */
-  private readonly requestChildren = new Map<string, Map<string, Map<string, Map<number, Inc>>>>()
-  /** pool -> endpoint -> child */
-  private readonly durationChildren = new Map<string, Map<string, Observe>>()
+  /** pool -> endpoint -> method -> status -> cell */
+  private readonly requestChildren = new Map<string, Map<string, Map<string, Map<number, CounterCell>>>>()
+  /** pool -> endpoint -> cell */
+  private readonly durationChildren = new Map<string, Map<string, HistogramCell>>()
   private readonly subscriptions: Array<[string, (m: unknown) => void]> = []
 
   constructor(pools: () => Iterable<PoolMetricsSource>) {
     const registers = [this.registry]
-    this.requests = new Counter({
-      name: 'lb_requests_total',
-      help: 'Proxied requests (never health probes), by pool, endpoint (last one tried), method and status code.',
-      labelNames: ['pool', 'endpoint', 'method', 'code'],
-      registers,
-    })
-    this.duration = new Histogram({
-      name: 'lb_request_duration_seconds',
-      help: 'Whole request duration as the client sees it (arrival to last byte), seconds.',
-      labelNames: ['pool', 'endpoint'],
-      buckets: DURATION_BUCKETS_SECONDS,
-      registers,
-    })
+    this.requests = new CellCounter(
+      'lb_requests_total',
+      'Proxied requests (never health probes), by pool, endpoint (last one tried), method and status code.',
+      this.registry,
+    )
+    this.duration = new CellHistogram(
+      'lb_request_duration_seconds',
+      'Whole request duration as the client sees it (arrival to last byte), seconds.',
+      this.registry,
+      DURATION_BUCKETS_SECONDS,
+    )
     this.upstreamErrors = new Counter({
       name: 'lb_upstream_errors_total',
       help: 'Failed tries to a backend, by kind: connect, reset, timeout, protocol.',
@@ -136,12 +132,12 @@ export class WorkerMetrics {
   }
 
   private onRequest(e: RequestEvent): void {
-    this.requestChild(e.pool, e.endpoint, e.method, e.status).inc()
-    this.durationChild(e.pool, e.endpoint).observe(e.durationMs / 1000)
+    this.requestChild(e.pool, e.endpoint, e.method, e.status).value++
+    this.duration.observe(this.durationChild(e.pool, e.endpoint), e.durationMs / 1000)
     if (e.error === 'LB_ERR_RATE_LIMITED') this.rateLimited.inc({ route: e.route })
   }
 
-  private requestChild(pool: string, endpoint: string, method: string, status: number): Inc {
+  private requestChild(pool: string, endpoint: string, method: string, status: number): CounterCell {
     let byEndpoint = this.requestChildren.get(pool)
     if (byEndpoint === undefined) this.requestChildren.set(pool, (byEndpoint = new Map()))
     let byMethod = byEndpoint.get(endpoint)
@@ -151,17 +147,17 @@ export class WorkerMetrics {
     let child = byStatus.get(status)
     if (child === undefined) {
       const m = KNOWN_METHODS.has(method) ? method : 'OTHER'
-      child = this.requests.labels({ pool, endpoint, method: m, code: String(status) })
+      child = this.requests.cell({ pool, endpoint, method: m, code: String(status) })
       byStatus.set(status, child)
     }
     return child
   }
 
-  private durationChild(pool: string, endpoint: string): Observe {
+  private durationChild(pool: string, endpoint: string): HistogramCell {
     let byEndpoint = this.durationChildren.get(pool)
     if (byEndpoint === undefined) this.durationChildren.set(pool, (byEndpoint = new Map()))
     let child = byEndpoint.get(endpoint)
-    if (child === undefined) byEndpoint.set(endpoint, (child = this.duration.labels({ pool, endpoint })))
+    if (child === undefined) byEndpoint.set(endpoint, (child = this.duration.cell({ pool, endpoint })))
     return child
   }
 }
