@@ -3,9 +3,9 @@
 //
 //   npm run bench                            # every target: direct, lb, nginx, haproxy
 //   node bench/run.mjs --only lb,nginx       # a subset of targets
-//   node bench/run.mjs --duration 5s         # measurement length per scenario (env BENCH_DURATION), default 10s
+//   node bench/run.mjs --duration 5s         # length of one measurement (env BENCH_DURATION), default 3s
 //   node bench/run.mjs --lb-config FILE      # the balancer with a variant JSON config (listen/admin/backends replaced)
-//   node bench/run.mjs --repeat 3            # 3 measurements per target and scenario, medians reported
+//   node bench/run.mjs --repeat 9            # rounds per scenario (default 5): targets interleaved, medians reported
 //   node bench/run.mjs --json                # results as JSON on stdout (progress goes to stderr)
 //
 // Everything listens on 127.0.0.1 free ports; every process started here is stopped by PID at the end, also on
@@ -36,9 +36,10 @@ and writes bench/RESULTS.md.
 
 Options:
   --only LIST         comma-separated targets among ${ALL_TARGETS.join(', ')} (default: all)
-  --duration D        measurement per scenario, e.g. 10s, 5s, 1m (default: $BENCH_DURATION or 10s)
-  --warmup D          warm-up before each measurement (default 2s)
-  --repeat N          measurements per target and scenario (default 1); figures are the median over them
+  --duration D        one measurement, e.g. 3s, 10s, 1m (default: $BENCH_DURATION or 3s)
+  --warmup D          warm-up of each target before a scenario's rounds (default 2s)
+  --repeat N          rounds per scenario (default 5); each round measures every target once, in a
+                      rotating order; figures are medians over the rounds, ratios medians of per-round ratios
   --lb-config FILE    JSON config for the balancer; listen, admin port and every pool's backend URLs are replaced
   --lb-profile DIR    pass \`--profile DIR\` to the balancer: a V8 CPU profile of every worker (.cpuprofile)
   --json              print the results as JSON on stdout instead of the table
@@ -422,12 +423,12 @@ function lbConfig(port, adminPort, backends, variantFile) {
       listen: { host: HOST, port },
       workers: 2,
       admin: { host: HOST, port: adminPort },
+      // Like nginx's `access_log off`; everything else (health checks, passive checks, breakers, metrics) at its default.
       log: { accessLog: false },
       pools: {
         bench: {
           algorithm: 'round-robin',
           backends: urls.map((url) => ({ url })),
-          healthCheck: { enabled: false },
         },
       },
     }
@@ -638,15 +639,17 @@ const median = (xs) => {
   return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2
 }
 
-/** Warm-up, then `repeat` measurements; with several, every figure is the median over the runs (errors: the sum). */
-async function measure(ctx, target, sc) {
-  const { wrk, opts } = ctx
-  const load = { port: target.port, path: sc.path, connections: sc.connections, threads: sc.threads }
-  // Warm-up: fills connection pools, JIT, CPU frequency; discarded.
-  if (opts.warmupS > 0) await runWrk(wrk, { ...load, seconds: opts.warmupS })
-  const runs = []
-  for (let i = 0; i < opts.repeat; i++) runs.push(await measureOnce(ctx, target, load))
-  if (runs.length === 1) return runs[0]
+/** The wrk load of one scenario against one target. */
+const loadOf = (target, sc) => ({ port: target.port, path: sc.path, connections: sc.connections, threads: sc.threads })
+
+/** Warm-up: fills connection pools, JIT, CPU frequency; discarded. */
+async function warmUp(ctx, target, sc) {
+  if (ctx.opts.warmupS > 0) await runWrk(ctx.wrk, { ...loadOf(target, sc), seconds: ctx.opts.warmupS })
+}
+
+/** One figure set from a target's rounds: every figure the median over them (errors: the sum). */
+function summarize(runs) {
+  if (runs.length === 1) return { ...runs[0], runs }
   const m = (f) => median(runs.map(f))
   return {
     rps: m((r) => r.rps),
@@ -663,8 +666,26 @@ async function measure(ctx, target, sc) {
   }
 }
 
-async function measureOnce(ctx, target, load) {
+/**
+ * A comparison of two targets measured in the same rounds: `f(a round) op f(b round)` per round, then
+ * the median and the range. Pairing rounds cancels most of this shared machine's drift, which moves
+ * both targets of a round together; comparing medians of separately measured figures would not.
+ */
+function paired(a, b, f) {
+  const n = Math.min(a.runs?.length ?? 0, b.runs?.length ?? 0)
+  const xs = []
+  for (let i = 0; i < n; i++) xs.push(f(a.runs[i], b.runs[i]))
+  if (xs.length === 0) xs.push(f(a, b))
+  const sorted = [...xs].sort((x, y) => x - y)
+  return { median: median(xs), min: sorted[0], max: sorted[sorted.length - 1], rounds: xs.length }
+}
+const pairedRatio = (a, b, key) => paired(a, b, (x, y) => x[key] / y[key])
+const pairedDiff = (a, b, key) => paired(a, b, (x, y) => x[key] - y[key])
+const spread = (p, fmt) => (p.rounds > 1 ? `; ${p.rounds} rounds ${fmt(p.min)}..${fmt(p.max)}` : '')
+
+async function measureOnce(ctx, target, sc) {
   const { wrk, backends, opts } = ctx
+  const load = loadOf(target, sc)
   const table = processTable()
   const proxyPids = target.proc ? processTree(target.proc.child.pid, table) : []
   const backendPids = backends.flatMap((b) => processTree(b.proc.child.pid, table))
@@ -755,38 +776,43 @@ function computeChecks(results) {
     const r = results.scenarios[sc]?.[t]
     return r && !r.error ? r : null
   }
+  const x = (n) => `${n.toFixed(2)}x`
+  const us = (n) => `${Math.round(n)} us`
+  /** A throughput bar: `a` reaches at least `min` times `b`, judged on the median of the per-round ratios. */
+  const rpsBar = (name, a, b, min, label) => {
+    if (!a || !b) return { name, pass: null, detail: `not measured (${!a ? label[0] : label[1]} missing)` }
+    const p = pairedRatio(a, b, 'rps')
+    return { name, pass: p.median >= min, detail: `${label[0]} ${fmtInt(a.rps)} req/s, ${label[1]} ${fmtInt(b.rps)} req/s; per-round ratio median ${x(p.median)}${spread(p, x)}` }
+  }
   const checks = []
   const lb64 = get('c64-2b', 'lb')
   const ng64 = get('c64-2b', 'nginx')
-  checks.push(
-    lb64 && ng64
-      ? { name: 'lb >= 0.5x nginx req/s at 64 conns, 2 B', pass: lb64.rps >= 0.5 * ng64.rps, detail: `lb ${fmtInt(lb64.rps)} req/s, nginx ${fmtInt(ng64.rps)} req/s = ${(lb64.rps / ng64.rps).toFixed(2)}x` }
-      : { name: 'lb >= 0.5x nginx req/s at 64 conns, 2 B', pass: null, detail: `not measured (${!lb64 ? 'lb' : 'nginx'} missing)` },
-  )
+  checks.push(rpsBar('lb >= 0.5x nginx req/s at 64 conns, 2 B', lb64, ng64, 0.5, ['lb', 'nginx']))
   const lb1 = get('c1-2b', 'lb')
   const d1 = get('c1-2b', 'direct')
-  checks.push(
-    lb1 && d1
-      ? { name: 'lb adds <= 120 us to direct p50 at 1 conn', pass: lb1.p50us - d1.p50us <= 120, detail: `lb p50 ${fmtLat(lb1.p50us)} - direct p50 ${fmtLat(d1.p50us)} = ${Math.round(lb1.p50us - d1.p50us)} us` }
-      : { name: 'lb adds <= 120 us to direct p50 at 1 conn', pass: null, detail: `not measured (${!lb1 ? 'lb' : 'direct'} missing)` },
-  )
-  const redis64 = get('c64-2b', 'lb-redis')
-  if (redis64 && lb64) {
-    checks.push({ name: 'lb with Redis state >= 0.95x lb with memory state, 64 conns, 2 B', pass: redis64.rps >= 0.95 * lb64.rps, detail: `${fmtInt(redis64.rps)} vs ${fmtInt(lb64.rps)} req/s = ${(redis64.rps / lb64.rps).toFixed(2)}x` })
+  const addName = 'lb adds <= 120 us to direct p50 at 1 conn'
+  if (lb1 && d1) {
+    const p = pairedDiff(lb1, d1, 'p50us')
+    checks.push({ name: addName, pass: p.median <= 120, detail: `lb p50 ${fmtLat(lb1.p50us)}, direct p50 ${fmtLat(d1.p50us)}; per-round difference median ${us(p.median)}${spread(p, us)}` })
+  } else {
+    checks.push({ name: addName, pass: null, detail: `not measured (${!lb1 ? 'lb' : 'direct'} missing)` })
   }
+  const redis64 = get('c64-2b', 'lb-redis')
+  if (redis64 && lb64) checks.push(rpsBar('lb with Redis state >= 0.95x lb with memory state, 64 conns, 2 B', redis64, lb64, 0.95, ['lb-redis', 'lb']))
   const quiet64 = get('c64-2b', 'lb-quiet')
   const observed64 = get('c64-2b', 'lb-observed')
-  if (quiet64 && observed64) {
-    checks.push({ name: 'metrics + access log to a file cost <= 15 % of throughput (64 conns, 2 B)', pass: observed64.rps >= 0.85 * quiet64.rps, detail: `${fmtInt(observed64.rps)} vs ${fmtInt(quiet64.rps)} req/s = ${(observed64.rps / quiet64.rps).toFixed(2)}x` })
-  }
+  if (quiet64 && observed64) checks.push(rpsBar('metrics + access log to a file cost <= 15 % of throughput (64 conns, 2 B)', observed64, quiet64, 0.85, ['lb-observed', 'lb-quiet']))
   // Context for the two bars: what a featureless Node proxy reaches on the same machine in the same run.
   const bare64 = get('c64-2b', 'bare-node')
   const bare1 = get('c1-2b', 'bare-node')
   if (bare64 && ng64 && lb64) {
-    checks.push({ name: 'info: bare Node proxy vs nginx, 64 conns, 2 B', pass: null, detail: `bare ${fmtInt(bare64.rps)} req/s = ${(bare64.rps / ng64.rps).toFixed(2)}x nginx; lb = ${(lb64.rps / bare64.rps).toFixed(2)}x bare` })
+    const vsNginx = pairedRatio(bare64, ng64, 'rps')
+    const lbVsBare = pairedRatio(lb64, bare64, 'rps')
+    checks.push({ name: 'info: bare Node proxy vs nginx, 64 conns, 2 B', pass: null, detail: `bare = ${x(vsNginx.median)} nginx${spread(vsNginx, x)}; lb = ${x(lbVsBare.median)} bare${spread(lbVsBare, x)} (per-round medians)` })
   }
   if (bare1 && d1) {
-    checks.push({ name: 'info: bare Node proxy added p50 at 1 conn', pass: null, detail: `${Math.round(bare1.p50us - d1.p50us)} us` })
+    const p = pairedDiff(bare1, d1, 'p50us')
+    checks.push({ name: 'info: bare Node proxy added p50 at 1 conn', pass: null, detail: `per-round median ${us(p.median)}${spread(p, us)}` })
   }
   return checks
 }
@@ -802,7 +828,8 @@ function addedLatency(results, targets) {
     const r = sc[t]
     if (!r || r.error || !d) continue
     // p50 only: a difference of p99s on a shared machine is mostly scheduling noise (it can even be negative).
-    out.push({ target: t, addedP50us: Math.round(r.p50us - d.p50us) })
+    // The median of the per-round differences (targets are interleaved round by round).
+    out.push({ target: t, addedP50us: Math.round(pairedDiff(r, d, 'p50us').median) })
   }
   return out
 }
@@ -835,11 +862,11 @@ function renderMarkdown(results, targets) {
   lines.push('## Usage', '')
   lines.push('```sh')
   lines.push('npm run build                            # the balancer row runs dist/cli.js')
-  lines.push('npm run bench                            # every target: direct, lb, nginx, haproxy (~3 min)')
+  lines.push('npm run bench                            # every target, 5 interleaved rounds of 3 s (~8 min)')
   lines.push('node bench/run.mjs --only lb,nginx       # a subset of targets')
-  lines.push('node bench/run.mjs --duration 5s         # shorter measurements (or BENCH_DURATION=5s)')
+  lines.push('node bench/run.mjs --duration 5s         # longer measurements (or BENCH_DURATION=5s)')
   lines.push('node bench/run.mjs --lb-config FILE      # the balancer with a variant JSON config')
-  lines.push('node bench/run.mjs --repeat 3            # 3 measurements each, medians reported')
+  lines.push('node bench/run.mjs --repeat 9            # 9 interleaved rounds instead of 5')
   lines.push('node bench/run.mjs --lb-profile DIR      # also a V8 CPU profile of every balancer worker')
   lines.push('node bench/run.mjs --json                # results as JSON on stdout')
   lines.push('```', '')
@@ -847,9 +874,9 @@ function renderMarkdown(results, targets) {
   lines.push(`- Date: ${results.date}`)
   lines.push(`- Machine: ${results.machine.nproc} CPUs (nproc), ${results.machine.cpuModel}, ${results.machine.memGiB} GiB RAM, ${results.machine.os}`)
   lines.push(`- Versions: node ${results.versions.node}, nginx ${results.versions.nginx}, HAProxy ${results.versions.haproxy}, wrk ${results.versions.wrk}`)
-  lines.push(`- Settings: wrk ${s.durationS} s per measurement${s.repeat > 1 ? ` × ${s.repeat} (median of each figure)` : ''} after a ${s.warmupS} s warm-up, \`--latency\`, \`--timeout 5s\`; targets measured in turn: ${targets.join(', ')}`)
+  lines.push(`- Settings: per scenario a ${s.warmupS} s warm-up of each target, then ${s.repeat} round(s); a round measures every target once for ${s.durationS} s with wrk (\`--latency\`, \`--timeout 5s\`), in an order that rotates from round to round; figures are medians over the rounds, ratios in the bars medians of the per-round ratios; targets: ${targets.join(', ')}`)
   lines.push(`- Backends: 2 × \`bench/backend.mjs\` (one node:http process each, keep-alive); \`direct\` = wrk against backend 1 alone`)
-  lines.push(`- lb: \`node dist/cli.js start\`, ${s.lbConfig ? `variant config \`${s.lbConfig}\` (listen/admin/backends replaced)` : '2 workers, round-robin, access log off, active health checks off, defaults otherwise'}`)
+  lines.push(`- lb: \`node dist/cli.js start\`, ${s.lbConfig ? `variant config \`${s.lbConfig}\` (listen/admin/backends replaced)` : '2 workers, round-robin, access log off (as nginx), defaults otherwise (active and passive health checks, breakers, metrics on)'}`)
   lines.push('- nginx: `worker_processes 2`, upstream `keepalive 64`, `proxy_http_version 1.1`, `Connection ""`, access log off, `keepalive_requests 1000000`')
   lines.push('- HAProxy: `nbthread 2`, `mode http`, `balance roundrobin`, `http-reuse always`, no logging')
   lines.push('- proxy CPU us/req: CPU time of the proxy (all its processes/threads) during the measurement / requests served')
@@ -875,7 +902,7 @@ function renderMarkdown(results, targets) {
 // Main
 
 function repeatOpt(text) {
-  if (text === undefined) return 1
+  if (text === undefined) return 5
   const n = Number(text)
   if (!Number.isInteger(n) || n < 1 || n > 20) throw new UsageError(`--repeat: expected a whole number 1-20, got "${text}"`)
   return n
@@ -911,7 +938,7 @@ function parseOptions(argv) {
   return {
     help: values.help,
     targets: ALL_TARGETS.filter((t) => targets.includes(t)),
-    durationS: parseDurationS(values.duration ?? process.env.BENCH_DURATION ?? '10s', '--duration'),
+    durationS: parseDurationS(values.duration ?? process.env.BENCH_DURATION ?? '3s', '--duration'),
     warmupS: values.warmup === undefined ? 2 : values.warmup === '0' ? 0 : parseDurationS(values.warmup, '--warmup'),
     repeat: repeatOpt(values.repeat),
     lbConfig: lbConfigFile,
@@ -998,24 +1025,27 @@ async function main() {
         log(`${t} failed to start: ${err.message}`)
       }
     }
-    for (const t of targets) {
-      for (const sc of SCENARIOS) {
-        results.scenarios[sc.id] ??= {}
-        if (!started[t]) {
-          results.scenarios[sc.id][t] = { error: results.failures[t] ?? 'not started' }
-          continue
-        }
-        log(`${t}: ${sc.title} (${opts.warmupS} s warm-up + ${opts.repeat > 1 ? `${opts.repeat} × ` : ''}${opts.durationS} s)`)
-        try {
-          const r = await measure(ctx, started[t], sc)
-          results.scenarios[sc.id][t] = r
-          log(`${t}: ${sc.path} c=${sc.connections}: ${fmtInt(r.rps)} req/s, p50 ${fmtLat(r.p50us)}, p99 ${fmtLat(r.p99us)}, errors ${errorsOf(r)}, proxy CPU ${r.proxyCpuUsPerReq ?? '-'} us/req, CPU proxy ${r.cpu.proxy ?? '-'}% backends ${r.cpu.backends}% wrk ${r.cpu.wrk}% other ${r.cpu.other ?? '-'}%`)
-        } catch (err) {
-          if (abort.signal.aborted) throw err
-          results.scenarios[sc.id][t] = { error: err.message }
-          log(`${t}: ${sc.title} failed: ${err.message}`)
+    // Rounds interleave the targets (in a rotating order), so that a slow spell of this shared machine
+    // hits every target alike instead of whichever happened to be measured then.
+    for (const sc of SCENARIOS) {
+      results.scenarios[sc.id] ??= {}
+      const live = targets.filter((t) => started[t])
+      for (const t of targets) if (!started[t]) results.scenarios[sc.id][t] = { error: results.failures[t] ?? 'not started' }
+      const runs = Object.fromEntries(live.map((t) => [t, []]))
+      log(`${sc.title}: ${opts.warmupS} s warm-up each, then ${opts.repeat} round(s) of ${opts.durationS} s over ${live.join(', ')}`)
+      for (const t of live) await guarded(results, sc, t, () => warmUp(ctx, started[t], sc))
+      for (let round = 0; round < opts.repeat; round++) {
+        for (let k = 0; k < live.length; k++) {
+          const t = live[(k + round) % live.length]
+          if (results.scenarios[sc.id][t]?.error) continue
+          await guarded(results, sc, t, async () => {
+            const r = await measureOnce(ctx, started[t], sc)
+            runs[t].push(r)
+            log(`${t}: ${sc.path} c=${sc.connections} round ${round + 1}: ${fmtInt(r.rps)} req/s, p50 ${fmtLat(r.p50us)}, p99 ${fmtLat(r.p99us)}, errors ${errorsOf(r)}, proxy CPU ${r.proxyCpuUsPerReq ?? '-'} us/req, CPU proxy ${r.cpu.proxy ?? '-'}% backends ${r.cpu.backends}% wrk ${r.cpu.wrk}% other ${r.cpu.other ?? '-'}%`)
+          })
         }
       }
+      for (const t of live) if (!results.scenarios[sc.id][t]?.error && runs[t].length > 0) results.scenarios[sc.id][t] = summarize(runs[t])
     }
   } finally {
     log('stopping every started process')
@@ -1057,6 +1087,17 @@ async function main() {
     log(`wrote ${path.relative(process.cwd(), opts.out) || opts.out}`)
   }
   return 0
+}
+
+/** Runs one step of a target's measurement; a failure marks that target failed for the scenario. */
+async function guarded(results, sc, t, step) {
+  try {
+    await step()
+  } catch (err) {
+    if (abort.signal.aborted) throw err
+    results.scenarios[sc.id][t] = { error: err.message }
+    log(`${t}: ${sc.title} failed: ${err.message}`)
+  }
 }
 
 let signals = 0

@@ -8,7 +8,7 @@ import { backoffMs, classifyRetry, type RetryFailure, type UpstreamPool } from '
 import { stripMapped, type ClientAddressResolver } from './client-address.js'
 import { sendError } from './error-response.js'
 import { appendForwardedHeaders, copyRequestHeaders, isValidRequestId } from './headers.js'
-import { checkRequest } from './request-guard.js'
+import { checkRequest, type RequestHead } from './request-guard.js'
 import { rewritePath, type CompiledRoute, type Router } from './router.js'
 import { Attempt, type AttemptOwner, type AttemptFailure } from './attempt.js'
 import { hashKeyFor } from './hash-key.js'
@@ -46,14 +46,17 @@ export interface ProxyRuntime {
  * dispatch; nothing on this path awaits I/O other than the backend itself.
  */
 export function createRequestHandler(runtime: ProxyRuntime, proto: 'http' | 'https'): (req: IncomingMessage, res: ServerResponse) => void {
+  // Reused for every request: filled by the guard and read right after it, with no await in between.
+  const head: RequestHead = { host: '' }
   return (req, res) => {
     const ctx = runtime.context
-    const problem = checkRequest(req, ctx.limits)
+    head.host = ''
+    const problem = checkRequest(req, ctx.limits, head)
     if (problem !== undefined) {
       sendError(res, problem, incomingRequestId(req.rawHeaders))
       return
     }
-    new Exchange(runtime, ctx, req, res, proto).start()
+    new Exchange(runtime, ctx, req, res, proto, head.host).start()
   }
 }
 
@@ -64,7 +67,6 @@ class Exchange implements AttemptOwner {
   readonly method: string
   requestId = ''
   clientIp = ''
-  host = ''
   target = ''
   route: CompiledRoute | undefined
   pool: UpstreamPool | undefined
@@ -95,6 +97,7 @@ class Exchange implements AttemptOwner {
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
     private readonly proto: 'http' | 'https',
+    readonly host: string,
   ) {
     this.method = req.method ?? 'GET'
   }
@@ -102,11 +105,11 @@ class Exchange implements AttemptOwner {
   start(): void {
     const { req, res, ctx } = this
     this.runtime.inFlight++
-    res.once('close', this.onClientClose)
+    // `on`, not `once`: the response object ends with the request, and once's wrapper costs on every request.
+    res.on('close', this.onClientClose)
     const url = toOriginForm(req.url as string)
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)
-    this.host = hostOf(req.rawHeaders)
     const route = ctx.router.match(this.method, this.host, path, req.rawHeaders)
     this.route = route
     const facts = copyRequestHeaders(req.rawHeaders, this.headers, route?.requestHeaders?.remove)
@@ -336,14 +339,6 @@ async function* bodyOf(ex: Exchange, attempt: Attempt, max: number | undefined):
 /** Thrown into the upstream request when a chunked body passes the configured limit. */
 export class BodyTooLargeError extends Error {
   readonly code = 'LB_ERR_BODY_TOO_LARGE'
-}
-
-function hostOf(raw: readonly string[]): string {
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as string
-    if (name.length === 4 && name.toLowerCase() === 'host') return raw[i + 1] as string
-  }
-  return ''
 }
 
 function incomingRequestId(raw: readonly string[]): string {

@@ -16,6 +16,41 @@ const OWN_REQUEST_HEADERS = new Set([
   'content-length', 'expect', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id',
 ])
 
+/** Every name the copy functions act on; any other header is copied as it is. */
+const KNOWN_NAMES = [...HOP_BY_HOP, ...OWN_REQUEST_HEADERS, 'host', 'idempotency-key', 'x-lb-debug']
+/** KNOWN_NAMES by length, so that most names are told apart by one comparison of lengths. */
+const KNOWN_BY_LENGTH: ReadonlyArray<readonly string[] | undefined> = (() => {
+  const out: string[][] = []
+  for (const n of KNOWN_NAMES) (out[n.length] ??= []).push(n)
+  return out
+})()
+
+/**
+ * The lower-case spelling of `name` when it is one of the names the proxy acts on, else undefined.
+ * Allocation-free (no `toLowerCase()` per header): header names are tokens (RFC 9110 5.6.2), which the
+ * parsers have already checked, so folding bit 0x20 maps exactly the letters A-Z to a-z.
+ */
+export function knownName(name: string): string | undefined {
+  const candidates = KNOWN_BY_LENGTH[name.length]
+  if (candidates === undefined) return undefined
+  for (const known of candidates) if (sameToken(name, known)) return known
+  return undefined
+}
+
+/** `name` equals the lower-case `lower` (same length) ignoring ASCII case. */
+function sameToken(name: string, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    const c = name.charCodeAt(i)
+    if (c !== lower.charCodeAt(i) && (c | 0x20) !== lower.charCodeAt(i)) return false
+  }
+  return true
+}
+
+/** Lower-case name for the header rules: a known one without allocating, any other (rare lists) folded. */
+function lowerName(name: string, needAll: boolean): string | undefined {
+  return knownName(name) ?? (needAll ? name.toLowerCase() : undefined)
+}
+
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 /** True for an `X-Request-Id` the balancer keeps: 1-128 characters of `A-Za-z0-9._:-` (SPEC 3). */
@@ -59,7 +94,7 @@ export function connectionTokens(raw: readonly string[]): Set<string> | undefine
   let tokens: Set<string> | undefined
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string
-    if (name.length !== 10 || name.toLowerCase() !== 'connection') continue
+    if (name.length !== 10 || knownName(name) !== 'connection') continue
     for (const part of (raw[i + 1] as string).split(',')) {
       const t = part.trim().toLowerCase()
       if (t === '' || t === 'close' || t === 'keep-alive') continue
@@ -81,11 +116,17 @@ export function copyRequestHeaders(
   keepUpgrade = false,
 ): RequestHeaderFacts {
   const named = connectionTokens(raw)
+  // Route removals and Connection tokens name arbitrary headers: only then is every name folded.
+  const needAll = named !== undefined || remove !== undefined
   const facts: RequestHeaderFacts = { host: '', forwardedFor: '', requestId: '', contentLength: -1, chunked: false, idempotencyKey: false, debug: '' }
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string
     const value = raw[i + 1] as string
-    const lower = name.toLowerCase()
+    const lower = lowerName(name, needAll)
+    if (lower === undefined) {
+      out.push(name, value)
+      continue
+    }
     if (named !== undefined && named.has(lower) && !(keepUpgrade && lower === 'upgrade')) continue
     if (HOP_BY_HOP.has(lower)) {
       if (lower === 'transfer-encoding') facts.chunked = true
@@ -118,9 +159,10 @@ export function copyRequestHeaders(
 export function copyResponseHeaders(raw: readonly Buffer[], remove: ReadonlySet<string> | undefined): string[] {
   const out: string[] = []
   let named: Set<string> | undefined
+  const needAll = remove !== undefined
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as Buffer).toString('latin1')
-    const lower = name.toLowerCase()
+    const lower = lowerName(name, needAll)
     if (lower === 'connection') {
       for (const part of (raw[i + 1] as Buffer).toString('latin1').split(',')) {
         const t = part.trim().toLowerCase()
@@ -128,7 +170,7 @@ export function copyResponseHeaders(raw: readonly Buffer[], remove: ReadonlySet<
       }
       continue
     }
-    if (HOP_BY_HOP.has(lower) || (remove !== undefined && remove.has(lower))) continue
+    if (lower !== undefined && (HOP_BY_HOP.has(lower) || (remove !== undefined && remove.has(lower)))) continue
     out.push(name, (raw[i + 1] as Buffer).toString('latin1'))
   }
   if (named === undefined) return out

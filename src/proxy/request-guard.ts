@@ -1,6 +1,13 @@
 import type { IncomingMessage } from 'node:http'
 import type { ErrorCode } from '../core/index.js'
 import type { ClientLimits } from '../config/index.js'
+import { knownName } from './headers.js'
+
+/** What the guard learned on its pass over the headers, for the caller to reuse. */
+export interface RequestHead {
+  /** The Host header's value ('' when absent). */
+  host: string
+}
 
 /**
  * Checks what Node's HTTP parser (llhttp, strict mode) lets through but a proxy must refuse:
@@ -12,9 +19,9 @@ import type { ClientLimits } from '../config/index.js'
  * is not `chunked` only when the body starts, after the request was already emitted (and would be
  * forwarded); and it takes look-alike names (`Transfer_Encoding`, `Content---Length`) as ordinary
  * fields, which a backend that folds `_` into `-` (CGI, WSGI) or ignores punctuation would read as framing.
- * Returns the error code, or undefined when the request may proceed.
+ * Returns the error code, or undefined when the request may proceed; `head` (when given) receives the Host.
  */
-export function checkRequest(req: IncomingMessage, limits: ClientLimits): ErrorCode | undefined {
+export function checkRequest(req: IncomingMessage, limits: ClientLimits, head?: RequestHead): ErrorCode | undefined {
   const url = req.url ?? ''
   if (url.length > limits.maxUrlBytes) return 'LB_ERR_URI_TOO_LONG'
   if (url.length === 0 || (url.charCodeAt(0) !== 47 /* / */ && url !== '*' && req.method !== 'CONNECT' && !isAbsoluteForm(url))) {
@@ -30,10 +37,11 @@ export function checkRequest(req: IncomingMessage, limits: ClientLimits): ErrorC
     const name = raw[i] as string
     const value = raw[i + 1] as string
     bytes += name.length + value.length + 4
-    if (name.length === 4 && name.toLowerCase() === 'host') {
+    if (name.length === 4 && knownName(name) === 'host') {
       if (hasHost) return 'LB_ERR_BAD_REQUEST' // RFC 9112 3.2: more than one Host is a 400
       hasHost = true
-    } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
+      if (head !== undefined) head.host = value
+    } else if (name.length === 17 && knownName(name) === 'transfer-encoding') {
       te = te === undefined ? value : `${te},${value}`
     } else if (looksLikeFraming(name)) {
       return 'LB_ERR_AMBIGUOUS_FRAMING'
@@ -57,10 +65,26 @@ export function checkRequest(req: IncomingMessage, limits: ClientLimits): ErrorC
  */
 function looksLikeFraming(name: string): boolean {
   if (name.length < 13) return false
-  const lower = name.toLowerCase()
-  if (lower === 'content-length' || lower === 'transfer-encoding') return false
-  const letters = lower.replace(/[^a-z]/g, '')
-  return letters === 'transferencoding' || letters === 'contentlength'
+  // The exact names are framing, not look-alikes: 14 and 17 characters with the hyphen in its place.
+  if (lettersSpell(name, 'contentlength')) return !(name.length === 14 && name.charCodeAt(7) === 45)
+  if (lettersSpell(name, 'transferencoding')) return !(name.length === 17 && name.charCodeAt(8) === 45)
+  return false
+}
+
+/**
+ * Whether the letters of `name`, case-folded and with every other character skipped, spell `target`
+ * (lower case). Runs on every long header name, so it allocates nothing and stops at the first mismatch.
+ */
+function lettersSpell(name: string, target: string): boolean {
+  let j = 0
+  for (let i = 0; i < name.length; i++) {
+    let c = name.charCodeAt(i)
+    if (c >= 65 && c <= 90) c += 32
+    else if (c < 97 || c > 122) continue
+    if (c !== target.charCodeAt(j)) return false
+    j++
+  }
+  return j === target.length
 }
 
 /**
