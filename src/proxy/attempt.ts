@@ -91,7 +91,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
     noteRelayedBytes(chunk.length)
     const res = this.owner.res
     if (res.write(chunk)) return true
-    res.once('drain', this.onDrain)
+    // The closure is made only under back-pressure, not for every try.
+    res.once('drain', () => this.resumeFn?.())
     return false
   }
 
@@ -120,10 +121,6 @@ export class Attempt implements Dispatcher.DispatchHandler {
     }
     if (this.forwarding) this.owner.onResponseAborted(this, failure.code)
     else this.owner.onAttemptFailed(this, failure)
-  }
-
-  private readonly onDrain = (): void => {
-    this.resumeFn?.()
   }
 
   private settle(outcome: TryOutcome | 'abandoned'): boolean {

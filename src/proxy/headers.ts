@@ -159,19 +159,25 @@ export function copyRequestHeaders(
 export function copyResponseHeaders(raw: readonly Buffer[], remove: ReadonlySet<string> | undefined): string[] {
   const out: string[] = []
   let named: Set<string> | undefined
-  const needAll = remove !== undefined
   for (let i = 0; i < raw.length; i += 2) {
-    const name = (raw[i] as Buffer).toString('latin1')
-    const lower = lowerName(name, needAll)
-    if (lower === 'connection') {
-      for (const part of (raw[i + 1] as Buffer).toString('latin1').split(',')) {
-        const t = part.trim().toLowerCase()
-        if (t !== '' && t !== 'close' && t !== 'keep-alive') (named ??= new Set()).add(t)
+    const nameBytes = raw[i] as Buffer
+    const valueBytes = raw[i + 1] as Buffer
+    // Matched on the bytes: the hop-by-hop fields every keep-alive response carries (Connection,
+    // Keep-Alive) are dropped without ever becoming strings.
+    const known = knownNameBytes(nameBytes)
+    if (known === 'connection') {
+      if (!isPlainConnectionValue(valueBytes)) {
+        for (const part of valueBytes.toString('latin1').split(',')) {
+          const t = part.trim().toLowerCase()
+          if (t !== '' && t !== 'close' && t !== 'keep-alive') (named ??= new Set()).add(t)
+        }
       }
       continue
     }
-    if (lower !== undefined && (HOP_BY_HOP.has(lower) || (remove !== undefined && remove.has(lower)))) continue
-    out.push(name, (raw[i + 1] as Buffer).toString('latin1'))
+    if (known !== undefined && HOP_BY_HOP.has(known)) continue
+    const name = nameBytes.toString('latin1')
+    if (remove !== undefined && remove.has(known ?? name.toLowerCase())) continue
+    out.push(name, valueBytes.toString('latin1'))
   }
   if (named === undefined) return out
   // Rare: the backend named extra hop-by-hop headers; filter them out after the fact.
@@ -180,6 +186,27 @@ export function copyResponseHeaders(raw: readonly Buffer[], remove: ReadonlySet<
     if (!named.has((out[i] as string).toLowerCase())) filtered.push(out[i] as string, out[i + 1] as string)
   }
   return filtered
+}
+
+/** {@link knownName} on a name still in the parser's bytes. */
+function knownNameBytes(name: Buffer): string | undefined {
+  const candidates = KNOWN_BY_LENGTH[name.length]
+  if (candidates === undefined) return undefined
+  for (const known of candidates) if (sameTokenBytes(name, known)) return known
+  return undefined
+}
+
+function sameTokenBytes(name: Buffer, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    const c = name[i] as number
+    if (c !== lower.charCodeAt(i) && (c | 0x20) !== lower.charCodeAt(i)) return false
+  }
+  return true
+}
+
+/** `Connection: keep-alive` or `close` (any case): names no other header, nothing to parse. */
+function isPlainConnectionValue(value: Buffer): boolean {
+  return (value.length === 10 && sameTokenBytes(value, 'keep-alive')) || (value.length === 5 && sameTokenBytes(value, 'close'))
 }
 
 /** True for methods RFC 9110 defines as idempotent. */
