@@ -1083,10 +1083,25 @@ async function main() {
   }
   for (const c of results.checks) if (opts.json) log(checkLine(c))
   if (opts.out) {
-    fs.writeFileSync(opts.out, renderMarkdown(results, targets))
+    fs.writeFileSync(opts.out, renderMarkdown(results, targets) + keptHistory(opts.out))
     log(`wrote ${path.relative(process.cwd(), opts.out) || opts.out}`)
   }
   return 0
+}
+
+/**
+ * The hand-kept `## Across runs` section at the end of an existing report (a table of earlier runs):
+ * a new run rewrites everything above it and keeps it.
+ */
+function keptHistory(file) {
+  let text = ''
+  try {
+    text = fs.readFileSync(file, 'utf8')
+  } catch {
+    return ''
+  }
+  const at = text.indexOf('\n## Across runs')
+  return at === -1 ? '' : text.slice(at)
 }
 
 /** Runs one step of a target's measurement; a failure marks that target failed for the scenario. */

@@ -53,3 +53,10 @@ test('formatAccessLine writes exactly the line pino wrote for the same request',
     assert.equal(formatAccessLine(e, 42, 1700000000000), line)
   }
 })
+
+test('millis3 prints what String() printed for the value rounded to 3 decimals', async () => {
+  const { millis3 } = await import('./access-log.js')
+  const values = [0, 0.0004, 0.0005, 1, 1.5, 1.05, 1.005, 2.0999, 24.91634, 999.9996, 1e-7, 123456.789, 60_000.01]
+  for (let i = 0; i < 20_000; i++) values.push(Math.random() * (i % 2 ? 50 : 120_000))
+  for (const v of values) assert.equal(millis3(v), String(Math.round(v * 1000) / 1000), `value ${v}`)
+})

@@ -24,7 +24,20 @@ export interface AccessLog {
   close(): void
 }
 
-const round = (ms: number): number => Math.round(ms * 1000) / 1000
+/**
+ * `String(Math.round(ms * 1000) / 1000)` (what pino printed for the rounded value) from integer parts:
+ * about three times cheaper than formatting a double, and it runs twice per line.
+ */
+export function millis3(ms: number): string {
+  const r = Math.round(ms * 1000)
+  if (r < 0 || !Number.isSafeInteger(r)) return String(r / 1000)
+  const int = Math.floor(r / 1000)
+  const frac = r - int * 1000
+  if (frac === 0) return `${int}`
+  if (frac % 100 === 0) return `${int}.${frac / 100}`
+  if (frac % 10 === 0) return `${int}.${frac < 100 ? '0' : ''}${frac / 10}`
+  return `${int}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}`
+}
 
 /** A JSON string literal: as is when nothing needs escaping (the usual case), else JSON.stringify. */
 function jsonString(s: string): string {
@@ -47,7 +60,7 @@ export function formatAccessLine(e: RequestEvent, worker: number, time: number):
   return `{"level":"info","time":${time},"worker":${worker},"reqId":${jsonString(e.requestId)},"client":${jsonString(e.clientIp)},` +
     `"method":${jsonString(e.method)},"host":${jsonString(e.host)},"path":${jsonString(e.path)},"route":${jsonString(e.route)},` +
     `"pool":${jsonString(e.pool)},"endpoint":${jsonString(e.endpoint)},"status":${e.status},"bytesIn":${e.bytesIn},` +
-    `"bytesOut":${e.bytesOut},"durationMs":${round(e.durationMs)},"upstreamMs":${e.upstreamMs < 0 ? -1 : round(e.upstreamMs)},` +
+    `"bytesOut":${e.bytesOut},"durationMs":${millis3(e.durationMs)},"upstreamMs":${e.upstreamMs < 0 ? '-1' : millis3(e.upstreamMs)},` +
     `"retries":${e.retries}${error}${decision},"msg":"request"}\n`
 }
 
