@@ -28,19 +28,21 @@ const KNOWN_BY_LENGTH: ReadonlyArray<readonly string[] | undefined> = (() => {
 /**
  * The lower-case spelling of `name` when it is one of the names the proxy acts on, else undefined.
  * Allocation-free (no `toLowerCase()` per header): header names are tokens (RFC 9110 5.6.2), which the
- * parsers have already checked, so folding bit 0x20 maps exactly the letters A-Z to a-z.
+ * parsers have already checked, so folding bit 0x20 maps exactly the letters A-Z to a-z. `name` may
+ * still be the parser's bytes (response headers from undici): then no string is made at all.
  */
-export function knownName(name: string): string | undefined {
+export function knownName(name: string | Uint8Array): string | undefined {
   const candidates = KNOWN_BY_LENGTH[name.length]
   if (candidates === undefined) return undefined
   for (const known of candidates) if (sameToken(name, known)) return known
   return undefined
 }
 
-/** `name` equals the lower-case `lower` (same length) ignoring ASCII case. */
-function sameToken(name: string, lower: string): boolean {
+/** `name` (a string or latin1 bytes) equals the lower-case `lower` (same length) ignoring ASCII case. */
+function sameToken(name: string | Uint8Array, lower: string): boolean {
+  const text = typeof name === 'string'
   for (let i = 0; i < lower.length; i++) {
-    const c = name.charCodeAt(i)
+    const c = text ? name.charCodeAt(i) : (name[i] as number)
     if (c !== lower.charCodeAt(i) && (c | 0x20) !== lower.charCodeAt(i)) return false
   }
   return true
@@ -164,7 +166,7 @@ export function copyResponseHeaders(raw: readonly Buffer[], remove: ReadonlySet<
     const valueBytes = raw[i + 1] as Buffer
     // Matched on the bytes: the hop-by-hop fields every keep-alive response carries (Connection,
     // Keep-Alive) are dropped without ever becoming strings.
-    const known = knownNameBytes(nameBytes)
+    const known = knownName(nameBytes)
     if (known === 'connection') {
       if (!isPlainConnectionValue(valueBytes)) {
         for (const part of valueBytes.toString('latin1').split(',')) {
@@ -188,25 +190,9 @@ export function copyResponseHeaders(raw: readonly Buffer[], remove: ReadonlySet<
   return filtered
 }
 
-/** {@link knownName} on a name still in the parser's bytes. */
-function knownNameBytes(name: Buffer): string | undefined {
-  const candidates = KNOWN_BY_LENGTH[name.length]
-  if (candidates === undefined) return undefined
-  for (const known of candidates) if (sameTokenBytes(name, known)) return known
-  return undefined
-}
-
-function sameTokenBytes(name: Buffer, lower: string): boolean {
-  for (let i = 0; i < lower.length; i++) {
-    const c = name[i] as number
-    if (c !== lower.charCodeAt(i) && (c | 0x20) !== lower.charCodeAt(i)) return false
-  }
-  return true
-}
-
 /** `Connection: keep-alive` or `close` (any case): names no other header, nothing to parse. */
 function isPlainConnectionValue(value: Buffer): boolean {
-  return (value.length === 10 && sameTokenBytes(value, 'keep-alive')) || (value.length === 5 && sameTokenBytes(value, 'close'))
+  return (value.length === 10 && sameToken(value, 'keep-alive')) || (value.length === 5 && sameToken(value, 'close'))
 }
 
 /** True for methods RFC 9110 defines as idempotent. */
