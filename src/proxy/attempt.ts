@@ -16,6 +16,8 @@ export interface AttemptFailure {
   status?: number
   /** Request body bytes were already pulled from the client for this try (it cannot be replayed). */
   bodyStarted: boolean
+  /** A `connect` failure that was refused or unreachable at once (not a connect timeout). */
+  refused?: boolean
 }
 
 /** The exchange an attempt reports to. */
@@ -149,12 +151,14 @@ function outcomeOf(f: AttemptFailure): TryOutcome | 'abandoned' {
 }
 
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT', 'ECONNABORTED'])
+/** Connect failures that reached no backend at all and cost it nothing (a timeout may be an overloaded one). */
+const REFUSED_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH'])
 
 /** Maps an undici (or body) error to a failure kind and error code. */
 export function classify(err: Error, bodyStarted: boolean): AttemptFailure {
   const code = (err as { code?: string }).code ?? ''
   if (code === 'LB_ERR_BODY_TOO_LARGE') return { code: 'LB_ERR_BODY_TOO_LARGE', kind: 'limit', bodyStarted }
-  if (CONNECT_CODES.has(code)) return { code: 'LB_ERR_CONNECT', kind: 'connect', bodyStarted: false }
+  if (CONNECT_CODES.has(code)) return { code: 'LB_ERR_CONNECT', kind: 'connect', bodyStarted: false, refused: REFUSED_CODES.has(code) }
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'ETIMEDOUT') {
     return { code: 'LB_ERR_UPSTREAM_TIMEOUT', kind: 'timeout', bodyStarted }
   }

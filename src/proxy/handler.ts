@@ -182,7 +182,7 @@ class Exchange implements AttemptOwner {
    * Whether a failed try may be retried: within `retries.attempts` tries, by the rules of
    * `classifyRetry` (SPEC 3), and only when the pool's retry budget grants it.
    */
-  private mayRetry(attempt: Attempt, failure: RetryFailure, connected: boolean): boolean {
+  private mayRetry(attempt: Attempt, failure: RetryFailure, connected: boolean, refused = false): boolean {
     const pool = this.pool as UpstreamPool
     if (this.tries >= pool.config.retries.attempts || this.clientGone) return false
     const decision = classifyRetry(pool.config.retries.on, failure, {
@@ -192,7 +192,9 @@ class Exchange implements AttemptOwner {
       responseBytesSentToClient: this.res.headersSent,
       requestBodyStarted: attempt.bodyStarted,
     })
-    if (!decision.retry || !pool.retryBudget.tryAcquireRetry()) return false
+    // A refused connection cost no backend anything: its retry is not rationed (a backend killed under
+    // load refuses a burst of requests at once, more than the budget's share; none may be lost).
+    if (!decision.retry || !pool.retryBudget.tryAcquireRetry(refused)) return false
     this.retriesGranted++
     if (retryChannel.hasSubscribers) {
       retryChannel.publish({ pool: pool.name, endpoint: attempt.state.endpoint.id, reason: decision.reason, requestId: this.requestId })
@@ -220,7 +222,7 @@ class Exchange implements AttemptOwner {
     // A dropped 5xx was granted its retry when its headers arrived (shouldRetryStatus).
     if (failure.kind === 'status') return this.retry(attempt)
     const retryable = failure.kind === 'connect' || failure.kind === 'reset' || failure.kind === 'timeout' || failure.kind === 'protocol'
-    if (retryable && this.mayRetry(attempt, toRetryFailure(failure), failure.kind !== 'connect')) return this.retry(attempt)
+    if (retryable && this.mayRetry(attempt, toRetryFailure(failure), failure.kind !== 'connect', failure.refused === true)) return this.retry(attempt)
     this.fail(failure.code)
   }
 

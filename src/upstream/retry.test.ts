@@ -110,6 +110,16 @@ describe('RetryBudget', () => {
     assert.equal(budget.tryAcquireRetry(), false)
   })
 
+  it('an unrationed retry (refused connection) is granted when the budget is spent, and counted', () => {
+    const { budget } = setup(20, 0)
+    for (let i = 0; i < 5; i++) budget.requestStarted()
+    assert.equal(budget.tryAcquireRetry(), true)
+    assert.equal(budget.tryAcquireRetry(), false, 'the share is spent')
+    assert.deepEqual([budget.tryAcquireRetry(true), budget.tryAcquireRetry(true)], [true, true])
+    assert.deepEqual([budget.retriesInFlight, budget.granted, budget.exhausted], [3, 3, 1])
+    assert.equal(budget.tryAcquireRetry(), false, 'unrationed grants still take share from rationed ones')
+  })
+
   it('no floor and no traffic: no retries; counters never go below 0', () => {
     const { budget } = setup(100, 0)
     assert.equal(budget.tryAcquireRetry(), false)

@@ -108,6 +108,8 @@ const MAX_FLOOR = 10_000
  *   low-traffic pools retrying).
  * Callers: `requestStarted()`/`requestFinished()` once per client request (not per try);
  * `tryAcquireRetry()` before each retry and `releaseRetry()` when that retry ends.
+ * A retry after a refused connection is granted outside the budget (`unrationed`): nothing reached a
+ * backend, so it adds no work to a struggling one; it is still counted, and bounded by `attempts`.
  */
 export class RetryBudget {
   /** Client requests in flight. */
@@ -141,8 +143,13 @@ export class RetryBudget {
     if (this.activeRequests > 0) this.activeRequests--
   }
 
-  /** Takes a retry from the budget; false (and `exhausted` + 1) when none is left. */
-  tryAcquireRetry(): boolean {
+  /** Takes a retry from the budget; false (and `exhausted` + 1) when none is left. `unrationed`: grant it anyway. */
+  tryAcquireRetry(unrationed = false): boolean {
+    if (unrationed) {
+      this.retriesInFlight++
+      this.granted++
+      return true
+    }
     const now = this.clock.now()
     const byShare = this.retriesInFlight + 1 <= this.ratio * this.activeRequests
     const oldest = this.recent[this.next]
