@@ -1,11 +1,10 @@
 /**
- * The access log: one JSON line per proxied request (`pino`, asynchronous destination, lines handed
- * over in batches), written from
- * the `lb:request` channel. With `log.accessLog: false` nothing subscribes, so the proxy does not
- * even build the event. Fields: `time` (ms since the epoch), `level`, `msg: "request"`, `reqId`,
- * `client`, `method`, `host`, `path`, `route`, `pool`, `endpoint`, `status`, `bytesIn`, `bytesOut`,
- * `durationMs`, `upstreamMs` (-1 when no backend answered), `retries`, `error` (an `LB_ERR_*` code or
- * absent), `worker` (pid).
+ * The access log: one JSON line per proxied request in pino's format, handed in batches to pino's
+ * asynchronous destination, written from the `lb:request` channel. With `log.accessLog: false` nothing
+ * subscribes, so the proxy does not even build the event. Fields: `time` (ms since the epoch), `level`,
+ * `msg: "request"`, `reqId`, `client`, `method`, `host`, `path`, `route`, `pool`, `endpoint`, `status`,
+ * `bytesIn`, `bytesOut`, `durationMs`, `upstreamMs` (-1 when no backend answered), `retries`, `error`
+ * (an `LB_ERR_*` code or absent), `worker` (pid).
  */
 import diagnostics from 'node:diagnostics_channel'
 import pino from 'pino'
@@ -86,7 +85,7 @@ export class LineBatcher {
     private readonly maxDelayMs = 200,
   ) {}
 
-  write(line: string): boolean {
+  write(line: string): void {
     this.lines.push(line)
     this.size += line.length
     if (this.size >= this.maxBytes) this.flush()
@@ -94,7 +93,6 @@ export class LineBatcher {
       this.timer = setTimeout(this.flush, this.maxDelayMs)
       this.timer.unref()
     }
-    return true
   }
 
   /** Passes every waiting line on now. */

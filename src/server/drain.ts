@@ -2,12 +2,15 @@ import { Server as NetServer, type Socket } from 'node:net'
 import type { Server } from 'node:http'
 import type { ProxyRuntime } from '../proxy/index.js'
 
-const tracked = new WeakMap<Server, Set<Socket>>()
+const tracked = new WeakMap<NetServer, Set<Socket>>()
 /** Connections handed to a tunnel (WebSocket): never idle in the HTTP sense, they end on their own. */
 const tunnels = new WeakSet<Socket>()
 
-/** Remembers the open connections of a server (drain needs them; Node keeps its list private). */
-export function trackConnections(server: Server): void {
+/**
+ * Remembers the open connections of a server, plain or TLS (drain needs them; Node keeps its list
+ * private). Returns the live set.
+ */
+export function trackConnections(server: NetServer): Set<Socket> {
   const sockets = new Set<Socket>()
   tracked.set(server, sockets)
   server.on('connection', (socket: Socket) => {
@@ -15,6 +18,7 @@ export function trackConnections(server: Server): void {
     socket.once('close', () => sockets.delete(socket))
   })
   server.on('upgrade', (_req: unknown, socket: Socket) => tunnels.add(socket))
+  return sockets
 }
 
 /** A keep-alive connection idle this long while draining is closed: its client has gone quiet. */

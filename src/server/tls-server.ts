@@ -5,6 +5,7 @@ import type { Socket } from 'node:net'
 import type { ClientLimits, TlsConfig } from '../config/index.js'
 import { createRequestHandler, createUpgradeHandler, type ProxyRuntime } from '../proxy/index.js'
 import { handleClientError } from './client-errors.js'
+import { trackConnections } from './drain.js'
 import { http1ServerOptions } from './http-server.js'
 import { CertificateStore, type CertificateStoreOptions } from './certificates.js'
 import { applyHttp1Limits, createHttp2RequestListener, http2ServerOptions, trackSessions, type Http2Limits } from './http2-server.js'
@@ -87,11 +88,7 @@ export function createTlsServer(runtime: ProxyRuntime, limits: ClientLimits, tls
   certificates.attach(server)
   // Failed handshakes (TLS 1.0/1.1, no shared cipher, scanners) only cost their socket.
   server.on('tlsClientError', (_err: Error, socket: Socket) => socket.destroy())
-  const sockets = new Set<Socket>()
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket)
-    socket.once('close', () => sockets.delete(socket))
-  })
+  const sockets = trackConnections(server)
 
   let drained: Promise<void> | undefined
   const drain = (timeoutMs: number): Promise<void> => {

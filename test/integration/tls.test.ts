@@ -164,6 +164,19 @@ const FLAG = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4 }
 /** HPACK: :method GET, :path /, :scheme https (static table), :authority a.test (literal, indexed name). */
 const GET_BLOCK = Buffer.from([0x82, 0x84, 0x87, 0x01, 6, ...Buffer.from('a.test')])
 
+/**
+ * The end of a flood: waits for the server's GOAWAY (or close), takes the RSS growth since `rss0`, drops
+ * the flooding connection, then waits until the steady client got 20 more answers and stops it.
+ */
+async function afterFlood(raw: RawH2, steady: ReturnType<typeof steadyClient>, rss0: number): Promise<{ rssGrowth: number; served: { ok: number; failed: number } }> {
+  await waitFor(() => raw.state.goaway !== undefined || raw.state.closed, { timeoutMs: 5000, message: 'GOAWAY or close' })
+  const rssGrowth = process.memoryUsage().rss - rss0
+  raw.destroy()
+  const okAtGoaway = steady.ok
+  await waitFor(() => steady.ok >= okAtGoaway + 20, { message: 'steady client still served after the flood' })
+  return { rssGrowth, served: await steady.stop() }
+}
+
 function rawH2(port: number): Promise<RawH2> {
   return new Promise((resolve, reject) => {
     const state: RawH2['state'] = { closed: false }
@@ -413,12 +426,7 @@ describe('TLS listener (SNI, reload, HTTP/2)', () => {
       }
       await raw.write(Buffer.concat(frames))
     }
-    await waitFor(() => raw.state.goaway !== undefined || raw.state.closed, { timeoutMs: 5000, message: 'GOAWAY or close' })
-    const rssGrowth = process.memoryUsage().rss - rss0
-    raw.destroy()
-    const okAtGoaway = steady.ok
-    await waitFor(() => steady.ok >= okAtGoaway + 20, { message: 'steady client still served after the flood' })
-    const served = await steady.stop()
+    const { rssGrowth, served } = await afterFlood(raw, steady, rss0)
     assert.ok(sent < 50_000, `the server stopped the flood (${sent} streams sent)`)
     await waitFor(() => h2.runtime.inFlight === 0, { message: 'every reset exchange released' })
     assert.ok(rssGrowth < 150 * 1024 * 1024, `memory stayed bounded (rss +${Math.round(rssGrowth / 1048576)} MiB)`)
@@ -444,12 +452,7 @@ describe('TLS listener (SNI, reload, HTTP/2)', () => {
       for (let i = 0; i < 1000; i++, sent++) frames.push(frame(FRAME.CONTINUATION, 0, 1, field))
       await raw.write(Buffer.concat(frames))
     }
-    await waitFor(() => raw.state.goaway !== undefined || raw.state.closed, { timeoutMs: 5000, message: 'GOAWAY or close' })
-    const rssGrowth = process.memoryUsage().rss - rss0
-    raw.destroy()
-    const okAtGoaway = steady.ok
-    await waitFor(() => steady.ok >= okAtGoaway + 20, { message: 'steady client still served after the flood' })
-    const served = await steady.stop()
+    const { rssGrowth, served } = await afterFlood(raw, steady, rss0)
     assert.ok(sent < 100_000, `the server stopped the flood (${sent} CONTINUATION frames sent)`)
     assert.ok(rssGrowth < 150 * 1024 * 1024, `memory stayed bounded (rss +${Math.round(rssGrowth / 1048576)} MiB)`)
     assert.ok(served.ok > 0, 'the steady client was served')
