@@ -138,7 +138,6 @@ export function createWorkerApp(config: LbConfig, send: (msg: WorkerMessage) => 
       await tlsListener?.listen()
     },
     drain: async (timeoutMs) => {
-      // Both in the same tick: the TLS listener adds to the idle hook drainServer sets.
       await Promise.all([drainServer(server, runtime, timeoutMs), tlsListener?.drain(timeoutMs)])
       for (const l of leasers.values()) l.close()
       for (const { limiter } of runtime.context.limiters.values()) limiter.close()

@@ -37,8 +37,6 @@ export interface ProxyRuntime {
   shuttingDown: boolean
   /** Requests being proxied right now (drain waits for 0). */
   inFlight: number
-  /** Called when inFlight drops to 0 while shutting down. */
-  onIdle?: (() => void) | undefined
 }
 
 /**
@@ -290,8 +288,7 @@ class Exchange implements AttemptOwner {
   private finish(status: number, error: string): void {
     if (this.finished) return
     this.finished = true
-    const rt = this.runtime
-    if (--rt.inFlight === 0 && rt.shuttingDown) rt.onIdle?.()
+    this.runtime.inFlight--
     const pool = this.pool
     if (pool !== undefined) {
       pool.retryBudget.requestFinished()

@@ -8,16 +8,19 @@ const tunnels = new WeakSet<Socket>()
 
 /**
  * Remembers the open connections of a server, plain or TLS (drain needs them; Node keeps its list
- * private). Returns the live set.
+ * private). Returns the live set. `event`: `connection` (every TCP socket) or, on a TLS server,
+ * `secureConnection` (the TLS sockets, the ones the HTTP layer serves on).
  */
-export function trackConnections(server: NetServer): Set<Socket> {
+export function trackConnections(server: NetServer, event: 'connection' | 'secureConnection' = 'connection'): Set<Socket> {
   const sockets = new Set<Socket>()
-  tracked.set(server, sockets)
-  server.on('connection', (socket: Socket) => {
+  if (event === 'connection') {
+    tracked.set(server, sockets)
+    server.on('upgrade', (_req: unknown, socket: Socket) => tunnels.add(socket))
+  }
+  server.on(event, (socket: Socket) => {
     sockets.add(socket)
     socket.once('close', () => sockets.delete(socket))
   })
-  server.on('upgrade', (_req: unknown, socket: Socket) => tunnels.add(socket))
   return sockets
 }
 
@@ -26,43 +29,54 @@ const IDLE_GRACE_MS = 1000
 const SWEEP_MS = 100
 
 /**
+ * The drain's idle sweep: every SWEEP_MS, closes each HTTP/1.1 connection of `sockets` seen idle (no
+ * request in progress, not a tunnel) for a whole IDLE_GRACE_MS. Closing an idle connection the moment
+ * its client reuses it would reset a request that may already be on the wire, which is why Node's own
+ * `closeIdleConnections()` is not used. `skip`: connections the sweep leaves alone (HTTP/2 sessions,
+ * which end by GOAWAY). `onEmpty` runs when no connection is left. Returns the function that stops it.
+ */
+export function sweepIdleConnections(sockets: ReadonlySet<Socket>, options: { skip?: (socket: Socket) => boolean; onEmpty?: () => void } = {}): () => void {
+  const idleSince = new Map<Socket, number>()
+  const sweeper = setInterval(() => {
+    const now = performance.now()
+    for (const socket of sockets) {
+      const busy = (socket as Socket & { _httpMessage?: unknown })._httpMessage != null
+      if (busy || tunnels.has(socket) || options.skip?.(socket) === true) {
+        idleSince.delete(socket)
+        continue
+      }
+      const since = idleSince.get(socket)
+      if (since === undefined) idleSince.set(socket, now)
+      else if (now - since >= IDLE_GRACE_MS) socket.destroySoon()
+    }
+    for (const socket of idleSince.keys()) if (!sockets.has(socket)) idleSince.delete(socket)
+    if (sockets.size === 0) options.onEmpty?.()
+  }, SWEEP_MS)
+  return () => clearInterval(sweeper)
+}
+
+/**
  * Graceful drain: stop accepting; every response from now on carries `Connection: close`, so each
  * keep-alive connection ends cleanly after its next response; a connection seen idle for a whole
- * second is closed (closing an idle connection the moment its client reuses it would reset that
- * request, which is why Node's own `server.close()` closing of idle connections is not used); in-flight
- * requests and open tunnels (WebSockets) finish; after `timeoutMs` whatever is left is closed.
- * Resolves when every connection is closed.
+ * second is closed ({@link sweepIdleConnections}); in-flight requests and open tunnels (WebSockets)
+ * finish; after `timeoutMs` whatever is left is closed. Resolves when every connection is closed.
  */
 export function drainServer(server: Server, runtime: ProxyRuntime, timeoutMs: number): Promise<void> {
   runtime.shuttingDown = true
   const sockets = tracked.get(server) ?? new Set<Socket>()
-  const idleSince = new Map<Socket, number>()
   return new Promise((resolve) => {
     let done = false
     const finish = (): void => {
       if (done) return
       done = true
       clearTimeout(timer)
-      clearInterval(sweeper)
+      stopSweep()
       server.closeAllConnections()
       for (const socket of sockets) socket.destroy() // tunnels still open at the deadline
       resolve()
     }
     const timer = setTimeout(finish, timeoutMs)
-    const sweeper = setInterval(() => {
-      const now = performance.now()
-      for (const socket of sockets) {
-        const busy = (socket as Socket & { _httpMessage?: unknown })._httpMessage != null
-        if (busy || tunnels.has(socket)) {
-          idleSince.delete(socket)
-          continue
-        }
-        const since = idleSince.get(socket)
-        if (since === undefined) idleSince.set(socket, now)
-        else if (now - since >= IDLE_GRACE_MS) socket.destroySoon()
-      }
-      if (sockets.size === 0) finish()
-    }, SWEEP_MS)
+    const stopSweep = sweepIdleConnections(sockets, { onEmpty: finish })
     // Stop accepting without net.Server's http override, which would also close idle keep-alive
     // connections at once (Node >= 19).
     NetServer.prototype.close.call(server, () => finish())

@@ -1,11 +1,12 @@
 import { createServer as createPlainServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
 import { createSecureServer, type Http2SecureServer, type Http2Session } from 'node:http2'
-import type { Socket } from 'node:net'
+import { Server as NetServer, type Socket } from 'node:net'
+import type { TLSSocket } from 'node:tls'
 import type { ClientLimits, TlsConfig } from '../config/index.js'
 import { createRequestHandler, createUpgradeHandler, type ProxyRuntime } from '../proxy/index.js'
 import { handleClientError } from './client-errors.js'
-import { trackConnections } from './drain.js'
+import { sweepIdleConnections, trackConnections } from './drain.js'
 import { http1ServerOptions } from './http-server.js'
 import { CertificateStore, type CertificateStoreOptions } from './certificates.js'
 import { applyHttp1Limits, createHttp2RequestListener, http2ServerOptions, trackSessions, type Http2Limits } from './http2-server.js'
@@ -33,9 +34,9 @@ export interface TlsListener {
    */
   reloadCertificates(certificates?: TlsConfig['certificates']): boolean
   /**
-   * Graceful stop: no new connections, HTTP/2 sessions get GOAWAY and finish their streams, idle HTTP/1.1
-   * connections close, in-flight requests finish; after `timeoutMs` whatever is left is destroyed.
-   * Sets `runtime.shuttingDown` and chains (never replaces) `runtime.onIdle`.
+   * Graceful stop: no new connections, HTTP/2 sessions get GOAWAY and finish their streams, HTTP/1.1
+   * connections end after their next response (`Connection: close`) or once idle for a second, in-flight
+   * requests finish; after `timeoutMs` whatever is left is destroyed. Sets `runtime.shuttingDown`.
    */
   drain(timeoutMs: number): Promise<void>
   /** Immediate stop: stops watching the certificates and destroys every connection. */
@@ -89,6 +90,7 @@ export function createTlsServer(runtime: ProxyRuntime, limits: ClientLimits, tls
   // Failed handshakes (TLS 1.0/1.1, no shared cipher, scanners) only cost their socket.
   server.on('tlsClientError', (_err: Error, socket: Socket) => socket.destroy())
   const sockets = trackConnections(server)
+  const secureSockets = trackConnections(server, 'secureConnection')
 
   let drained: Promise<void> | undefined
   const drain = (timeoutMs: number): Promise<void> => {
@@ -100,27 +102,19 @@ export function createTlsServer(runtime: ProxyRuntime, limits: ClientLimits, tls
         if (done) return
         done = true
         clearTimeout(timer)
-        clearInterval(sweeper)
+        stopSweep()
         for (const s of sessions ?? []) s.destroy()
         for (const s of sockets) s.destroy()
         resolve()
       }
-      // Http2SecureServer has it too (for its HTTP/1.1 connections) but @types/node does not say so.
-      const closeIdle = (): void => (server as { closeIdleConnections?: () => void }).closeIdleConnections?.()
       const timer = setTimeout(finish, timeoutMs)
-      const sweeper = setInterval(closeIdle, 250)
-      // GOAWAY: the client opens no new stream here; open ones finish.
+      // HTTP/1.1 connections: the same idle sweep as the plain listener's drain. HTTP/2 ones: GOAWAY, the
+      // client opens no new stream here and open ones finish.
+      const stopSweep = sweepIdleConnections(secureSockets, { skip: (s) => (s as TLSSocket).alpnProtocol === 'h2' })
       for (const s of sessions ?? []) s.close()
-      if (server.listening) server.close(() => finish())
+      // net.Server's close: the https/http2 overrides would also close idle keep-alive connections at once.
+      if (server.listening) NetServer.prototype.close.call(server, () => finish())
       else finish()
-      closeIdle()
-      const previous = runtime.onIdle
-      runtime.onIdle = () => {
-        previous?.()
-        closeIdle()
-        setImmediate(closeIdle)
-      }
-      if (runtime.inFlight === 0) closeIdle()
     })
     return drained
   }

@@ -89,6 +89,29 @@ async function startListener(config: LbConfig, overrides: Partial<TlsConfig>, po
   }
 }
 
+/**
+ * One GET on an open HTTP/1.1 connection: resolves with the response once its JSON body is complete, or
+ * with whatever arrived when the connection closes first.
+ */
+function exchangeOn(socket: tls.TLSSocket, path: string): Promise<string> {
+  return new Promise((resolve) => {
+    if (socket.destroyed) return resolve('')
+    let got = ''
+    const done = (): void => {
+      socket.off('data', onData)
+      socket.off('close', done)
+      resolve(got)
+    }
+    const onData = (d: Buffer): void => {
+      got += d.toString()
+      if (/\r\n\r\n[\s\S]*\}$/.test(got)) done()
+    }
+    socket.on('data', onData)
+    socket.once('close', done)
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: a.test\r\n\r\n`)
+  })
+}
+
 /** One HTTP/2 GET with Node's client on an open session. */
 function h2Get(session: http2.ClientHttp2Session, path: string, authority = 'a.test'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -476,19 +499,7 @@ describe('TLS listener (SNI, reload, HTTP/2)', () => {
       // An open keep-alive connection, on the old certificate.
       const socket = tls.connect({ host: '127.0.0.1', port: l.port, servername: 'a.test', rejectUnauthorized: false })
       await new Promise((r) => socket.once('secureConnect', r))
-      const exchange = (path: string): Promise<string> =>
-        new Promise((resolve) => {
-          let got = ''
-          const onData = (d: Buffer): void => {
-            got += d.toString()
-            if (/\r\n\r\n[\s\S]*\}$/.test(got)) {
-              socket.off('data', onData)
-              resolve(got)
-            }
-          }
-          socket.on('data', onData)
-          socket.write(`GET ${path} HTTP/1.1\r\nHost: a.test\r\n\r\n`)
-        })
+      const exchange = (path: string): Promise<string> => exchangeOn(socket, path)
       assert.match(await exchange('/before-swap'), /^HTTP\/1\.1 200/)
       assert.equal(String(socket.getPeerCertificate().subject.CN), 'a.test')
 
@@ -533,6 +544,41 @@ describe('TLS listener (SNI, reload, HTTP/2)', () => {
       server.closeAllConnections()
       await new Promise((r) => server.close(r))
     }
+  })
+
+  test('drain: a keep-alive HTTP/1.1 connection reused during the drain is answered with Connection: close, not reset', async () => {
+    for (const http2 of [false, true]) {
+      const l = await startListener(config, { http2 })
+      const socket = tls.connect({ host: '127.0.0.1', port: l.port, servername: 'a.test', ALPNProtocols: ['http/1.1'], rejectUnauthorized: false })
+      socket.on('error', () => {})
+      await new Promise((r) => socket.once('secureConnect', r))
+      assert.match(await exchangeOn(socket, '/before'), /^HTTP\/1\.1 200/)
+      const drained = l.tls.drain(10_000)
+      // The client reuses its idle connection just after the drain began (its request may already be
+      // on the wire): it must be answered, and told to close.
+      await new Promise((r) => setTimeout(r, 400))
+      const second = await exchangeOn(socket, '/during-drain')
+      assert.match(second, /^HTTP\/1\.1 200/, `http2=${http2}: ${JSON.stringify(second)}`)
+      assert.match(second, /\r\nconnection: close\r\n/i)
+      await drained
+      assert.equal(l.tls.server.listening, false)
+      socket.destroy()
+      await l.close()
+    }
+  })
+
+  test('drain: a keep-alive connection left idle is closed after the grace, and the drain ends', async () => {
+    const l = await startListener(config, { http2: false })
+    const socket = tls.connect({ host: '127.0.0.1', port: l.port, servername: 'a.test', rejectUnauthorized: false })
+    socket.on('error', () => {})
+    await new Promise((r) => socket.once('secureConnect', r))
+    assert.match(await exchangeOn(socket, '/before'), /^HTTP\/1\.1 200/)
+    const closed = new Promise((r) => socket.once('close', r))
+    const started = performance.now()
+    await l.tls.drain(10_000)
+    await closed
+    assert.ok(performance.now() - started < 9_000, 'closed well before the drain deadline')
+    await l.close()
   })
 
   test('drain: HTTP/2 sessions get GOAWAY and the listener closes', async () => {
