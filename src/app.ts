@@ -27,7 +27,7 @@ import { Fleet, IpcCounter, WorkerSupervisor, isWorkerMessage, type PrimaryMessa
 import { circuitChannel, type CircuitEvent } from './core/index.js'
 import diagnostics from 'node:diagnostics_channel'
 import cluster from 'node:cluster'
-import { startWorkerObservability, createLogger, logEvents } from './observability/index.js'
+import { startWorkerObservability, createLogger, logEvents, InstanceStatsExchange } from './observability/index.js'
 import { AdminServer, generateToken, isLoopbackHost } from './admin/index.js'
 
 /** What a worker's pools get from outside the configuration. */
@@ -250,11 +250,12 @@ export async function startBalancer(given: LbConfig, options: StartOptions = {})
   const rateLimits = new RateLimitPrimary({ store })
   store.onStatus((status) => log(`lb: state store ${config.state.kind}: ${status === 'up' ? 'up' : 'degraded (serving from the last known state)'}`))
   // Active checks run in the primary, once per pool across all instances sharing the store.
+  const instanceId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`
   const fleet: Fleet = new Fleet({
     config,
     supervisor,
     store,
-    instanceId: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
+    instanceId,
     log,
     createChecker: (pool) => (pool.healthCheck.enabled ? new ActiveHealthChecker({ pool: pool.name, config: pool.healthCheck }) : undefined),
   })
@@ -293,6 +294,8 @@ export async function startBalancer(given: LbConfig, options: StartOptions = {})
             return r.ok ? { ok: true } : { ok: false, problems: r.problems }
           },
     stateStoreUp: () => store.health() === 'up',
+    // One dashboard for every instance sharing the store.
+    instanceStats: store.scope === 'global' ? new InstanceStatsExchange({ store, instanceId }) : undefined,
   })
   await admin.start()
   try {

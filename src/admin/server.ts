@@ -9,7 +9,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import { ERROR_CODES, LbError } from '../core/index.js'
 import { Registry } from 'prom-client'
-import { ClusterMetricsCollector, PrimaryMetrics, StatsTracker, type DashboardSnapshot } from '../observability/index.js'
+import { ClusterMetricsCollector, PrimaryMetrics, StatsTracker, readCumulative, type DashboardSnapshot, type InstanceStatsExchange } from '../observability/index.js'
 import { AdminApi, type ApiResponse, type FleetControl, type ReloadResult } from './api.js'
 import { hasBasicToken, hasBearerToken, isLoopbackHost } from './auth.js'
 import { DASHBOARD_HTML } from './dashboard/page.js'
@@ -28,6 +28,8 @@ export interface AdminServerOptions {
   /** Reloads the configuration; undefined = not supported (POST /api/reload answers 501). */
   reload?: (() => Promise<ReloadResult>) | undefined
   stateStoreUp?: () => boolean
+  /** With a global state store: shares the dashboard's totals with the other instances (SPEC 6). */
+  instanceStats?: InstanceStatsExchange | undefined
   /** Dashboard refresh period, ms (default 1000). */
   tickMs?: number
 }
@@ -102,6 +104,7 @@ export class AdminServer {
   /** Stops the ticker, ends the event streams and closes the server. */
   async close(): Promise<void> {
     clearInterval(this.ticker)
+    await this.options.instanceStats?.close()
     for (const c of this.clients) c.end()
     this.clients.clear()
     this.collector.close()
@@ -123,8 +126,17 @@ export class AdminServer {
     if (this.ticking) return
     this.ticking = true
     try {
-      const json = await this.collector.gather()
-      this.latest = this.stats.update(Date.now(), json, this.options.fleet.pools(), { workers: this.options.workers(), ready: this.options.isReady() })
+      const own = readCumulative(await this.collector.gather())
+      let totals = own
+      let instances = 1
+      const shared = this.options.instanceStats
+      if (shared !== undefined) {
+        const all = shared.exchange(own)
+        this.stats.rebase(all.joined)
+        totals = all.totals
+        instances = all.instances
+      }
+      this.latest = this.stats.update(Date.now(), totals, this.options.fleet.pools(), { workers: this.options.workers(), ready: this.options.isReady(), instances })
       if (this.clients.size > 0) {
         const frame = `data: ${JSON.stringify(this.latest)}\n\n`
         for (const c of this.clients) c.write(frame)

@@ -1,11 +1,11 @@
 /**
  * Live statistics for the dashboard, derived in the primary from successive snapshots of the summed
  * worker metrics: rates are counter deltas over time, latency percentiles come from histogram bucket
- * deltas (linear interpolation inside a bucket, as PromQL's `histogram_quantile`). Nothing here needs
- * a message beyond the metrics gather, so the same code works on metrics from several instances.
+ * deltas (linear interpolation inside a bucket, as PromQL's `histogram_quantile`). It works on totals
+ * (stats-totals.ts), so the same code shows one instance or the sum over several (instance-stats.ts).
  */
 import { DURATION_BUCKETS_SECONDS } from './metrics.js'
-import type { MetricsJson } from './cluster-metrics.js'
+import { addCumulative, type Cumulative } from './stats-totals.js'
 
 /** Ticks over which the table's rates and percentiles are computed (smoother than one tick). */
 const WINDOW_TICKS = 5
@@ -46,13 +46,16 @@ export interface EndpointStats {
 
 /** The snapshot sent every second over Server-Sent Events. */
 export interface DashboardSnapshot extends StatsPoint {
-  /** Totals since start (of live and exited workers). */
+  /** Totals since start (of live and exited workers; with shared state, of every instance seen). */
   requests: number
   codes: Record<string, number>
   inFlight: number
   rateLimited: number
   websockets: number
+  /** Proxy workers of this instance. */
   workers: number
+  /** Balancer instances counted in the figures (those sharing the state store and alive). */
+  instances: number
   ready: boolean
   pools: Array<{ name: string; algorithm: string; endpoints: EndpointStats[] }>
 }
@@ -66,63 +69,6 @@ export interface PoolStateSource {
 
 const BOUNDS = DURATION_BUCKETS_SECONDS
 const NB = BOUNDS.length + 1 // + the +Inf bucket
-
-interface Cumulative {
-  requests: Map<string, number> // pool\0endpoint -> total
-  errors: Map<string, number> // pool\0endpoint -> 5xx total
-  codes: Map<string, number>
-  buckets: Map<string, number[]> // pool\0endpoint -> cumulative counts per bucket (NB)
-  inFlight: Map<string, number>
-  circuit: Map<string, number>
-  rateLimited: number
-  websockets: number
-}
-
-/** Parses the summed metrics JSON into the totals the dashboard needs. */
-function read(json: readonly MetricsJson[]): Cumulative {
-  const c: Cumulative = { requests: new Map(), errors: new Map(), codes: new Map(), buckets: new Map(), inFlight: new Map(), circuit: new Map(), rateLimited: 0, websockets: 0 }
-  const add = (m: Map<string, number>, k: string, v: number): void => void m.set(k, (m.get(k) ?? 0) + v)
-  for (const reg of json) {
-    for (const metric of reg) {
-      for (const v of metric.values) {
-        const l = v.labels as Record<string, string | number | undefined>
-        const key = `${String(l.pool ?? '')}\u0000${String(l.endpoint ?? '')}`
-        switch (metric.name) {
-          case 'lb_requests_total': {
-            add(c.requests, key, v.value)
-            const code = String(l.code ?? '')
-            add(c.codes, code, v.value)
-            if (code.startsWith('5')) add(c.errors, key, v.value)
-            break
-          }
-          case 'lb_request_duration_seconds': {
-            if ((v as { metricName?: string }).metricName !== 'lb_request_duration_seconds_bucket') break
-            const le = l.le === '+Inf' ? Infinity : Number(l.le)
-            const i = le === Infinity ? BOUNDS.length : BOUNDS.indexOf(le)
-            if (i < 0) break
-            let arr = c.buckets.get(key)
-            if (arr === undefined) c.buckets.set(key, (arr = new Array<number>(NB).fill(0)))
-            arr[i] = (arr[i] ?? 0) + v.value
-            break
-          }
-          case 'lb_inflight_requests':
-            add(c.inFlight, key, v.value)
-            break
-          case 'lb_circuit_state':
-            c.circuit.set(key, Math.max(c.circuit.get(key) ?? 0, v.value))
-            break
-          case 'lb_rate_limited_total':
-            c.rateLimited += v.value
-            break
-          case 'lb_websocket_connections':
-            c.websockets += v.value
-            break
-        }
-      }
-    }
-  }
-  return c
-}
 
 /**
  * Quantile `q` (0..1) in ms from per-bucket cumulative counts (`counts[i]` = observations <= bound i),
@@ -181,11 +127,19 @@ export class StatsTracker {
   }
 
   /**
-   * Feeds the summed worker metrics taken at `t` (ms) and the primary's endpoint view; returns the
-   * snapshot for the dashboard and appends a point to the history.
+   * Adds counters that joined the totals at once (an instance that started to be counted) to the past
+   * ticks too, so they are not read as requests served in the last tick.
    */
-  update(t: number, json: readonly MetricsJson[], pools: readonly PoolStateSource[], extra: { workers: number; ready: boolean }): DashboardSnapshot {
-    const cur = read(json)
+  rebase(joined: Cumulative): void {
+    for (const r of this.recent) addCumulative(r.c, joined, false)
+  }
+
+  /**
+   * Feeds the totals taken at `t` (ms: {@link readCumulative} of the summed worker metrics, or the sum
+   * over instances) and the primary's endpoint view; returns the snapshot for the dashboard and appends
+   * a point to the history. `instances`: balancer instances in the totals (1 without shared state).
+   */
+  update(t: number, cur: Cumulative, pools: readonly PoolStateSource[], extra: { workers: number; ready: boolean; instances?: number }): DashboardSnapshot {
     const prev = this.recent[this.recent.length - 1]
     const oldest = this.recent[0]
     this.recent.push({ t, c: cur })
@@ -226,6 +180,7 @@ export class StatsTracker {
       rateLimited: cur.rateLimited,
       websockets: cur.websockets,
       workers: extra.workers,
+      instances: extra.instances ?? 1,
       ready: extra.ready,
       pools: pools.map((p) => ({
         name: p.name,

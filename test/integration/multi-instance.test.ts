@@ -185,3 +185,25 @@ test('Redis frozen (SIGSTOP) for 5 s under load: no request waits on it, 0 error
   assert.ok(slowest < 5000, `slowest request ${Math.round(slowest)} ms`)
   assert.ok(count > 100)
 })
+
+test('one dashboard for all instances: B shows the requests served by A; A stopping leaves its requests in B\'s totals', async (t) => {
+  const r = await redis(t)
+  const list = await backends(t, 2)
+  const cfg = config(r, list)
+  const [a, b] = await Promise.all([instance(t, cfg), instance(t, cfg)])
+  const agent = new Agent({ keepAlive: true, maxSockets: 4 })
+  t.after(() => agent.destroy())
+  type Stats = { instances?: number; requests?: number; pools?: Array<{ endpoints: Array<{ requests: number }> }> }
+  const stats = async (lb: AdminBalancer): Promise<Stats> => JSON.parse((await lb.call('GET', '/api/stats')).body) as Stats
+  await waitFor(async () => (await stats(b)).instances === 2, { timeoutMs: 15_000, message: 'B never counted A' })
+  assert.ok((await load(a, 200, agent)).every((s) => s === 200))
+  await waitFor(async () => ((await stats(b)).requests ?? 0) >= 200, { timeoutMs: 15_000, message: 'A\'s requests never showed on B' })
+  const seen = await stats(b)
+  assert.equal(seen.requests, 200, 'B served none itself: every request it counts is A\'s')
+  assert.equal(seen.pools?.[0]?.endpoints.reduce((s, e) => s + e.requests, 0), 200)
+  assert.equal((await stats(a)).instances, 2)
+
+  assert.equal(await a.stop('SIGTERM'), 0)
+  await waitFor(async () => (await stats(b)).instances === 1, { timeoutMs: 15_000, message: 'B still counts A after it stopped' })
+  assert.equal((await stats(b)).requests, 200, 'what A served stays in the totals')
+})

@@ -292,7 +292,9 @@ const SCRIPT = String.raw`
     var total = snap.classes.reduce(function (a, b) { return a + b; }, 0);
     $('errors').textContent = total > 0 ? (snap.classes[3] / total * 100).toFixed(1) + '%' : '–';
     var st = $('status');
-    st.textContent = snap.ready ? 'ready · ' + snap.workers + ' workers' : 'not ready · ' + snap.workers + ' workers';
+    // With shared state the figures are those of every instance; the workers are this one's.
+    var fleet = snap.instances > 1 ? ' · ' + snap.instances + ' instances' : '';
+    st.textContent = (snap.ready ? 'ready · ' : 'not ready · ') + snap.workers + ' workers' + fleet;
     st.className = 'pill ' + (snap.ready ? 'ok' : 'bad');
     var codes = $('codes');
     codes.textContent = '';
