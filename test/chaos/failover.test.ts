@@ -39,13 +39,19 @@ test('a backend SIGKILLed under load and restarted later: 0 client errors; it re
   t.after(() => agent.destroy())
   const total = 2400
   let sent = 0
+  let killedAt = 0
   const failures: string[] = []
   const answeredBy: string[] = []
   const client = async (): Promise<void> => {
     while (sent < total) {
       const i = sent++
-      if (i === 600) void b2?.kill('SIGKILL')
-      if (i === 1400) void b2?.restart()
+      if (i === 600) {
+        killedAt = performance.now()
+        void b2?.kill('SIGKILL')
+      }
+      // Down for 800 requests, and at least 2 s: long enough for the 2 failing probes (300 ms + jitter
+      // each) on a fast machine too, or the checks would never see it go.
+      if (i === 1400) void new Promise((r) => setTimeout(r, Math.max(0, killedAt + 2000 - performance.now()))).then(() => b2?.restart())
       try {
         const res = await httpRequest(`http://127.0.0.1:${lb.port}/api/test`, { agent, timeoutMs: 15_000 })
         if (res.status !== 200) failures.push(`#${i}: ${res.status} ${res.body}`)
@@ -166,6 +172,8 @@ test('all backends down: 100 requests get 503 with Retry-After at once; a backup
   assert.ok(results.every((r) => r.headers['retry-after'] === '1'))
   assert.match(results[0]?.body ?? '', /LB_ERR_NO_BACKEND/)
 
+  // The pool with a backup probes the dead primary on its own schedule.
+  await waitFor(async () => (await httpRequest(`${base}/b/y`)).headers['x-backend'] === 'backup', { timeoutMs: 10_000, message: 'backup never used' })
   for (let i = 0; i < 10; i++) {
     const res = await httpRequest(`${base}/b/y`)
     assert.equal(res.status, 200)

@@ -6,7 +6,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Agent } from 'node:http'
 import { readFileSync, writeFileSync } from 'node:fs'
-import { httpRequest, openWebSocket, startTestBackend, type TestBackend } from '../helpers/index.js'
+import { httpRequest, openWebSocket, startTestBackend, waitFor, type TestBackend } from '../helpers/index.js'
 import { startAdminBalancer, type AdminBalancer } from '../helpers/admin.js'
 import { startRedis } from '../helpers/redis.js'
 
@@ -135,7 +135,11 @@ test('32 keep-alive clients while the configuration is reloaded 3 times and the 
   await pause(700)
   const before = children(lb.pid)
   lb.child.kill('SIGUSR2')
-  await pause(3000)
+  // Replacements start one after the other, each once the previous is ready: wait for both, then let
+  // the clients run on them for a moment.
+  const replaced = (): boolean => children(lb.pid).filter((pid) => !before.includes(pid)).length === 2
+  await waitFor(replaced, { timeoutMs: 15_000, message: 'SIGUSR2 did not replace both workers' }).catch(() => undefined)
+  await pause(500)
   const fresh = children(lb.pid).filter((pid) => !before.includes(pid))
   stop = true
   await Promise.all([...clients, echoing])
@@ -157,8 +161,9 @@ test('a broken file on reload: the error names the file and path, and serving go
   assert.match(res.body, /lb\.config\.json/)
   assert.match(res.body, /pools\.p\.backends\[0\]\.url/)
   assert.equal((await httpRequest(`http://127.0.0.1:${lb.port}/`)).status, 200)
+  const rejections = (lb.output().match(/reload rejected/g) ?? []).length
   lb.child.kill('SIGHUP')
-  await new Promise((r) => setTimeout(r, 500))
+  await waitFor(() => (lb.output().match(/reload rejected/g) ?? []).length > rejections, { timeoutMs: 10_000, message: 'SIGHUP reload not reported' })
   assert.match(lb.output(), /reload rejected[\s\S]*pools\.p\.backends\[0\]\.url/)
   assert.equal((await httpRequest(`http://127.0.0.1:${lb.port}/`)).status, 200)
 })

@@ -201,7 +201,7 @@ test('one dashboard for all instances: B shows the requests served by A; A stopp
   const seen = await stats(b)
   assert.equal(seen.requests, 200, 'B served none itself: every request it counts is A\'s')
   assert.equal(seen.pools?.[0]?.endpoints.reduce((s, e) => s + e.requests, 0), 200)
-  assert.equal((await stats(a)).instances, 2)
+  await waitFor(async () => (await stats(a)).instances === 2, { timeoutMs: 15_000, message: 'A never counted B' })
 
   assert.equal(await a.stop('SIGTERM'), 0)
   await waitFor(async () => (await stats(b)).instances === 1, { timeoutMs: 15_000, message: 'B still counts A after it stopped' })

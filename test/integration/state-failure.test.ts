@@ -74,7 +74,9 @@ test('SIGKILL: calls fail fast, the mirror serves its last values; restart: up, 
   const b = makeStore('kill:')
   const mirror = new StateMirror<{ drained: boolean }>({ store: a, prefix: 'ep:', resyncIntervalMs: 60_000 })
   const seq = new SequenceLeaser({ store: a, key: 'rr', blockSize: 10, retryDelayMs: 200 })
-  const counter = new BatchedCounter({ store: a, windowMs: 60_000, flushIntervalMs: 50 })
+  // A fixed instant in the middle of a window: a minute boundary during the test must not split the counts.
+  const window = Math.floor(Date.now() / 60_000)
+  const counter = new BatchedCounter({ store: a, windowMs: 60_000, flushIntervalMs: 50, clock: { now: () => window * 60_000 + 30_000 } })
   t.after(async () => {
     mirror.stop()
     seq.close()
@@ -122,7 +124,7 @@ test('SIGKILL: calls fail fast, the mirror serves its last values; restart: up, 
   const resyncMs = Date.now() - t0
   assert.ok(resyncMs < 2_000 + 1_000, `resynchronised ${resyncMs} ms after the restart began`)
   await until(() => { seq.next(); return seq.isGlobal }, 2_000, 'sequence leases blocks again')
-  await eventually(async () => (await a.incrementBy(`rl:c:${Math.floor(Date.now() / 60_000)}`, 0, 0)) === 1, 2_000, 'the fallback increment reached Redis')
+  await eventually(async () => (await a.incrementBy(`rl:c:${window}`, 0, 0)) === 1, 2_000, 'the fallback increment reached Redis')
 })
 
 test('SIGSTOP for 2 s: no call waits longer than the timeout; status degraded, then up', async (t) => {
