@@ -20,6 +20,19 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r))
 }
 
+/**
+ * One second of two instances: `writer` publishes `w`, then `reader` publishes `r` and reads; each call's
+ * store traffic completes before the next. Returns what the reader saw.
+ */
+async function tick(clock: { t: number }, writer: InstanceStatsExchange, w: Cumulative, reader: InstanceStatsExchange, r: Cumulative): Promise<ReturnType<InstanceStatsExchange['exchange']>> {
+  clock.t += 1000
+  writer.exchange(w)
+  await settle()
+  const seen = reader.exchange(r)
+  await settle()
+  return seen
+}
+
 function fleet(): { clock: { t: number }; store: MemoryStore; make: (id: string) => InstanceStatsExchange } {
   const clock = { t: 0 }
   const store = new MemoryStore({ clock: { now: () => clock.t } })
@@ -42,23 +55,16 @@ describe('InstanceStatsExchange', () => {
     const { clock, make } = fleet()
     const a = make('a')
     const b = make('b')
-    const tick = async (na: number, nb: number): Promise<ReturnType<InstanceStatsExchange['exchange']>> => {
-      clock.t += 1000
-      b.exchange(totals(nb, 3))
-      await settle()
-      const r = a.exchange(totals(na, 1))
-      await settle()
-      return r
-    }
-    await tick(10, 500) // b writes; a reads b for the first time after this tick's exchange
-    const second = await tick(20, 600) // b's second write; a counts b from the read that follows
+    const step = (na: number, nb: number): ReturnType<typeof tick> => tick(clock, b, totals(nb, 3), a, totals(na, 1))
+    await step(10, 500) // b writes; a reads b for the first time after this tick's exchange
+    const second = await step(20, 600) // b's second write; a counts b from the read that follows
     assert.equal(second.instances, 1)
-    const third = await tick(30, 700)
+    const third = await step(30, 700)
     assert.equal(third.instances, 2)
     assert.equal(sum(third.totals.requests), 30 + 600)
     assert.equal(sum(third.totals.inFlight), 1 + 3)
     assert.equal(sum(third.joined.requests), 600, 'what b had served before a counted it')
-    const fourth = await tick(40, 800)
+    const fourth = await step(40, 800)
     assert.equal(sum(fourth.totals.requests), 40 + 700)
     assert.equal(sum(fourth.joined.requests), 0)
   })
@@ -67,13 +73,7 @@ describe('InstanceStatsExchange', () => {
     const { clock, make } = fleet()
     const a = make('a')
     const b = make('b')
-    for (let i = 1; i <= 3; i++) {
-      clock.t += 1000
-      b.exchange(totals(100 * i, 5))
-      await settle()
-      a.exchange(totals(i))
-      await settle()
-    }
+    for (let i = 1; i <= 3; i++) await tick(clock, b, totals(100 * i, 5), a, totals(i))
     assert.equal(a.exchange(totals(4)).instances, 2)
     await b.close()
     await settle()
@@ -85,13 +85,7 @@ describe('InstanceStatsExchange', () => {
     assert.equal(sum(after.totals.inFlight), 0)
     // The next instance to start takes the freed slot (slot 1: a holds 0) and is counted as a new one.
     const c = make('c')
-    for (let i = 1; i <= 2; i++) {
-      clock.t += 1000
-      c.exchange(totals(7 * i))
-      await settle()
-      a.exchange(totals(6))
-      await settle()
-    }
+    for (let i = 1; i <= 2; i++) await tick(clock, c, totals(7 * i), a, totals(6))
     const withC = a.exchange(totals(6))
     assert.equal(withC.instances, 2)
     assert.equal(sum(withC.totals.requests), 6 + 300 + 14)
@@ -101,13 +95,7 @@ describe('InstanceStatsExchange', () => {
     const { clock, make } = fleet()
     const a = make('a')
     const b = make('b')
-    for (let i = 1; i <= 3; i++) {
-      clock.t += 1000
-      b.exchange(totals(50 * i, 4))
-      await settle()
-      a.exchange(totals(1))
-      await settle()
-    }
+    for (let i = 1; i <= 3; i++) await tick(clock, b, totals(50 * i, 4), a, totals(1))
     assert.equal(a.exchange(totals(1)).instances, 2)
     clock.t += 5_001
     const later = a.exchange(totals(2))
