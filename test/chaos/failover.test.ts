@@ -40,6 +40,7 @@ test('a backend SIGKILLed under load and restarted later: 0 client errors; it re
   const total = 2400
   let sent = 0
   let killedAt = 0
+  let restarted: Promise<void> | undefined
   const failures: string[] = []
   const answeredBy: string[] = []
   const client = async (): Promise<void> => {
@@ -51,7 +52,7 @@ test('a backend SIGKILLed under load and restarted later: 0 client errors; it re
       }
       // Down for 800 requests, and at least 2 s: long enough for the 2 failing probes (300 ms + jitter
       // each) on a fast machine too, or the checks would never see it go.
-      if (i === 1400) void new Promise((r) => setTimeout(r, Math.max(0, killedAt + 2000 - performance.now()))).then(() => b2?.restart())
+      if (i === 1400) restarted = new Promise((r) => setTimeout(r, Math.max(0, killedAt + 2000 - performance.now()))).then(() => b2?.restart())
       try {
         const res = await httpRequest(`http://127.0.0.1:${lb.port}/api/test`, { agent, timeoutMs: 15_000 })
         if (res.status !== 200) failures.push(`#${i}: ${res.status} ${res.body}`)
@@ -62,12 +63,14 @@ test('a backend SIGKILLed under load and restarted later: 0 client errors; it re
     }
   }
   await Promise.all(Array.from({ length: 32 }, client))
+  await restarted
   assert.deepEqual(failures, [], `${failures.length} of ${total} requests failed`)
   assert.ok(answeredBy.includes('backend-2'))
   // The restarted process's lines: how many probes did it answer before its first proxied request?
   const sinceRestart = (): string[] => {
     const log = b2?.requestLog ?? []
-    return log.slice(log.lastIndexOf(RESTART_MARKER) + 1)
+    const at = log.lastIndexOf(RESTART_MARKER)
+    return at === -1 ? [] : log.slice(at + 1)
   }
   const url = `http://127.0.0.1:${lb.port}/api/test`
   await waitFor(
@@ -78,7 +81,8 @@ test('a backend SIGKILLed under load and restarted later: 0 client errors; it re
     { timeoutMs: 20_000, message: 'the restarted backend never got traffic again' },
   )
   const firstProxied = sinceRestart().findIndex((l) => !isProbe(l))
-  assert.ok(firstProxied >= 3, `it got traffic after ${firstProxied} probes (rise = 3)`)
+  const seen = lb.output().split('\n').filter((l) => l.includes('backend-2')).join('\n')
+  assert.ok(firstProxied >= 3, `it got traffic after ${firstProxied} probes (rise = 3); since the restart: ${sinceRestart().slice(0, 6).join(' | ')}; the balancer said:\n${seen}`)
   // Slow start: right after its return it gets a smaller share than once the 3 s ramp is over.
   const share = async (): Promise<number> => {
     let mine = 0

@@ -2,8 +2,8 @@
  * Helpers for the admin/observability tests: a balancer process with a known admin port and token,
  * admin calls, and a strict parser of the Prometheus text exposition format (0.0.4).
  */
-import { freePort, startBalancerProcess, type BalancerProcess, type BalancerProcessOptions } from './balancer-process.js'
-import { httpRequest, type HttpResult } from './net.js'
+import { startBalancerProcess, type BalancerProcess, type BalancerProcessOptions } from './balancer-process.js'
+import { getFreePorts, httpRequest, type HttpResult } from './net.js'
 
 /** A balancer process plus its admin server. */
 export interface AdminBalancer extends BalancerProcess {
@@ -18,9 +18,10 @@ export interface AdminBalancer extends BalancerProcess {
 
 /** Starts `lb start` with `config` (the file format), a free admin port and token `t0ken-for-tests`. */
 export async function startAdminBalancer(config: Record<string, unknown>, options: BalancerProcessOptions = {}): Promise<AdminBalancer> {
-  const adminPort = await freePort()
+  const [adminPort = 0, listenPort] = await getFreePorts(2)
   const token = 't0ken-for-tests'
   const lb = await startBalancerProcess({
+    port: listenPort,
     ...options,
     config: { ...config, admin: { host: '127.0.0.1', port: adminPort, token, ...((config.admin as object | undefined) ?? {}) } },
     env: { ADMIN_PORT: String(adminPort), ...options.env },

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { getFreePort } from './net.js'
+import { getFreePort, getFreePorts } from './net.js'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -44,7 +44,9 @@ export const freePort = getFreePort
 
 /** Starts `lb start` as a child process and waits until it listens. */
 export async function startBalancerProcess(options: BalancerProcessOptions = {}): Promise<BalancerProcess> {
-  const port = options.port ?? (await freePort())
+  // Listener and admin ports together, so that they differ.
+  const [freeListen, freeAdmin] = await getFreePorts(2)
+  const port = options.port ?? (freeListen as number)
   const args = [CLI, 'start', ...(options.args ?? [])]
   let dir: string | undefined
   let file = ''
@@ -56,7 +58,7 @@ export async function startBalancerProcess(options: BalancerProcessOptions = {})
   }
   const child = spawn(process.execPath, args, {
     cwd: options.cwd ?? REPO_ROOT,
-    env: { ...process.env, PORT: String(port), ADMIN_PORT: String(await freePort()), LOG_LEVEL: 'warn', ...options.env },
+    env: { ...process.env, PORT: String(port), ADMIN_PORT: String(freeAdmin), LOG_LEVEL: 'warn', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''

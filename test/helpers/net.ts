@@ -4,14 +4,37 @@ import net from 'node:net'
 
 /** Returns a port that was free a moment ago on 127.0.0.1 (listen on 0, read the port, close). */
 export async function getFreePort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => resolve())
-  })
-  const { port } = server.address() as net.AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
+  return (await getFreePorts(1))[0] as number
+}
+
+/** Ports this process has handed out: never handed out again (a test may hold one closed on purpose). */
+const handedOut = new Set<number>()
+
+/**
+ * `n` different TCP ports that were free a moment ago on 127.0.0.1, none handed out before in this
+ * process. The OS gives the same free port to consecutive asks once the first asker has closed it, so
+ * a listener, an admin port and a "closed" port chosen one after the other could otherwise coincide.
+ */
+export async function getFreePorts(n: number): Promise<number[]> {
+  const servers: net.Server[] = []
+  const ports: number[] = []
+  try {
+    while (ports.length < n) {
+      const server = net.createServer()
+      servers.push(server)
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(0, '127.0.0.1', () => resolve())
+      })
+      const { port } = server.address() as net.AddressInfo
+      if (handedOut.has(port)) continue // held open until the end, so the next ask gets another
+      handedOut.add(port)
+      ports.push(port)
+    }
+    return ports
+  } finally {
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()))))
+  }
 }
 
 /** Result of {@link rawRequest}. */
