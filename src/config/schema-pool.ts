@@ -121,7 +121,7 @@ const retryCondition = z
 const retries = strictObject({
   attempts: count(1).max(10, { error: 'expected at most 10 attempts' }).default(3).describe('Total tries including the first. 1 = no retries. Default 3.'),
   on: z.array(retryCondition).prefault(['connect-failure', 'reset', 'timeout', '502', '503', '504']).describe('Conditions that retry: connect-failure (any method), reset, timeout, status codes (idempotent methods, before any response byte). Default connect-failure, reset, timeout, 502, 503, 504.'),
-  budgetPercent: percent.default(20).describe('Retries allowed as a share of active requests, percent; retries after a refused connection are not rationed. Default 20.'),
+  budgetPercent: percent.default(20).describe('Retries allowed as a share of active requests, percent; retries after a refused connection, or after a failure that took the backend out of rotation, are not rationed. Default 20.'),
   minRetriesPerSecond: count(0).default(10).describe('Retries always allowed per second regardless of the budget. Default 10.'),
   perTryTimeout: duration.prefault(0).describe('Timeout of one try; 0 = the response-header timeout. Default 0.'),
   backoffBase: duration.prefault('25ms').describe('First backoff delay (exponential with jitter). Default 25ms.'),

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { requestChannel, retryChannel, systemRandom, type ErrorCode, type RequestEvent } from '../core/index.js'
 import type { ClientLimits } from '../config/index.js'
-import { backoffMs, classifyRetry, type RetryFailure, type UpstreamPool } from '../upstream/index.js'
+import { backoffMs, classifyRetry, isReady, type RetryFailure, type UpstreamPool } from '../upstream/index.js'
 import { stripMapped, type ClientAddressResolver } from './client-address.js'
 import { sendError } from './error-response.js'
 import { appendForwardedHeaders, copyRequestHeaders, isValidRequestId } from './headers.js'
@@ -190,9 +190,12 @@ class Exchange implements AttemptOwner {
       responseBytesSentToClient: this.res.headersSent,
       requestBodyStarted: attempt.bodyStarted,
     })
-    // A refused connection cost no backend anything: its retry is not rationed (a backend killed under
-    // load refuses a burst of requests at once, more than the budget's share; none may be lost).
-    if (!decision.retry || !pool.retryBudget.tryAcquireRetry(refused)) return false
+    // Not rationed: a retry after a refused connection (it cost no backend anything), and one after a
+    // failure that left its endpoint out of rotation (ejected, unhealthy). A backend killed under load
+    // fails everything it had in flight at once, more than the budget's share; none of it may be lost,
+    // and nothing new goes to it, so these retries are bounded by what it held: no storm to ration.
+    const unrationed = refused || !isReady(attempt.state)
+    if (!decision.retry || !pool.retryBudget.tryAcquireRetry(unrationed)) return false
     this.retriesGranted++
     if (retryChannel.hasSubscribers) {
       retryChannel.publish({ pool: pool.name, endpoint: attempt.state.endpoint.id, reason: decision.reason, requestId: this.requestId })

@@ -108,8 +108,10 @@ const MAX_FLOOR = 10_000
  *   low-traffic pools retrying).
  * Callers: `requestStarted()`/`requestFinished()` once per client request (not per try);
  * `tryAcquireRetry()` before each retry and `releaseRetry()` when that retry ends.
- * A retry after a refused connection is granted outside the budget (`unrationed`): nothing reached a
- * backend, so it adds no work to a struggling one; it is still counted, and bounded by `attempts`.
+ * The caller grants some retries outside the budget (`unrationed`): after a refused connection (nothing
+ * reached a backend), and after a failure that took its endpoint out of rotation (no new request goes
+ * there, so the retries are bounded by what it had in flight). They are still counted, and bounded by
+ * `attempts`.
  */
 export class RetryBudget {
   /** Client requests in flight. */

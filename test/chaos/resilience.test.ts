@@ -7,6 +7,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import diagnostics from 'node:diagnostics_channel'
 import { Agent } from 'node:http'
+import net from 'node:net'
 import { CHANNELS } from '../../src/core/index.js'
 import { httpRequest, startTestBackend, waitFor, getFreePort, type TestBackend } from '../helpers/index.js'
 import { startInProcessProxy } from './harness.js'
@@ -112,6 +113,49 @@ test('a POST whose body was sent is not retried; with Idempotency-Key it is; ref
     assert.equal(res.status, 200)
   }
   assert.equal(ok?.count(), 4, 'every POST refused at connect was served by the other backend')
+})
+
+/**
+ * A backend that "crashes" once it holds `hold` requests: every connection is reset at once and the port
+ * closes, as when its process is SIGKILLed under load.
+ */
+async function crashingBackend(t: T, hold: number): Promise<{ url: string; held: () => number }> {
+  const sockets = new Set<net.Socket>()
+  let held = 0
+  const server = net.createServer((socket) => {
+    sockets.add(socket)
+    socket.on('error', () => {})
+    socket.on('data', (d) => {
+      held += d.toString('latin1').split('\r\n\r\n').length - 1
+      if (held < hold) return
+      server.close()
+      for (const s of sockets) s.resetAndDestroy()
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.after(() => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve())))
+  return { url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, held: () => held }
+}
+
+test('a backend dying with more requests in flight than the retry budget\'s floor: every GET is retried elsewhere', async (t) => {
+  const crashing = await crashingBackend(t, 20)
+  const [ok] = await backends(t, undefined)
+  const lb = await startInProcessProxy({
+    pools: {
+      // Defaults otherwise: budget 20 % of active requests + 10 a second, 5 consecutive failures eject.
+      p: { backends: [{ url: crashing.url, id: 'crashing' }, { url: ok?.url, id: 'ok' }], healthCheck: noHealth },
+    },
+  })
+  t.after(() => lb.close())
+  const agent = new Agent({ keepAlive: true, maxSockets: 40 })
+  t.after(() => agent.destroy())
+  // 40 at once, round robin: 20 reach the crashing backend, whose 20 resets then arrive together. The
+  // budget alone would grant 10 of those retries; the rest come after the backend was ejected.
+  const results = await Promise.all(Array.from({ length: 40 }, () => httpRequest(`${lb.url}/x`, { agent })))
+  assert.equal(crashing.held(), 20)
+  assert.deepEqual(tally(results.map((r) => r.status)), { 200: 40 }, results.find((r) => r.status !== 200)?.body)
+  assert.equal(ok?.count(), 40)
+  assert.ok(lb.pool().retryBudget.exhausted === 0, `${lb.pool().retryBudget.exhausted} retries refused by the budget`)
 })
 
 test('with all backends failing, retries add at most the budget over the offered load', async (t) => {
