@@ -39,6 +39,15 @@ async function instance(t: T, cfg: Record<string, unknown>): Promise<AdminBalanc
   return lb
 }
 
+/** A redis-server of the test's own, `n` backends and two balancer instances sharing them. */
+async function twoInstances(t: T, n: number): Promise<{ r: RedisHandle; list: TestBackend[]; a: AdminBalancer; b: AdminBalancer }> {
+  const r = await redis(t)
+  const list = await backends(t, n)
+  const cfg = config(r, list)
+  const [a, b] = await Promise.all([instance(t, cfg), instance(t, cfg)])
+  return { r, list, a, b }
+}
+
 /** Sends `n` GETs through `lb` with a keep-alive agent and returns the statuses. */
 async function load(lb: AdminBalancer, n: number, agent: Agent, path = '/'): Promise<number[]> {
   const out: number[] = []
@@ -111,10 +120,7 @@ test('three instances, one prober: one probe per interval in total; kill the pro
 })
 
 test('Redis SIGKILLed under load: 0 failed requests; restarted: state back within 2 s and a change reaches every instance', async (t) => {
-  const r = await redis(t)
-  const list = await backends(t, 2)
-  const cfg = config(r, list)
-  const [a, b] = await Promise.all([instance(t, cfg), instance(t, cfg)])
+  const { r, list, a, b } = await twoInstances(t, 2)
   const agent = new Agent({ keepAlive: true, maxSockets: 8 })
   t.after(() => agent.destroy())
   assert.equal((await a.call('POST', '/api/pools/p/backends/b2/drain')).status, 200)
@@ -187,10 +193,7 @@ test('Redis frozen (SIGSTOP) for 5 s under load: no request waits on it, 0 error
 })
 
 test('one dashboard for all instances: B shows the requests served by A; A stopping leaves its requests in B\'s totals', async (t) => {
-  const r = await redis(t)
-  const list = await backends(t, 2)
-  const cfg = config(r, list)
-  const [a, b] = await Promise.all([instance(t, cfg), instance(t, cfg)])
+  const { a, b } = await twoInstances(t, 2)
   const agent = new Agent({ keepAlive: true, maxSockets: 4 })
   t.after(() => agent.destroy())
   type Stats = { instances?: number; requests?: number; pools?: Array<{ endpoints: Array<{ requests: number }> }> }
