@@ -7,7 +7,7 @@ import type { ClientLimits } from '../config/index.js'
 import { backoffMs, classifyRetry, isReady, type RetryFailure, type UpstreamPool } from '../upstream/index.js'
 import { stripMapped, type ClientAddressResolver } from './client-address.js'
 import { sendError } from './error-response.js'
-import { appendForwardedHeaders, copyRequestHeaders, isValidRequestId } from './headers.js'
+import { appendForwardedHeaders, copyRequestHeaders, isValidRequestId, knownName } from './headers.js'
 import { checkRequest, type RequestHead } from './request-guard.js'
 import { rewritePath, type CompiledRoute, type Router } from './router.js'
 import { Attempt, type AttemptOwner, type AttemptFailure } from './attempt.js'
@@ -346,7 +346,7 @@ export class BodyTooLargeError extends Error {
 function incomingRequestId(raw: readonly string[]): string {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string
-    if (name.length === 12 && name.toLowerCase() === 'x-request-id') {
+    if (name.length === 12 && knownName(name) === 'x-request-id') {
       const v = raw[i + 1] as string
       if (isValidRequestId(v)) return v
     }
