@@ -3,7 +3,6 @@
  * `createWorkerApp` builds what one proxy process serves; `startBalancer` runs the primary
  * (workers, and in later layers the health checks, shared state and admin server).
  */
-import type { Server } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import type { LbConfig } from './config/index.js'
 import { SequenceLeaser, createStateStore, type StateStore } from './state/index.js'
@@ -22,7 +21,7 @@ import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import { ActiveHealthChecker, UpstreamPool, type UpstreamPoolOptions } from './upstream/index.js'
 import { ClientAddressResolver, Router, type ProxyContext, type ProxyRuntime } from './proxy/index.js'
-import { createHttpServer, createRedirectServer, createTlsServer, drainServer } from './server/index.js'
+import { createHttpServer, createRedirectServer, createTlsServer, drainServer, type PlainServer } from './server/index.js'
 import { Fleet, IpcCounter, WorkerSupervisor, isWorkerMessage, type PrimaryMessage, type WorkerApp, type WorkerMessage } from './cluster/index.js'
 import { circuitChannel, type CircuitEvent } from './core/index.js'
 import diagnostics from 'node:diagnostics_channel'
@@ -78,7 +77,7 @@ export function buildProxyContext(config: LbConfig, send: (msg: WorkerMessage) =
 /** A proxy process: listener, pools and the runtime flags, as run by a worker (or in-process). */
 export interface ProxyProcess extends WorkerApp {
   readonly runtime: ProxyRuntime
-  readonly server: Server
+  readonly server: PlainServer
   /** The bound port (useful with port 0). */
   port(): number
 }

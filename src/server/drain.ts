@@ -1,5 +1,4 @@
 import { Server as NetServer, type Socket } from 'node:net'
-import type { Server } from 'node:http'
 import type { ProxyRuntime } from '../proxy/index.js'
 
 const tracked = new WeakMap<NetServer, Set<Socket>>()
@@ -61,7 +60,7 @@ export function sweepIdleConnections(sockets: ReadonlySet<Socket>, options: { sk
  * second is closed ({@link sweepIdleConnections}); in-flight requests and open tunnels (WebSockets)
  * finish; after `timeoutMs` whatever is left is closed. Resolves when every connection is closed.
  */
-export function drainServer(server: Server, runtime: ProxyRuntime, timeoutMs: number): Promise<void> {
+export function drainServer(server: NetServer & { closeAllConnections(): void }, runtime: ProxyRuntime, timeoutMs: number): Promise<void> {
   runtime.shuttingDown = true
   const sockets = tracked.get(server) ?? new Set<Socket>()
   return new Promise((resolve) => {

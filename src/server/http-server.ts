@@ -1,8 +1,10 @@
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { Server as NetServer } from 'node:net'
 import type { ClientLimits } from '../config/index.js'
 import { createRequestHandler, createUpgradeHandler, type ProxyRuntime } from '../proxy/index.js'
 import { handleClientError } from './client-errors.js'
 import { trackConnections } from './drain.js'
+import { Http1Server, loadParserBinding } from './http1/index.js'
 
 /**
  * Node server options every HTTP/1.1 listener (plain and TLS) shares: the client deadlines, the
@@ -23,16 +25,34 @@ export function http1ServerOptions(limits: ClientLimits) {
   }
 }
 
+/** A listener the drain can stop: `http.Server` or the balancer's own {@link Http1Server}. */
+export type PlainServer = NetServer & { closeAllConnections(): void }
+
 /**
- * The plain HTTP/1.1 listener. Node's parser enforces the client deadlines (header 10 s, whole
- * request 60 s) and a head-size ceiling; the balancer measures URL and header sizes itself so that
- * it can tell 414 from 431 (the parser's ceiling is their sum plus slack, a backstop).
+ * The plain HTTP/1.1 listener. Requests are parsed by Node's own llhttp binding with the strictness of
+ * `node:http`; the balancer's {@link Http1Server} answers them without `IncomingMessage` and
+ * `ServerResponse`, which cost a Node proxy about a fifth of its CPU per request (docs/profiling.md).
+ * `node:http` is used instead when this Node's parser binding has another shape, or when
+ * `LB_HTTP1_SERVER=node` asks for it. The parser enforces the client deadlines (header 10 s, whole
+ * request 60 s) and a head-size ceiling; the balancer measures URL and header sizes itself so that it
+ * can tell 414 from 431 (the parser's ceiling is their sum plus slack, a backstop).
  */
-export function createHttpServer(runtime: ProxyRuntime, limits: ClientLimits): Server {
-  const server = createServer(http1ServerOptions(limits))
+export function createHttpServer(runtime: ProxyRuntime, limits: ClientLimits): PlainServer {
+  const binding = process.env.LB_HTTP1_SERVER === 'node' ? undefined : loadParserBinding()
+  const options = http1ServerOptions(limits)
   // One field beyond the limit stays visible to the request guard, which answers 431.
-  server.maxHeadersCount = limits.maxHeaderCount + 1
-  server.on('request', createRequestHandler(runtime, 'http'))
+  const maxHeadersCount = limits.maxHeaderCount + 1
+  const onRequest = createRequestHandler(runtime, 'http')
+  let server: PlainServer
+  if (binding === undefined) {
+    const node = createServer(options)
+    node.maxHeadersCount = maxHeadersCount
+    node.on('request', onRequest)
+    server = node
+  } else {
+    // The handler reads only the parts of IncomingMessage/ServerResponse that Http1Request/Http1Response have.
+    server = new Http1Server(binding, { ...options, maxHeadersCount }, (req, res) => onRequest(req as unknown as IncomingMessage, res as unknown as ServerResponse))
+  }
   server.on('upgrade', createUpgradeHandler(runtime, 'http'))
   trackConnections(server)
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => handleClientError(err, socket, limits.maxUrlBytes))

@@ -1,0 +1,355 @@
+import type { Socket } from 'node:net'
+import type { HttpParser, ParserBinding } from './parser-binding.js'
+import { Http1Request, Http1Response, type MessageConnection } from './message.js'
+
+/** What a connection needs from its server. */
+export interface ConnectionOwner {
+  readonly binding: ParserBinding
+  readonly maxHeaderSize: number
+  /** Header fields kept per request (name and value count as one); 0 = no limit. */
+  readonly maxHeadersCount: number
+  onRequest(req: Http1Request, res: Http1Response): void
+  onUpgrade(req: Http1Request, socket: Socket, head: Buffer): void
+  onClientError(err: Error, socket: Socket): void
+  forget(conn: Http1Connection): void
+}
+
+/** Where a connection is between requests; the deadline sweep reads it. */
+export const enum Phase {
+  /** Keep-alive, waiting for the next request (keep-alive timeout). */
+  Idle,
+  /** Reading a request head (header deadline, whole-request deadline). */
+  Head,
+  /** Reading a request body (whole-request deadline). */
+  Body,
+  /** The request was read; the response is on its way (no client deadline). */
+  Answering,
+}
+
+const UPGRADE_REQUESTED = 2
+
+/** The parts of a socket's libuv stream handle used for back-pressure on a consumed handle. */
+interface StreamHandle {
+  isStreamBase?: boolean
+  _consumed?: boolean
+  reading?: boolean
+  readStop(): number
+  readStart(): number
+}
+
+/**
+ * One client connection: Node's llhttp parser reads straight from the socket handle, and requests are
+ * answered in order (a pipelined request waits, body buffered, until the one before it is answered).
+ */
+export class Http1Connection implements MessageConnection {
+  phase = Phase.Head
+  /** When the current phase began (performance.now()). */
+  since: number
+  /** When the request being read began (performance.now()). */
+  requestSince: number
+  private readonly parser: HttpParser
+  private current: Http1Response | undefined
+  private readonly waiting: Http1Response[] = []
+  /** The request whose body the parser is reading (may be a waiting one). */
+  private reading: Http1Request | undefined
+  private upgradeRequest: Http1Request | undefined
+  private partialHeaders: string[] = []
+  private partialUrl = ''
+  private consumed = false
+  private bodyPaused = false
+  private queuePaused = false
+  private gone = false
+
+  constructor(
+    private readonly owner: ConnectionOwner,
+    readonly socket: Socket,
+  ) {
+    this.since = performance.now()
+    this.requestSince = this.since
+    const b = owner.binding
+    const parser = new b.HTTPParser()
+    this.parser = parser
+    parser.initialize(b.HTTPParser.REQUEST, {}, owner.maxHeaderSize, 0)
+    parser[b.kOnMessageBegin] = this.onMessageBegin
+    parser[b.kOnHeaders] = this.onHeaders
+    parser[b.kOnHeadersComplete] = this.onHeadersComplete
+    parser[b.kOnBody] = this.onBody
+    parser[b.kOnMessageComplete] = this.onMessageComplete
+    parser[b.kOnExecute] = this.onExecute
+    const handle = this.handle()
+    if (handle?.isStreamBase === true && handle._consumed !== true) {
+      // The parser reads the handle itself: no Buffer and no `data` event per packet in JS.
+      handle._consumed = true
+      this.consumed = true
+      parser.consume(handle)
+    } else {
+      socket.on('data', (data: Buffer) => this.onExecute(parser.execute(data), data))
+    }
+    socket.on('end', this.onEnd)
+    socket.on('close', this.onClose)
+    socket.on('error', this.onError)
+    socket.on('drain', this.onDrain)
+  }
+
+  /** A response that is being written right now (drain and client errors look at it). */
+  get busy(): boolean {
+    return this.current !== undefined
+  }
+
+  responseDone(res: Http1Response): void {
+    if (res !== this.current) return
+    this.current = undefined
+    setHttpMessage(this.socket, null)
+    if (this.gone || this.socket.destroyed) return
+    if (!res.req.complete) res.req.dump()
+    if (!res.keepAlive) {
+      // Nothing after this response is answered: refuse what is queued, then close once it is flushed.
+      for (const w of this.waiting.splice(0)) w.closed()
+      this.socket.end()
+      return
+    }
+    const next = this.waiting.shift()
+    if (next !== undefined) return this.start(next)
+    if (this.queuePaused) {
+      this.queuePaused = false
+      if (!this.bodyPaused) this.readingOn()
+    }
+    if (this.phase === Phase.Answering) {
+      this.phase = Phase.Idle
+      this.since = performance.now()
+    }
+  }
+
+  pauseBody(): void {
+    if (this.bodyPaused) return
+    this.bodyPaused = true
+    this.readingOff()
+  }
+
+  resumeBody(): void {
+    if (!this.bodyPaused) return
+    this.bodyPaused = false
+    if (!this.queuePaused) this.readingOn()
+  }
+
+  /** A deadline passed (header, whole request): answered as Node's server does, through clientError. */
+  timedOut(): void {
+    this.phase = Phase.Answering // answered once
+    this.owner.onClientError(Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), this.socket)
+  }
+
+  /** Stops reading the socket (back-pressure). A consumed handle is stopped at the handle: its reads bypass the stream. */
+  private readingOff(): void {
+    const handle = this.handle()
+    if (!this.consumed || handle == null) return void this.socket.pause()
+    if (handle.reading === false) return
+    handle.reading = false
+    handle.readStop()
+  }
+
+  private readingOn(): void {
+    const handle = this.handle()
+    if (!this.consumed || handle == null) return void this.socket.resume()
+    if (handle.reading === true || this.socket.destroyed) return
+    handle.reading = true
+    handle.readStart()
+  }
+
+  private handle(): StreamHandle | null | undefined {
+    return (this.socket as Socket & { _handle?: StreamHandle | null })._handle
+  }
+
+  private start(res: Http1Response): void {
+    this.current = res
+    setHttpMessage(this.socket, res)
+    const req = res.req
+    const expect = expectation(req)
+    if (expect !== undefined) {
+      if (/^100-continue$/i.test(expect)) res.writeContinue()
+      else {
+        res.keepAlive = false
+        res.writeHead(417, ['content-length', '0'])
+        res.end()
+        return
+      }
+    }
+    this.owner.onRequest(req, res)
+  }
+
+  private readonly onMessageBegin = (): void => {
+    if (this.phase === Phase.Idle || this.phase === Phase.Answering) {
+      this.phase = Phase.Head
+      this.since = performance.now()
+      this.requestSince = this.since
+    }
+  }
+
+  /** A head with many fields arrives in parts (llhttp hands them over 32 at a time). */
+  private readonly onHeaders = (headers: string[], url: string): void => {
+    const max = this.owner.maxHeadersCount * 2
+    if (max <= 0 || this.partialHeaders.length < max) for (const h of headers) this.partialHeaders.push(h)
+    this.partialUrl += url
+  }
+
+  private readonly onHeadersComplete = (
+    versionMajor: number,
+    versionMinor: number,
+    headers: string[] | undefined,
+    method: number,
+    url: string | undefined,
+    _statusCode: unknown,
+    _statusMessage: unknown,
+    upgrade: boolean,
+    shouldKeepAlive: boolean,
+  ): number => {
+    let raw = headers
+    if (raw === undefined) {
+      raw = this.partialHeaders
+      this.partialHeaders = []
+    }
+    let target = url
+    if (target === undefined || target === '') {
+      target = this.partialUrl
+      this.partialUrl = ''
+    }
+    const req = new Http1Request(this, this.socket, this.owner.binding.methods[method] ?? 'GET', target, raw, versionMajor, versionMinor)
+    this.reading = req
+    if (this.phase === Phase.Head) this.phase = Phase.Body
+    if (upgrade) {
+      this.upgradeRequest = req
+      return UPGRADE_REQUESTED
+    }
+    const res = new Http1Response(this, req, shouldKeepAlive)
+    if (this.current === undefined) this.start(res)
+    else {
+      this.waiting.push(res)
+      if (!this.queuePaused) {
+        // Pipelined: read no further until the queue is answered.
+        this.queuePaused = true
+        this.readingOff()
+      }
+    }
+    return 0
+  }
+
+  private readonly onBody = (chunk: Buffer): void => {
+    this.reading?.pushBody(chunk)
+  }
+
+  private readonly onMessageComplete = (): void => {
+    const req = this.reading
+    this.reading = undefined
+    this.partialHeaders = []
+    this.partialUrl = ''
+    if (req === undefined) return
+    req.endBody()
+    if (this.phase !== Phase.Body) return
+    // Answered already (a response that did not wait for the body): the connection is idle again.
+    this.phase = this.current === undefined && this.waiting.length === 0 ? Phase.Idle : Phase.Answering
+    this.since = performance.now()
+  }
+
+  private readonly onExecute = (ret: number | Error, data?: Buffer): void => {
+    if (ret instanceof Error) {
+      const err = ret as Error & { rawPacket?: Buffer }
+      err.rawPacket = data ?? this.parser.getCurrentBuffer()
+      this.owner.onClientError(err, this.socket)
+      return
+    }
+    const req = this.upgradeRequest
+    if (req === undefined) return
+    this.upgradeRequest = undefined
+    const buffer = data ?? this.parser.getCurrentBuffer()
+    const head = buffer.subarray(ret)
+    if (this.current !== undefined || this.waiting.length > 0) {
+      this.socket.destroy() // an upgrade behind unanswered requests: nothing sane to do with it
+      return
+    }
+    this.detach()
+    this.owner.onUpgrade(req, this.socket, head)
+  }
+
+  /** The client sent FIN. As Node's server (no half-open HTTP): abandon what is unanswered, then close. */
+  private readonly onEnd = (): void => {
+    if (this.gone) return
+    const ret = this.parser.finish()
+    if (ret instanceof Error) {
+      this.owner.onClientError(ret, this.socket)
+      return
+    }
+    this.abandon()
+    if (this.socket.writable) this.socket.end()
+  }
+
+  private readonly onClose = (): void => {
+    this.abandon()
+    this.release()
+  }
+
+  private readonly onError = (err: Error): void => {
+    this.owner.onClientError(err, this.socket)
+  }
+
+  private readonly onDrain = (): void => {
+    this.current?.emit('drain')
+  }
+
+  /** Every request not yet answered sees the client go. */
+  private abandon(): void {
+    this.reading?.abort()
+    const current = this.current
+    this.current = undefined
+    setHttpMessage(this.socket, null)
+    if (current !== undefined) {
+      current.req.abort()
+      current.closed()
+    }
+    for (const w of this.waiting.splice(0)) {
+      w.req.abort()
+      w.closed()
+    }
+  }
+
+  /** Hands the socket over (upgrade): the parser lets go of the handle and of the socket's events. */
+  private detach(): void {
+    this.socket.off('end', this.onEnd)
+    this.socket.off('close', this.onClose)
+    this.socket.off('error', this.onError)
+    this.socket.off('drain', this.onDrain)
+    this.socket.removeAllListeners('data')
+    // As Node's server does before 'upgrade': the new owner's first `data` listener starts the flow.
+    if (this.consumed) this.readingOn() // a stopped handle would starve the tunnel
+    ;(this.socket as Socket & { readableFlowing: boolean | null }).readableFlowing = null
+    this.release()
+  }
+
+  private release(): void {
+    if (this.gone) return
+    this.gone = true
+    this.owner.forget(this)
+    const parser = this.parser
+    if (this.consumed) {
+      parser.unconsume()
+      const handle = this.handle()
+      if (handle != null) handle._consumed = false
+    }
+    // Not from inside one of its own callbacks.
+    setImmediate(() => parser.close())
+  }
+}
+
+/** The `Expect` value of an HTTP/1.1 request, if any (Node's server answers 100-continue and 417). */
+function expectation(req: Http1Request): string | undefined {
+  if (req.httpVersionMajor !== 1 || req.httpVersionMinor !== 1) return undefined
+  const raw = req.rawHeaders
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    if (name.length === 6 && name.toLowerCase() === 'expect') return raw[i + 1] as string
+  }
+  return undefined
+}
+
+/** The response in progress, where Node's server keeps it (the drain sweep and client errors read it). */
+function setHttpMessage(socket: Socket, res: Http1Response | null): void {
+  ;(socket as Socket & { _httpMessage?: Http1Response | null })._httpMessage = res
+}

@@ -1,0 +1,188 @@
+import { test, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import net from 'node:net'
+import { once } from 'node:events'
+import { Http1Server, loadParserBinding, type RequestListener } from './index.js'
+
+const binding = loadParserBinding()
+
+const OPTIONS = { maxHeaderSize: 16 * 1024, maxHeadersCount: 101, headersTimeout: 10_000, requestTimeout: 60_000, keepAliveTimeout: 5000, connectionsCheckingInterval: 50 }
+
+async function serve(t: TestContext, listener: RequestListener, options: Partial<typeof OPTIONS> = {}): Promise<{ server: Http1Server; port: number }> {
+  assert.ok(binding, "this Node's _http_common parser binding has the expected shape")
+  const server = new Http1Server(binding, { ...OPTIONS, ...options }, listener)
+  server.on('clientError', (err: Error & { code?: string }, socket: net.Socket) => {
+    socket.end(`HTTP/1.1 400 Bad Request\r\nx-error: ${err.code ?? ''}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`)
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.after(() => {
+    server.closeAllConnections()
+    server.close()
+  })
+  return { server, port: (server.address() as net.AddressInfo).port }
+}
+
+/** Sends raw bytes, returns everything read until the server closes (or `until` matches). */
+function exchange(port: number, bytes: string | Buffer, options: { until?: (text: string) => boolean; end?: boolean } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1')
+    let text = ''
+    const done = (): void => {
+      socket.destroy()
+      resolve(text)
+    }
+    socket.on('data', (d: Buffer) => {
+      text += d.toString('latin1')
+      if (options.until?.(text) === true) done()
+    })
+    socket.on('close', done)
+    socket.on('error', reject)
+    socket.write(bytes)
+    if (options.end === true) socket.end()
+  })
+}
+
+const count = (text: string, what: string): number => text.split(what).length - 1
+
+test('answers with Content-Length as given, adds Date, keeps the connection', async (t) => {
+  const { port } = await serve(t, (req, res) => {
+    res.writeHead(200, ['content-length', '2', 'x-method', req.method])
+    res.end('ok')
+  })
+  const text = await exchange(port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\nHEAD / HTTP/1.1\r\nHost: a\r\n\r\n', { until: (s) => count(s, 'HTTP/1.1 200') === 2 })
+  assert.match(text, /^HTTP\/1\.1 200 OK\r\ncontent-length: 2\r\nx-method: GET\r\ndate: [^\r]+GMT\r\n\r\nok/)
+  // HEAD: the same head, no body.
+  assert.match(text, /x-method: HEAD\r\ndate: [^\r]+\r\n\r\n$/)
+  assert.doesNotMatch(text, /connection: close/i)
+})
+
+test('a body without Content-Length is chunked for HTTP/1.1 and close-delimited for HTTP/1.0', async (t) => {
+  const { port } = await serve(t, (_req, res) => {
+    res.writeHead(200, ['x-a', '1'])
+    res.write(Buffer.from('hello '))
+    res.end('world')
+  })
+  const chunked = await exchange(port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', { until: (s) => s.endsWith('0\r\n\r\n') })
+  assert.match(chunked, /transfer-encoding: chunked\r\n/)
+  assert.ok(chunked.endsWith('\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n'), chunked)
+  const old = await exchange(port, 'GET / HTTP/1.0\r\n\r\n')
+  assert.match(old, /connection: close\r\n\r\nhello world$/)
+  assert.doesNotMatch(old, /transfer-encoding/)
+})
+
+test('pipelined requests are answered in order, each after the one before it', async (t) => {
+  const order: string[] = []
+  const { port } = await serve(t, (req, res) => {
+    order.push(req.url)
+    // The first answers last: the second must still wait for it.
+    setTimeout(() => {
+      res.writeHead(200, ['content-length', String(req.url.length)])
+      res.end(req.url)
+    }, req.url === '/1' ? 100 : 0)
+  })
+  const text = await exchange(port, 'GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
+  assert.deepEqual(order, ['/1', '/2', '/3'])
+  assert.ok(text.indexOf('\r\n\r\n/1') < text.indexOf('\r\n\r\n/2') && text.indexOf('\r\n\r\n/2') < text.indexOf('\r\n\r\n/3'), text)
+  assert.equal(count(text, 'connection: close'), 1)
+})
+
+test('the request body is streamed to the reader, chunked or not, and a retry reads on where the last try stopped', async (t) => {
+  const bodies: string[] = []
+  const { port } = await serve(t, (req, res) => {
+    void (async () => {
+      let body = ''
+      const first = req.iterator({ destroyOnReturn: false })
+      const one = await first.next()
+      if (one.done !== true) body += one.value.toString()
+      await first.return?.()
+      for await (const chunk of req.iterator({ destroyOnReturn: false })) body += chunk.toString()
+      bodies.push(body)
+      res.writeHead(200, ['content-length', String(body.length)])
+      res.end(body)
+    })()
+  })
+  const chunked = await exchange(port, 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n')
+  assert.match(chunked, /\r\n\r\nabcdefg$/)
+  const big = 'x'.repeat(300_000)
+  const plain = await exchange(port, `POST / HTTP/1.1\r\nHost: a\r\nContent-Length: ${big.length}\r\nConnection: close\r\n\r\n${big}`)
+  assert.ok(plain.endsWith(big))
+  assert.deepEqual(bodies.map((b) => b.length), [7, 300_000])
+})
+
+test('Expect: 100-continue gets 100 Continue first; another expectation gets 417', async (t) => {
+  const { port } = await serve(t, (_req, res) => {
+    res.writeHead(204)
+    res.end()
+  })
+  const text = await exchange(port, 'PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
+  assert.match(text, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 204 No Content\r\n/)
+  const refused = await exchange(port, 'PUT / HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\nContent-Length: 0\r\n\r\n')
+  assert.match(refused, /^HTTP\/1\.1 417 Expectation Failed\r\n/)
+})
+
+test('a parse error reaches clientError with llhttp code and the raw packet', async (t) => {
+  let listened = 0
+  const { port } = await serve(t, () => listened++)
+  const text = await exchange(port, 'GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n')
+  assert.match(text, /^HTTP\/1\.1 400 Bad Request\r\nx-error: HPE_UNEXPECTED_CONTENT_LENGTH\r\n/)
+  assert.equal(listened, 0)
+})
+
+test('deadlines: a slow head is reported as a request timeout; an idle keep-alive connection is closed', async (t) => {
+  const { server, port } = await serve(t, (_req, res) => res.writeHead(200, ['content-length', '0']).end(), { headersTimeout: 200, keepAliveTimeout: 300 })
+  const errors: string[] = []
+  server.prependListener('clientError', (err: Error & { code?: string }) => errors.push(err.code ?? ''))
+  const slow = await exchange(port, 'GET / HTTP/1.1\r\nHost: a\r\n')
+  assert.match(slow, /x-error: ERR_HTTP_REQUEST_TIMEOUT/)
+  assert.deepEqual(errors, ['ERR_HTTP_REQUEST_TIMEOUT'])
+  const started = performance.now()
+  const idle = await exchange(port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n')
+  assert.match(idle, /^HTTP\/1\.1 200 OK/)
+  assert.ok(performance.now() - started >= 250, 'closed by the keep-alive timeout, not at once')
+})
+
+test('the client going away before the answer: the response sees close, the body reader an abort', async (t) => {
+  let closed = false
+  let readError = ''
+  let resolveSeen = (): void => {}
+  const seen = new Promise<void>((resolve) => (resolveSeen = resolve))
+  await serve(t, (req, res) => {
+    res.on('close', () => {
+      closed = !res.writableFinished
+    })
+    void (async () => {
+      try {
+        for await (const _ of req.iterator()) void _
+      } catch (err) {
+        readError = (err as Error).message
+      }
+      resolveSeen()
+    })()
+  }).then(({ port }) => {
+    const socket = net.connect(port, '127.0.0.1', () => {
+      socket.write('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\npartial')
+      setTimeout(() => socket.destroy(), 50)
+    })
+  })
+  await seen
+  assert.equal(readError, 'aborted')
+  assert.equal(closed, true)
+})
+
+test('an upgrade hands over the socket and the bytes read past the head', async (t) => {
+  const { server, port } = await serve(t, () => assert.fail('not a plain request'))
+  server.on('upgrade', (req: { url: string; headers: Record<string, string> }, socket: net.Socket, head: Buffer) => {
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: ${req.headers.upgrade ?? ''}\r\n\r\n${head.toString()}|`)
+    socket.on('data', (d: Buffer) => socket.end(d))
+  })
+  const socket = net.connect(port, '127.0.0.1')
+  let text = ''
+  socket.on('data', (d: Buffer) => {
+    text += d.toString()
+    if (text.endsWith('|')) socket.write('after')
+  })
+  socket.write('GET /ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: test\r\n\r\nearly')
+  await once(socket, 'close')
+  assert.equal(text, 'HTTP/1.1 101 Switching Protocols\r\nupgrade: test\r\n\r\nearly|after')
+})

@@ -1,0 +1,299 @@
+import { EventEmitter } from 'node:events'
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
+
+/** What a message needs from the connection it arrived on. */
+export interface MessageConnection {
+  readonly socket: Socket
+  /** The response was ended: start the next request, go idle or close. */
+  responseDone(res: Http1Response): void
+  /** Request body back-pressure: too much buffered / buffer drained. */
+  pauseBody(): void
+  resumeBody(): void
+}
+
+/** Body bytes buffered per request before the socket stops being read. */
+const BODY_HIGH_WATER = 64 * 1024
+
+/**
+ * One request as the proxy sees it: the fields of `IncomingMessage` the handler reads, and the body as
+ * an async iterator pulled at the backend's pace (the socket is paused while 64 KiB wait unread).
+ */
+export class Http1Request {
+  readonly httpVersion: string
+  /** The whole message (head and body) was received. */
+  complete = false
+  private readonly chunks: Buffer[] = []
+  private buffered = 0
+  private ended = false
+  private failure: Error | undefined
+  private wake: (() => void) | undefined
+  private dumping = false
+  private headerObject: Record<string, string> | undefined
+
+  constructor(
+    private readonly conn: MessageConnection,
+    readonly socket: Socket,
+    readonly method: string,
+    readonly url: string,
+    readonly rawHeaders: string[],
+    readonly httpVersionMajor: number,
+    readonly httpVersionMinor: number,
+  ) {
+    this.httpVersion = httpVersionMinor === 1 && httpVersionMajor === 1 ? '1.1' : `${httpVersionMajor}.${httpVersionMinor}`
+  }
+
+  /** Lower-case name -> value (repeated fields joined with `, `), built on first use (upgrades only). */
+  get headers(): Record<string, string> {
+    if (this.headerObject !== undefined) return this.headerObject
+    const out: Record<string, string> = {}
+    for (let i = 0; i < this.rawHeaders.length; i += 2) {
+      const name = (this.rawHeaders[i] as string).toLowerCase()
+      const value = this.rawHeaders[i + 1] as string
+      out[name] = Object.hasOwn(out, name) ? `${out[name] as string}, ${value}` : value
+    }
+    return (this.headerObject = out)
+  }
+
+  /** A body chunk from the parser. */
+  pushBody(chunk: Buffer): void {
+    if (this.dumping) return
+    this.chunks.push(chunk)
+    this.buffered += chunk.length
+    if (this.buffered > BODY_HIGH_WATER) this.conn.pauseBody()
+    this.wakeReader()
+  }
+
+  /** The parser saw the end of the message. */
+  endBody(): void {
+    this.complete = true
+    this.ended = true
+    this.wakeReader()
+  }
+
+  /** The connection closed before the body was read to its end. */
+  abort(): void {
+    if (this.ended) return
+    this.failure = Object.assign(new Error('aborted'), { code: 'ECONNRESET' })
+    this.wakeReader()
+  }
+
+  /** The response ended before the body was read: throw the rest away so the connection can go on. */
+  dump(): void {
+    this.dumping = true
+    this.chunks.length = 0
+    this.buffered = 0
+    this.conn.resumeBody()
+  }
+
+  /**
+   * The body, chunk by chunk. Every iterator reads the same queue: a try that stopped early leaves the
+   * rest for the next one (what `IncomingMessage.iterator({ destroyOnReturn: false })` gives).
+   */
+  iterator(_options?: { destroyOnReturn?: boolean }): AsyncIterableIterator<Buffer> {
+    const iterator: AsyncIterableIterator<Buffer> = {
+      next: () => this.read(),
+      return: (value?: unknown) => Promise.resolve({ done: true, value: value as Buffer }),
+      [Symbol.asyncIterator]: () => iterator,
+    }
+    return iterator
+  }
+
+  private async read(): Promise<IteratorResult<Buffer>> {
+    for (;;) {
+      const chunk = this.chunks.shift()
+      if (chunk !== undefined) {
+        this.buffered -= chunk.length
+        if (this.buffered <= BODY_HIGH_WATER / 2) this.conn.resumeBody()
+        return { done: false, value: chunk }
+      }
+      if (this.failure !== undefined) throw this.failure
+      if (this.ended) return { done: true, value: undefined }
+      await new Promise<void>((resolve) => (this.wake = resolve))
+    }
+  }
+
+  private wakeReader(): void {
+    const wake = this.wake
+    if (wake === undefined) return
+    this.wake = undefined
+    wake()
+  }
+}
+
+let dateValue = ''
+let dateSecond = -1
+
+/** The `Date` header value, formatted once per second. */
+function httpDate(): string {
+  const now = Date.now()
+  const second = Math.floor(now / 1000)
+  if (second !== dateSecond) {
+    dateSecond = second
+    dateValue = new Date(second * 1000).toUTCString()
+  }
+  return dateValue
+}
+
+/** `name` equals the lower-case `lower` (same length) ignoring ASCII case. */
+function sameName(name: string, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    const c = name.charCodeAt(i)
+    if (c !== lower.charCodeAt(i) && (c | 0x20) !== lower.charCodeAt(i)) return false
+  }
+  return true
+}
+
+/**
+ * One response, written straight to the socket: the head is formatted once and goes out with the first
+ * body bytes in one write. Framing follows `ServerResponse`: a body without `Content-Length` is chunked
+ * for HTTP/1.1 and close-delimited for HTTP/1.0; HEAD, 1xx, 204 and 304 carry none; `Connection: close`
+ * (given, or asked for by the client) closes the connection after it. Events: `drain`, `finish`, `close`.
+ */
+export class Http1Response extends EventEmitter {
+  statusCode = 200
+  headersSent = false
+  writableEnded = false
+  writableFinished = false
+  destroyed = false
+  private head = ''
+  private hasBody = true
+  private chunked = false
+
+  constructor(
+    private readonly conn: MessageConnection,
+    readonly req: Http1Request,
+    /** Keep the connection open after this response (the parser's verdict, then the headers'). */
+    public keepAlive: boolean,
+  ) {
+    super()
+  }
+
+  get socket(): Socket | null {
+    return this.destroyed ? null : this.conn.socket
+  }
+
+  writeHead(status: number, headers?: readonly string[]): this {
+    if (this.headersSent || this.head !== '') return this
+    this.statusCode = status
+    let s = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`
+    let hasLength = false
+    let hasDate = false
+    let hasConnection = false
+    let hasEncoding = false
+    if (headers !== undefined) {
+      for (let i = 0; i < headers.length; i += 2) {
+        const name = headers[i] as string
+        const value = headers[i + 1] as string
+        switch (name.length) {
+          case 4:
+            if (sameName(name, 'date')) hasDate = true
+            break
+          case 10:
+            if (sameName(name, 'connection')) {
+              hasConnection = true
+              if (/(?:^|[\s,])close(?:$|[\s,])/i.test(value)) this.keepAlive = false
+            }
+            break
+          case 14:
+            if (sameName(name, 'content-length')) hasLength = true
+            break
+          case 17:
+            if (sameName(name, 'transfer-encoding')) {
+              hasEncoding = true
+              if (/chunked\s*$/i.test(value)) this.chunked = true
+            }
+            break
+        }
+        s += `${name}: ${value}\r\n`
+      }
+    }
+    this.hasBody = !(this.req.method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200))
+    if (!this.hasBody) this.chunked = false
+    else if (!hasLength && !hasEncoding) {
+      if (this.req.httpVersionMinor >= 1) {
+        s += 'transfer-encoding: chunked\r\n'
+        this.chunked = true
+      } else {
+        this.keepAlive = false // HTTP/1.0: the body ends with the connection
+      }
+    }
+    if (!hasDate) s += `date: ${httpDate()}\r\n`
+    if (!hasConnection) {
+      if (!this.keepAlive) s += 'connection: close\r\n'
+      else if (this.req.httpVersionMinor === 0) s += 'connection: keep-alive\r\n'
+    }
+    this.head = `${s}\r\n`
+    return this
+  }
+
+  /** `HTTP/1.1 100 Continue`, before the final response. */
+  writeContinue(): void {
+    if (!this.headersSent) this.conn.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1')
+  }
+
+  write(chunk: Buffer | string): boolean {
+    if (this.writableEnded || this.destroyed) return false
+    const socket = this.conn.socket
+    if (!this.headersSent) {
+      if (this.head === '') this.writeHead(this.statusCode)
+      socket.cork()
+      this.headersSent = true
+      socket.write(this.head, 'latin1')
+      const ok = this.writeBody(socket, chunk)
+      socket.uncork()
+      return ok
+    }
+    if (!this.chunked) return this.hasBody && chunk.length > 0 ? socket.write(chunk) : !socket.writableNeedDrain
+    socket.cork()
+    const ok = this.writeBody(socket, chunk)
+    socket.uncork()
+    return ok
+  }
+
+  end(body?: Buffer | string): this {
+    if (this.writableEnded) return this
+    const socket = this.conn.socket
+    if (!this.destroyed) {
+      socket.cork()
+      if (body !== undefined && body.length > 0) this.write(body)
+      else if (!this.headersSent) this.write('')
+      if (this.chunked) socket.write('0\r\n\r\n', 'latin1')
+      socket.uncork()
+    }
+    this.writableEnded = true
+    this.writableFinished = !this.destroyed
+    this.conn.responseDone(this)
+    process.nextTick(emitFinish, this)
+    return this
+  }
+
+  /** Cuts the response (and the connection) short. */
+  destroy(): void {
+    if (this.destroyed) return
+    this.destroyed = true
+    this.conn.socket.destroy()
+  }
+
+  /** The connection closed before this response ended. */
+  closed(): void {
+    if (this.writableEnded) return
+    this.destroyed = true
+    this.writableEnded = true
+    this.emit('close')
+  }
+
+  private writeBody(socket: Socket, chunk: Buffer | string): boolean {
+    const length = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length
+    if (!this.hasBody || length === 0) return !socket.writableNeedDrain
+    if (!this.chunked) return socket.write(chunk)
+    socket.write(`${length.toString(16)}\r\n`, 'latin1')
+    socket.write(chunk)
+    return socket.write('\r\n', 'latin1')
+  }
+}
+
+function emitFinish(res: Http1Response): void {
+  if (res.writableFinished) res.emit('finish')
+  res.emit('close')
+}
