@@ -89,6 +89,9 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 /** An HTTP header field name. */
 export const headerName = z.string().regex(HEADER_NAME, { error: 'expected an HTTP header name' })
 
+/** A header field value (RFC 9110 5.5): visible characters, spaces and tabs; never CR, LF or NUL. */
+export const headerValue = z.string({ error: 'expected a header value' }).regex(/^[\t\x20-\x7e\x80-\xff]*$/, { error: 'expected a header value without control characters (CR, LF, NUL...)' })
+
 /** Parses `ip`, `header:NAME` or `cookie:NAME` (cookie only when allowed); undefined when invalid. */
 export function parseHashOn(value: string, allowCookie: boolean): HashOn | undefined {
   if (value === 'ip') return { kind: 'ip' }

@@ -3,7 +3,7 @@
  * Routes are ordered; the first match wins. The route name defaults to `route-<index>` (set in `schema.ts`).
  */
 import { z } from 'zod'
-import { headerName, regex, requestKey, strictObject, text, urlPath } from './schema-parts.js'
+import { headerName, headerValue, regex, requestKey, strictObject, text, urlPath } from './schema-parts.js'
 
 const HOST_FORM = 'expected a host name or a *.suffix wildcard (no scheme, no port)'
 const hostPattern = z.string({ error: HOST_FORM }).regex(/^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/, { error: HOST_FORM })
@@ -30,8 +30,8 @@ const match = strictObject({
   .describe('Conditions, all of which must hold. Empty: matches every request.')
 
 const headerEdits = strictObject({
-  set: z.record(headerName, z.string({ error: 'expected a header value' })).default({}).describe('Set (replace) these headers.'),
-  add: z.record(headerName, z.string({ error: 'expected a header value' })).default({}).describe('Append these headers.'),
+  set: z.record(headerName, headerValue).default({}).describe('Set (replace) these headers.'),
+  add: z.record(headerName, headerValue).default({}).describe('Append these headers.'),
   remove: z.array(headerName).default([]).describe('Remove these headers.'),
 })
   .transform((h) => ({ set: h.set, add: h.add, remove: h.remove.map((x) => x.toLowerCase()) }))

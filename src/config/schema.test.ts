@@ -143,3 +143,10 @@ test('the JSON schema carries $schema, $id, title, descriptions and defaults', (
   assert.match(text, /"default":"5s"/)
   assert.match(text, /"default":"16KiB"/)
 })
+
+test('route header values may not carry control characters (a CR LF would split the message)', () => {
+  const doc = { pools: { p: { backends } }, routes: [{ pool: 'p', responseHeaders: { set: { 'x-a': 'ok\r\nx-injected: 1' } }, requestHeaders: { add: { 'x-b': 'tab\tand spaces ok' } } }] }
+  const out = problems(doc)
+  assert.equal(out.length, 1, out.join('\n'))
+  assert.match(out[0] ?? '', /^f: routes\[0\]\.responseHeaders\.set\.x-a: expected a header value without control characters/)
+})
