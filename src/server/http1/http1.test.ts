@@ -186,3 +186,12 @@ test('an upgrade hands over the socket and the bytes read past the head', async 
   await once(socket, 'close')
   assert.equal(text, 'HTTP/1.1 101 Switching Protocols\r\nupgrade: test\r\n\r\nearly|after')
 })
+
+test('CONNECT is not an upgrade: without a connect listener the connection is closed, as by http.Server', async (t) => {
+  let upgrades = 0
+  const { server, port } = await serve(t, () => assert.fail('not a plain request'))
+  server.on('upgrade', () => upgrades++)
+  const text = await exchange(port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n')
+  assert.equal(text, '')
+  assert.equal(upgrades, 0)
+})

@@ -56,8 +56,10 @@ export class Http1Server extends NetServer implements ConnectionOwner {
     this.listener(req, res)
   }
 
+  /** llhttp stops at an `Upgrade` and at `CONNECT` alike; as in `http.Server`, the second is a `connect` event. */
   onUpgrade(req: Http1Request, socket: Socket, head: Buffer): void {
-    if (this.listenerCount('upgrade') > 0) this.emit('upgrade', req, socket, head)
+    const event = req.method === 'CONNECT' ? 'connect' : 'upgrade'
+    if (this.listenerCount(event) > 0) this.emit(event, req, socket, head)
     else socket.destroy()
   }
 
