@@ -4,6 +4,7 @@
  * written, so a client cannot strip them by listing them in `Connection`. Framing headers
  * (`Content-Length`, `Transfer-Encoding`) are never copied: the outgoing message is re-framed.
  */
+import { sameToken } from '../core/index.js'
 
 /** Removed on both legs, whatever `Connection` says. */
 const HOP_BY_HOP = new Set([
@@ -38,15 +39,6 @@ export function knownName(name: string | Uint8Array): string | undefined {
   return undefined
 }
 
-/** `name` (a string or latin1 bytes) equals the lower-case `lower` (same length) ignoring ASCII case. */
-function sameToken(name: string | Uint8Array, lower: string): boolean {
-  const text = typeof name === 'string'
-  for (let i = 0; i < lower.length; i++) {
-    const c = text ? name.charCodeAt(i) : (name[i] as number)
-    if (c !== lower.charCodeAt(i) && (c | 0x20) !== lower.charCodeAt(i)) return false
-  }
-  return true
-}
 
 /** Lower-case name for the header rules: a known one without allocating, any other (rare lists) folded. */
 function lowerName(name: string, needAll: boolean): string | undefined {

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net'
+import { sameToken } from '../../core/index.js'
 import type { HttpParser, ParserBinding } from './parser-binding.js'
 import { Http1Request, Http1Response, type MessageConnection } from './message.js'
 
@@ -344,7 +345,7 @@ function expectation(req: Http1Request): string | undefined {
   const raw = req.rawHeaders
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string
-    if (name.length === 6 && name.toLowerCase() === 'expect') return raw[i + 1] as string
+    if (name.length === 6 && sameToken(name, 'expect')) return raw[i + 1] as string
   }
   return undefined
 }

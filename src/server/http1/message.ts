@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events'
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
+import { sameToken } from '../../core/index.js'
 
 /** What a message needs from the connection it arrived on. */
 export interface MessageConnection {
@@ -135,14 +136,6 @@ function httpDate(): string {
   return dateValue
 }
 
-/** `name` equals the lower-case `lower` (same length) ignoring ASCII case. */
-function sameName(name: string, lower: string): boolean {
-  for (let i = 0; i < lower.length; i++) {
-    const c = name.charCodeAt(i)
-    if (c !== lower.charCodeAt(i) && (c | 0x20) !== lower.charCodeAt(i)) return false
-  }
-  return true
-}
 
 /**
  * One response, written straight to the socket: the head is formatted once and goes out with the first
@@ -187,19 +180,19 @@ export class Http1Response extends EventEmitter {
         const value = headers[i + 1] as string
         switch (name.length) {
           case 4:
-            if (sameName(name, 'date')) hasDate = true
+            if (sameToken(name, 'date')) hasDate = true
             break
           case 10:
-            if (sameName(name, 'connection')) {
+            if (sameToken(name, 'connection')) {
               hasConnection = true
               if (/(?:^|[\s,])close(?:$|[\s,])/i.test(value)) this.keepAlive = false
             }
             break
           case 14:
-            if (sameName(name, 'content-length')) hasLength = true
+            if (sameToken(name, 'content-length')) hasLength = true
             break
           case 17:
-            if (sameName(name, 'transfer-encoding')) {
+            if (sameToken(name, 'transfer-encoding')) {
               hasEncoding = true
               if (/chunked\s*$/i.test(value)) this.chunked = true
             }
