@@ -195,3 +195,58 @@ test('CONNECT is not an upgrade: without a connect listener the connection is cl
   assert.equal(text, '')
   assert.equal(upgrades, 0)
 })
+
+test('a thousand pipelined requests in one write are all answered, in order', async (t) => {
+  const { port } = await serve(t, (req, res) => {
+    // Answer out of step with arrival: every other one a tick later.
+    const answer = (): void => void res.writeHead(200, ['content-length', String(req.url.length)]).end(req.url)
+    if (req.url.endsWith('0')) setImmediate(answer)
+    else answer()
+  })
+  let bytes = ''
+  for (let i = 0; i < 1000; i++) bytes += `GET /${i} HTTP/1.1\r\nHost: a\r\n${i === 999 ? 'Connection: close\r\n' : ''}\r\n`
+  const text = await exchange(port, bytes)
+  const bodies = [...text.matchAll(/\r\n\r\n(\/\d+)/g)].map((m) => m[1])
+  assert.equal(bodies.length, 1000)
+  assert.deepEqual(bodies, Array.from({ length: 1000 }, (_, i) => `/${i}`))
+})
+
+test('a client that half-closes after its request is treated as gone (as by node:http), without harm to the server', async (t) => {
+  let closes = 0
+  const { port } = await serve(t, (_req, res) => {
+    res.on('close', () => closes++)
+    setTimeout(() => res.writeHead(200, ['content-length', '2']).end('ok'), 50)
+  })
+  const text = await exchange(port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', { end: true })
+  assert.equal(text, '')
+  assert.equal(closes, 1)
+  // The server still serves.
+  const next = await exchange(port, 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
+  assert.match(next, /^HTTP\/1\.1 200 OK/)
+})
+
+test('random bytes never crash the listener: each connection is answered 400 or closed', async (t) => {
+  let requests = 0
+  const { port } = await serve(t, (_req, res) => {
+    requests++
+    res.writeHead(200, ['content-length', '0']).end()
+  })
+  // A fixed-seed generator: the same inputs on every run.
+  let seed = 0x2f6b3a1
+  const next = (): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff
+    return seed
+  }
+  const pieces = ['GET ', 'POST ', '/', ' HTTP/1.1', ' HTTP/1.0', '\r\n', '\n', 'Host: a', 'Content-Length: ', 'Transfer-Encoding: chunked', '0', '5', 'ffffffffffff', ':', ' ', '\t', '\x00', '\x7f', 'é', 'Upgrade: x', 'Connection: upgrade', 'Expect: 100-continue']
+  for (let i = 0; i < 150; i++) {
+    let input = ''
+    const n = 1 + (next() % 20)
+    for (let j = 0; j < n; j++) input += next() % 5 === 0 ? String.fromCharCode(next() % 256) : (pieces[next() % pieces.length] as string)
+    const text = await exchange(port, Buffer.from(input, 'latin1'), { end: true, until: (s) => /HTTP\/1\.1 400 /.test(s) })
+    assert.ok(text === '' || /^HTTP\/1\.1 (?:\d{3}) /.test(text), `input ${JSON.stringify(input)} got ${JSON.stringify(text)}`)
+  }
+  // Still serving, and a well-formed request still works.
+  const ok = await exchange(port, 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
+  assert.match(ok, /^HTTP\/1\.1 200 OK/)
+  assert.ok(requests >= 1)
+})
