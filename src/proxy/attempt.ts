@@ -1,9 +1,9 @@
-import type { ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
 import { upstreamErrorChannel, type ErrorCode } from '../core/index.js'
 import type { EndpointState, TryOutcome, UpstreamPool } from '../upstream/index.js'
 import { copyResponseHeaders } from './headers.js'
 import { noteRelayedBytes } from './relay-memory.js'
+import type { ClientResponse } from './client-message.js'
 
 /** Why a try failed, in the terms retry decisions and error responses need. */
 export interface AttemptFailure {
@@ -22,7 +22,7 @@ export interface AttemptFailure {
 
 /** The exchange an attempt reports to. */
 export interface AttemptOwner {
-  readonly res: ServerResponse
+  readonly res: ClientResponse
   readonly requestId: string
   readonly responseRemovals: ReadonlySet<string> | undefined
   bytesOut: number

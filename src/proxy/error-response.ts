@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http'
+import type { ClientResponse } from './client-message.js'
 import type { Duplex } from 'node:stream'
 import { ERROR_CODES, type ErrorCode } from '../core/index.js'
 
@@ -46,7 +46,7 @@ export function errorBody(code: ErrorCode, requestId: string, message?: string):
  * Answers a request with the error for `code`. Safe to call when headers were already sent:
  * then the connection is destroyed instead (the client must not take a truncated body as whole).
  */
-export function sendError(res: ServerResponse, code: ErrorCode, requestId: string, message?: string, extraHeaders?: readonly string[]): void {
+export function sendError(res: ClientResponse, code: ErrorCode, requestId: string, message?: string, extraHeaders?: readonly string[]): void {
   if (res.headersSent || res.destroyed) {
     res.destroy()
     return

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto'
-import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { requestChannel, retryChannel, systemRandom, type ErrorCode, type RequestEvent } from '../core/index.js'
@@ -11,6 +10,7 @@ import { appendForwardedHeaders, copyRequestHeaders, isValidRequestId, knownName
 import { checkRequest, type RequestHead } from './request-guard.js'
 import { rewritePath, type CompiledRoute, type Router } from './router.js'
 import { Attempt, type AttemptOwner, type AttemptFailure } from './attempt.js'
+import type { ClientRequest, ClientResponse } from './client-message.js'
 import { hashKeyFor } from './hash-key.js'
 import { noteRelayedBytes } from './relay-memory.js'
 import { DECISION_HEADER, DecisionTrace, isDebugAuthorized } from './decision-trace.js'
@@ -43,7 +43,7 @@ export interface ProxyRuntime {
  * Builds the request listener: route -> (limit) -> pick -> forward -> retry. Synchronous up to the
  * dispatch; nothing on this path awaits I/O other than the backend itself.
  */
-export function createRequestHandler(runtime: ProxyRuntime, proto: 'http' | 'https'): (req: IncomingMessage, res: ServerResponse) => void {
+export function createRequestHandler(runtime: ProxyRuntime, proto: 'http' | 'https'): (req: ClientRequest, res: ClientResponse) => void {
   // Reused for every request: filled by the guard and read right after it, with no await in between.
   const head: RequestHead = { host: '' }
   return (req, res) => {
@@ -92,8 +92,8 @@ class Exchange implements AttemptOwner {
   constructor(
     private readonly runtime: ProxyRuntime,
     private readonly ctx: ProxyContext,
-    readonly req: IncomingMessage,
-    readonly res: ServerResponse,
+    readonly req: ClientRequest,
+    readonly res: ClientResponse,
     private readonly proto: 'http' | 'https',
     readonly host: string,
   ) {

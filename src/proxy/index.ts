@@ -1,4 +1,5 @@
 export { createRequestHandler, type ProxyContext, type ProxyRuntime } from './handler.js'
+export type { ClientRequest, ClientResponse } from './client-message.js'
 export { createUpgradeHandler } from './websocket.js'
 export { Router, type CompiledRoute } from './router.js'
 export { ClientAddressResolver } from './client-address.js'

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http'
+import type { ClientRequest } from './client-message.js'
 import type { ErrorCode } from '../core/index.js'
 import type { ClientLimits } from '../config/index.js'
 import { knownName } from './headers.js'
@@ -21,7 +21,7 @@ export interface RequestHead {
  * fields, which a backend that folds `_` into `-` (CGI, WSGI) or ignores punctuation would read as framing.
  * Returns the error code, or undefined when the request may proceed; `head` (when given) receives the Host.
  */
-export function checkRequest(req: IncomingMessage, limits: ClientLimits, head?: RequestHead): ErrorCode | undefined {
+export function checkRequest(req: ClientRequest, limits: ClientLimits, head?: RequestHead): ErrorCode | undefined {
   const url = req.url ?? ''
   if (url.length > limits.maxUrlBytes) return 'LB_ERR_URI_TOO_LONG'
   if (url.length === 0 || (url.charCodeAt(0) !== 47 /* / */ && url !== '*' && req.method !== 'CONNECT' && !isAbsoluteForm(url))) {

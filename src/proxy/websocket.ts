@@ -9,7 +9,11 @@ import { stripMapped } from './client-address.js'
 import { checkRequest } from './request-guard.js'
 import { rewritePath } from './router.js'
 import type { ProxyRuntime } from './handler.js'
+import type { ClientRequest } from './client-message.js'
 import { hashKeyFor } from './hash-key.js'
+
+/** An upgrade request: the plain request's fields and the two headers read by name. */
+type UpgradeRequest = ClientRequest & { readonly headers: { readonly upgrade?: string | undefined; readonly host?: string | undefined } }
 
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EADDRNOTAVAIL'])
 
@@ -19,7 +23,7 @@ const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'E
  * answer is relayed as an ordinary response and the connection closed. `Upgrade: h2c` is refused:
  * tunnelling it would let a client speak HTTP/2 past every rule of the balancer (h2c smuggling).
  */
-export function createUpgradeHandler(runtime: ProxyRuntime, proto: 'http' | 'https'): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+export function createUpgradeHandler(runtime: ProxyRuntime, proto: 'http' | 'https'): (req: UpgradeRequest, socket: Duplex, head: Buffer) => void {
   return (req, socket, head) => {
     socket.on('error', () => socket.destroy())
     const ctx = runtime.context

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer } from 'node:http'
 import type { Server as NetServer } from 'node:net'
 import type { ClientLimits } from '../config/index.js'
 import { createRequestHandler, createUpgradeHandler, type ProxyRuntime } from '../proxy/index.js'
@@ -50,8 +50,7 @@ export function createHttpServer(runtime: ProxyRuntime, limits: ClientLimits): P
     node.on('request', onRequest)
     server = node
   } else {
-    // The handler reads only the parts of IncomingMessage/ServerResponse that Http1Request/Http1Response have.
-    server = new Http1Server(binding, { ...options, maxHeadersCount }, (req, res) => onRequest(req as unknown as IncomingMessage, res as unknown as ServerResponse))
+    server = new Http1Server(binding, { ...options, maxHeadersCount }, onRequest)
   }
   server.on('upgrade', createUpgradeHandler(runtime, 'http'))
   trackConnections(server)

@@ -12,7 +12,7 @@
 import { constants, type Http2ServerRequest, type Http2ServerResponse, type Http2Session, type Http2SecureServer, type SecureServerOptions } from 'node:http2'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ClientLimits } from '../config/index.js'
-import { sendError } from '../proxy/index.js'
+import { sendError, type ClientRequest, type ClientResponse } from '../proxy/index.js'
 
 /** HTTP/2 session limits. Every field has a default. */
 export interface Http2Limits {
@@ -118,7 +118,7 @@ export function trackSessions(server: Http2SecureServer, idleTimeoutMs: number):
  * thrown by the handler becomes a 500 on that stream, never a crashed worker.
  */
 export function createHttp2RequestListener(
-  handler: (req: IncomingMessage, res: ServerResponse) => void,
+  handler: (req: ClientRequest, res: ClientResponse) => void,
   limits: ClientLimits,
 ): (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void {
   return (req, res) => {
@@ -133,9 +133,10 @@ export function createHttp2RequestListener(
     if (h2res.stream.destroyed || h2res.stream.closed) return
     try {
       adaptHttp2Exchange(h2req, h2res, limits.requestTimeoutMs)
-      handler(h2req as unknown as IncomingMessage, h2res as unknown as ServerResponse)
+      // adaptHttp2Exchange gave the compat objects what ClientRequest/ClientResponse lack (writeHead with a list, socket).
+      handler(h2req as unknown as ClientRequest, h2res as unknown as ClientResponse)
     } catch {
-      if (!h2res.headersSent && !h2res.stream.destroyed) sendError(h2res as unknown as ServerResponse, 'LB_ERR_INTERNAL', '')
+      if (!h2res.headersSent && !h2res.stream.destroyed) sendError(h2res as unknown as ClientResponse, 'LB_ERR_INTERNAL', '')
       else h2res.stream.close(constants.NGHTTP2_INTERNAL_ERROR)
     }
   }

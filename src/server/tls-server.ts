@@ -1,13 +1,14 @@
 import { createServer as createPlainServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http'
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
-import { createSecureServer, type Http2SecureServer, type Http2Session } from 'node:http2'
+import { createServer as createHttpsServer } from 'node:https'
+import { createSecureServer, type Http2Session } from 'node:http2'
 import { Server as NetServer, type Socket } from 'node:net'
-import type { TLSSocket } from 'node:tls'
+import { createServer as createTlsSocketServer, type Server as TlsServer, type TlsOptions as TlsSecureOptions, type TLSSocket } from 'node:tls'
 import type { ClientLimits, TlsConfig } from '../config/index.js'
 import { createRequestHandler, createUpgradeHandler, type ProxyRuntime } from '../proxy/index.js'
 import { handleClientError } from './client-errors.js'
 import { sweepIdleConnections, trackConnections } from './drain.js'
 import { http1ServerOptions } from './http-server.js'
+import { Http1Connections, loadParserBinding, serveHttp1 } from './http1/index.js'
 import { CertificateStore, type CertificateStoreOptions } from './certificates.js'
 import { applyHttp1Limits, createHttp2RequestListener, http2ServerOptions, trackSessions, type Http2Limits } from './http2-server.js'
 
@@ -22,7 +23,8 @@ export interface TlsServerOptions {
 /** A TLS listener built by {@link createTlsServer}. */
 export interface TlsListener {
   /** `https.Server` (HTTP/1.1 only) or `Http2SecureServer` (h2 and HTTP/1.1 by ALPN). */
-  readonly server: HttpsServer | Http2SecureServer
+  /** `tls.Server` serving HTTP/1.1 itself, `https.Server` (`LB_HTTP1_SERVER=node`) or `Http2SecureServer`. */
+  readonly server: TlsServer
   readonly certificates: CertificateStore
   /** Listens on `tls.host:tls.port` (port 0 allowed). */
   listen(): Promise<void>
@@ -55,7 +57,7 @@ export interface TlsListener {
  */
 export function createTlsServer(runtime: ProxyRuntime, limits: ClientLimits, tls: TlsConfig, options: TlsServerOptions = {}): TlsListener {
   const certificates = CertificateStore.load(tls.certificates, { ...options.certificates, minVersion: tls.minVersion })
-  const secure = {
+  const secure: TlsSecureOptions = {
     ...certificates.defaultSecureOptions,
     SNICallback: certificates.sniCallback,
     // A peer that never completes its handshake holds a socket no longer than a client may take for its headers.
@@ -64,7 +66,7 @@ export function createTlsServer(runtime: ProxyRuntime, limits: ClientLimits, tls
   const handler = createRequestHandler(runtime, 'https')
   const upgrade = createUpgradeHandler(runtime, 'https')
   const onClientError = (err: NodeJS.ErrnoException, socket: Socket): void => handleClientError(err, socket, limits.maxUrlBytes)
-  let server: HttpsServer | Http2SecureServer
+  let server: TlsServer
   let sessions: Set<Http2Session> | undefined
   if (tls.http2) {
     const h2 = createSecureServer({ ...secure, ...http2ServerOptions(limits, options.http2) })
@@ -75,16 +77,9 @@ export function createTlsServer(runtime: ProxyRuntime, limits: ClientLimits, tls
     h2.on('clientError', onClientError)
     server = h2
   } else {
-    const https = createHttpsServer({
-      ...secure,
-      ALPNProtocols: ['http/1.1'],
-      ...http1ServerOptions(limits),
-    })
-    https.maxHeadersCount = limits.maxHeaderCount + 1
-    https.on('request', handler)
-    https.on('upgrade', upgrade)
-    https.on('clientError', onClientError)
-    server = https
+    server = createHttp1TlsServer(secure, limits, handler)
+    server.on('upgrade', upgrade)
+    server.on('clientError', onClientError)
   }
   certificates.attach(server)
   // Failed handshakes (TLS 1.0/1.1, no shared cipher, scanners) only cost their socket.
@@ -138,6 +133,27 @@ export function createTlsServer(runtime: ProxyRuntime, limits: ClientLimits, tls
     drain,
     close: () => drain(0),
   }
+}
+
+/**
+ * HTTP/1.1 over TLS: a `tls.Server` whose decrypted connections the balancer's own HTTP/1.1 code serves
+ * (as the plain listener; Node's llhttp binding reads the TLS stream), or an `https.Server` when that binding
+ * is not available or `LB_HTTP1_SERVER=node`. Both have the limits of `createHttpServer`.
+ */
+function createHttp1TlsServer(secure: TlsSecureOptions, limits: ClientLimits, handler: ReturnType<typeof createRequestHandler>): TlsServer {
+  const options = http1ServerOptions(limits)
+  // One field beyond the limit stays visible to the request guard, which answers 431.
+  const maxHeadersCount = limits.maxHeaderCount + 1
+  const binding = process.env.LB_HTTP1_SERVER === 'node' ? undefined : loadParserBinding()
+  if (binding === undefined) {
+    const https = createHttpsServer({ ...secure, ALPNProtocols: ['http/1.1'], ...options })
+    https.maxHeadersCount = maxHeadersCount
+    https.on('request', handler)
+    return https
+  }
+  const server = createTlsSocketServer({ ...secure, ALPNProtocols: ['http/1.1'], allowHalfOpen: true, noDelay: true })
+  serveHttp1(server, 'secureConnection', new Http1Connections(binding, { ...options, maxHeadersCount }, handler, server))
+  return server
 }
 
 /**

@@ -10,6 +10,7 @@ import { execFile, spawn } from 'node:child_process'
 import { mkdtemp, readFile, rename, rm, writeFile, mkdir, copyFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import http2 from 'node:http2'
+import https from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import tls from 'node:tls'
@@ -363,6 +364,33 @@ describe('TLS listener (SNI, reload, HTTP/2)', () => {
       })
       socket.destroy()
       assert.match(head, /^HTTP\/1\.1 101 /)
+    }
+  })
+
+  test('HTTP/1.1 over TLS: the balancer\'s own HTTP/1.1 code serves it; LB_HTTP1_SERVER=node gives node:https; both answer alike', async () => {
+    assert.ok(!(h1.tls.server instanceof https.Server), 'own HTTP/1.1 code on a tls.Server')
+    process.env.LB_HTTP1_SERVER = 'node'
+    let viaNode: Listener | undefined
+    try {
+      viaNode = await startListener(config, { http2: false })
+    } finally {
+      delete process.env.LB_HTTP1_SERVER
+    }
+    try {
+      assert.ok(viaNode.tls.server instanceof https.Server)
+      for (const l of [h1, viaNode]) {
+        const socket = tls.connect({ port: l.port, host: '127.0.0.1', servername: 'a.test', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] })
+        await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject))
+        const first = await exchangeOn(socket, '/api/test')
+        const second = await exchangeOn(socket, '/api/test') // the same keep-alive connection
+        socket.destroy()
+        for (const text of [first, second]) {
+          assert.match(text, /^HTTP\/1\.1 200 OK\r\n/)
+          assert.match(text, /\r\nx-request-id: [^\r]+\r\n/i)
+        }
+      }
+    } finally {
+      await viaNode.close()
     }
   })
 

@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events'
 import { Server as NetServer, type Socket } from 'node:net'
 import { Http1Connection, Phase, type ConnectionOwner } from './connection.js'
 import type { Http1Request, Http1Response } from './message.js'
@@ -21,12 +22,12 @@ export interface Http1ServerOptions {
 export type RequestListener = (req: Http1Request, res: Http1Response) => void
 
 /**
- * The balancer's HTTP/1.1 listener: a `net.Server` whose connections are parsed by Node's own llhttp
- * binding and answered by {@link Http1Response}. It emits what `http.Server` emits for the parts the
- * balancer uses (`upgrade`, `clientError`, `connection`) and calls one request listener directly.
- * Deadlines are checked by one sweep over the connections, as Node's server does, not a timer per socket.
+ * The connections of one listener (plain or TLS) that the HTTP/1.1 code serves: each socket gets an
+ * {@link Http1Connection}; `upgrade`, `connect` and `clientError` are emitted on the server as
+ * `http.Server` emits them; requests go to one listener, called directly. Deadlines are checked by one
+ * sweep over the connections, as Node's server does, not by a timer per socket.
  */
-export class Http1Server extends NetServer implements ConnectionOwner {
+export class Http1Connections implements ConnectionOwner {
   readonly maxHeaderSize: number
   readonly maxHeadersCount: number
   private readonly open = new Set<Http1Connection>()
@@ -36,20 +37,26 @@ export class Http1Server extends NetServer implements ConnectionOwner {
     readonly binding: ParserBinding,
     private readonly options: Http1ServerOptions,
     private readonly listener: RequestListener,
+    private readonly server: EventEmitter,
   ) {
-    // Half-open like Node's server: a client's FIN is handled by the connection, not by net.
-    super({ allowHalfOpen: true, noDelay: true })
     this.maxHeaderSize = options.maxHeaderSize
     this.maxHeadersCount = options.maxHeadersCount
-    this.on('connection', (socket: Socket) => this.open.add(new Http1Connection(this, socket)))
-    this.on('listening', () => {
-      this.sweeper ??= setInterval(() => this.sweep(), Math.max(10, options.connectionsCheckingInterval))
-      this.sweeper.unref()
-    })
-    this.on('close', () => {
-      clearInterval(this.sweeper)
-      this.sweeper = undefined
-    })
+  }
+
+  /** Starts serving a connected socket (decrypted, for TLS). */
+  serve(socket: Socket): void {
+    this.open.add(new Http1Connection(this, socket))
+  }
+
+  /** Starts / stops the deadline sweep (with the server's `listening` and `close`). */
+  start(): void {
+    this.sweeper ??= setInterval(() => this.sweep(), Math.max(10, this.options.connectionsCheckingInterval))
+    this.sweeper.unref()
+  }
+
+  stop(): void {
+    clearInterval(this.sweeper)
+    this.sweeper = undefined
   }
 
   onRequest(req: Http1Request, res: Http1Response): void {
@@ -59,12 +66,12 @@ export class Http1Server extends NetServer implements ConnectionOwner {
   /** llhttp stops at an `Upgrade` and at `CONNECT` alike; as in `http.Server`, the second is a `connect` event. */
   onUpgrade(req: Http1Request, socket: Socket, head: Buffer): void {
     const event = req.method === 'CONNECT' ? 'connect' : 'upgrade'
-    if (this.listenerCount(event) > 0) this.emit(event, req, socket, head)
+    if (this.server.listenerCount(event) > 0) this.server.emit(event, req, socket, head)
     else socket.destroy()
   }
 
   onClientError(err: Error, socket: Socket): void {
-    if (this.listenerCount('clientError') > 0) this.emit('clientError', err, socket)
+    if (this.server.listenerCount('clientError') > 0) this.server.emit('clientError', err, socket)
     else socket.destroy()
   }
 
@@ -73,12 +80,12 @@ export class Http1Server extends NetServer implements ConnectionOwner {
   }
 
   /** Destroys every connection (the end of a drain). */
-  closeAllConnections(): void {
+  closeAll(): void {
     for (const c of this.open) c.socket.destroy()
   }
 
   /** Closes the keep-alive connections that wait for a request. */
-  closeIdleConnections(): void {
+  closeIdle(): void {
     for (const c of this.open) if (c.phase === Phase.Idle && !c.busy) c.socket.destroy()
   }
 
@@ -100,5 +107,35 @@ export class Http1Server extends NetServer implements ConnectionOwner {
           break
       }
     }
+  }
+}
+
+/** Serves HTTP/1.1 on `server`'s sockets of `event` (`connection`, or `secureConnection` on a TLS server). */
+export function serveHttp1(server: NetServer, event: 'connection' | 'secureConnection', connections: Http1Connections): void {
+  server.on(event, (socket: Socket) => connections.serve(socket))
+  server.on('listening', () => connections.start())
+  server.on('close', () => connections.stop())
+}
+
+/**
+ * The balancer's plain HTTP/1.1 listener: a `net.Server` whose connections are parsed by Node's own llhttp
+ * binding and answered by {@link Http1Response}, with the methods of `http.Server` the drain uses.
+ */
+export class Http1Server extends NetServer {
+  private readonly served: Http1Connections
+
+  constructor(binding: ParserBinding, options: Http1ServerOptions, listener: RequestListener) {
+    // Half-open like Node's server: a client's FIN is handled by the connection, not by net.
+    super({ allowHalfOpen: true, noDelay: true })
+    this.served = new Http1Connections(binding, options, listener, this)
+    serveHttp1(this, 'connection', this.served)
+  }
+
+  closeAllConnections(): void {
+    this.served.closeAll()
+  }
+
+  closeIdleConnections(): void {
+    this.served.closeIdle()
   }
 }

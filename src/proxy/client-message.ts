@@ -1,0 +1,32 @@
+import type { Socket } from 'node:net'
+
+/**
+ * The request as the proxy reads it. `IncomingMessage` (TLS and HTTP/2 listeners, `LB_HTTP1_SERVER=node`)
+ * and the balancer's own `Http1Request` both have this shape: the proxy depends on nothing more.
+ */
+export interface ClientRequest {
+  readonly method?: string | undefined
+  readonly url?: string | undefined
+  readonly rawHeaders: string[]
+  readonly httpVersion: string
+  readonly httpVersionMajor: number
+  readonly httpVersionMinor: number
+  readonly socket: { readonly remoteAddress?: string | undefined }
+  /** The body; a fresh iterator per try, each reading on from where the last one stopped. */
+  iterator(options?: { destroyOnReturn?: boolean }): AsyncIterableIterator<unknown>
+}
+
+/** The response as the proxy writes it (`ServerResponse` and `Http1Response` alike). */
+export interface ClientResponse {
+  readonly headersSent: boolean
+  readonly destroyed: boolean
+  readonly writableFinished: boolean
+  readonly statusCode: number
+  readonly socket: Socket | null
+  writeHead(status: number, headers: string[]): unknown
+  write(chunk: Buffer): boolean
+  end(body?: string): unknown
+  destroy(): unknown
+  on(event: 'close', listener: () => void): unknown
+  once(event: 'close' | 'drain' | 'finish', listener: () => void): unknown
+}
