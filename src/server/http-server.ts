@@ -4,7 +4,7 @@ import type { ClientLimits } from '../config/index.js'
 import { createRequestHandler, createUpgradeHandler, type ProxyRuntime } from '../proxy/index.js'
 import { handleClientError } from './client-errors.js'
 import { trackConnections } from './drain.js'
-import { Http1Server, loadParserBinding } from './http1/index.js'
+import { Http1Server, loadParserBinding, type Http1ServerOptions, type ParserBinding } from './http1/index.js'
 
 /**
  * Node server options every HTTP/1.1 listener (plain and TLS) shares: the client deadlines, the
@@ -25,6 +25,17 @@ export function http1ServerOptions(limits: ClientLimits) {
   }
 }
 
+/**
+ * What the balancer's own HTTP/1.1 code needs to serve with `limits`, or undefined when `node:http` is to
+ * serve instead (`LB_HTTP1_SERVER=node`, or a Node whose parser binding has another shape). Both listeners
+ * (plain and TLS) decide here. `options.maxHeadersCount` is one above the limit, so that one field too many
+ * stays visible to the request guard, which answers 431; `node:http` servers take it as a property.
+ */
+export function ownHttp1(limits: ClientLimits): { binding: ParserBinding | undefined; options: ReturnType<typeof http1ServerOptions> & Http1ServerOptions } {
+  const binding = process.env.LB_HTTP1_SERVER === 'node' ? undefined : loadParserBinding()
+  return { binding, options: { ...http1ServerOptions(limits), maxHeadersCount: limits.maxHeaderCount + 1 } }
+}
+
 /** A listener the drain can stop: `http.Server` or the balancer's own {@link Http1Server}. */
 export type PlainServer = NetServer & { closeAllConnections(): void }
 
@@ -38,19 +49,16 @@ export type PlainServer = NetServer & { closeAllConnections(): void }
  * can tell 414 from 431 (the parser's ceiling is their sum plus slack, a backstop).
  */
 export function createHttpServer(runtime: ProxyRuntime, limits: ClientLimits): PlainServer {
-  const binding = process.env.LB_HTTP1_SERVER === 'node' ? undefined : loadParserBinding()
-  const options = http1ServerOptions(limits)
-  // One field beyond the limit stays visible to the request guard, which answers 431.
-  const maxHeadersCount = limits.maxHeaderCount + 1
+  const { binding, options } = ownHttp1(limits)
   const onRequest = createRequestHandler(runtime, 'http')
   let server: PlainServer
   if (binding === undefined) {
     const node = createServer(options)
-    node.maxHeadersCount = maxHeadersCount
+    node.maxHeadersCount = options.maxHeadersCount
     node.on('request', onRequest)
     server = node
   } else {
-    server = new Http1Server(binding, { ...options, maxHeadersCount }, onRequest)
+    server = new Http1Server(binding, options, onRequest)
   }
   server.on('upgrade', createUpgradeHandler(runtime, 'http'))
   trackConnections(server)

@@ -7,8 +7,8 @@ import type { ClientLimits, TlsConfig } from '../config/index.js'
 import { createRequestHandler, createUpgradeHandler, type ProxyRuntime } from '../proxy/index.js'
 import { handleClientError } from './client-errors.js'
 import { sweepIdleConnections, trackConnections } from './drain.js'
-import { http1ServerOptions } from './http-server.js'
-import { Http1Connections, loadParserBinding, serveHttp1 } from './http1/index.js'
+import { ownHttp1 } from './http-server.js'
+import { Http1Connections, serveHttp1 } from './http1/index.js'
 import { CertificateStore, type CertificateStoreOptions } from './certificates.js'
 import { applyHttp1Limits, createHttp2RequestListener, http2ServerOptions, trackSessions, type Http2Limits } from './http2-server.js'
 
@@ -22,7 +22,6 @@ export interface TlsServerOptions {
 
 /** A TLS listener built by {@link createTlsServer}. */
 export interface TlsListener {
-  /** `https.Server` (HTTP/1.1 only) or `Http2SecureServer` (h2 and HTTP/1.1 by ALPN). */
   /** `tls.Server` serving HTTP/1.1 itself, `https.Server` (`LB_HTTP1_SERVER=node`) or `Http2SecureServer`. */
   readonly server: TlsServer
   readonly certificates: CertificateStore
@@ -49,8 +48,9 @@ export interface TlsListener {
  * The TLS listener of a worker. Certificates by SNI with a default (the first), TLS 1.2+ and AEAD-only
  * ciphers by default, files watched and reloaded without a restart (see certificates.ts). Requests go to
  * the same proxy handler as the plain listener, with `X-Forwarded-Proto: https`.
- * - `tls.http2` false: an `https.Server` with the limits of `createHttpServer` (deadlines, head size,
- *   header count, client-error answers) and WebSocket/Upgrade tunnelling.
+ * - `tls.http2` false: HTTP/1.1 served as on the plain listener (the balancer's own HTTP/1.1 code on a
+ *   `tls.Server`, or `https.Server`; see {@link createHttp1TlsServer}) with the limits of `createHttpServer`
+ *   (deadlines, head size, header count, client-error answers) and WebSocket/Upgrade tunnelling.
  * - `tls.http2` true: `http2.createSecureServer` with ALPN `h2, http/1.1` (HTTP/1.1 clients, WebSocket
  *   included, are served as above on the same port) and the session limits of {@link http2ServerOptions}.
  * Throws an `LB_ERR_CONFIG` LbError when the initial certificates cannot be loaded.
@@ -141,18 +141,15 @@ export function createTlsServer(runtime: ProxyRuntime, limits: ClientLimits, tls
  * is not available or `LB_HTTP1_SERVER=node`. Both have the limits of `createHttpServer`.
  */
 function createHttp1TlsServer(secure: TlsSecureOptions, limits: ClientLimits, handler: ReturnType<typeof createRequestHandler>): TlsServer {
-  const options = http1ServerOptions(limits)
-  // One field beyond the limit stays visible to the request guard, which answers 431.
-  const maxHeadersCount = limits.maxHeaderCount + 1
-  const binding = process.env.LB_HTTP1_SERVER === 'node' ? undefined : loadParserBinding()
+  const { binding, options } = ownHttp1(limits)
   if (binding === undefined) {
     const https = createHttpsServer({ ...secure, ALPNProtocols: ['http/1.1'], ...options })
-    https.maxHeadersCount = maxHeadersCount
+    https.maxHeadersCount = options.maxHeadersCount
     https.on('request', handler)
     return https
   }
   const server = createTlsSocketServer({ ...secure, ALPNProtocols: ['http/1.1'], allowHalfOpen: true, noDelay: true })
-  serveHttp1(server, 'secureConnection', new Http1Connections(binding, { ...options, maxHeadersCount }, handler, server))
+  serveHttp1(server, 'secureConnection', new Http1Connections(binding, options, handler, server))
   return server
 }
 

@@ -240,7 +240,7 @@ export class Http1Response extends EventEmitter {
       socket.uncork()
       return ok
     }
-    if (!this.chunked) return this.hasBody && chunk.length > 0 ? socket.write(chunk) : !socket.writableNeedDrain
+    if (!this.chunked) return this.writeBody(socket, chunk)
     socket.cork()
     const ok = this.writeBody(socket, chunk)
     socket.uncork()

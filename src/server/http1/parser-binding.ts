@@ -33,11 +33,7 @@ export interface HttpParser {
   execute(data: Buffer): number | Error
   finish(): number | Error | undefined
   getCurrentBuffer(): Buffer
-  pause(): void
-  resume(): void
   close(): void
-  free(): void
-  remove(): void
   [callback: number]: unknown
 }
 
@@ -55,7 +51,7 @@ export function loadParserBinding(): ParserBinding | undefined {
     const keys = ['kOnMessageBegin', 'kOnHeaders', 'kOnHeadersComplete', 'kOnBody', 'kOnMessageComplete', 'kOnExecute'] as const
     if (typeof P.REQUEST !== 'number' || keys.some((k) => typeof P[k] !== 'number')) return undefined
     const proto = P.prototype as Record<string, unknown>
-    for (const m of ['initialize', 'consume', 'unconsume', 'execute', 'finish', 'getCurrentBuffer', 'pause', 'resume', 'close', 'free', 'remove']) {
+    for (const m of ['initialize', 'consume', 'unconsume', 'execute', 'finish', 'getCurrentBuffer', 'close']) {
       if (typeof proto[m] !== 'function') return undefined
     }
     cached = {
