@@ -11,12 +11,12 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import type { IncomingMessage } from 'node:http'
 import { startSampleBackend, type SampleBackend } from '../../src/demo/index.js'
 import { CLI, REPO_ROOT, freePort, startBalancerProcess, type BalancerProcess } from '../helpers/balancer-process.js'
+import { productionInstall } from '../helpers/production-install.js'
 
 interface CliRun {
   code: number | null
@@ -196,28 +196,6 @@ test('lb bench --compare round-robin,p2c,ewma: with one slow backend, p2c and ew
   }
   assert.fail(`expected p99(p2c) < p99(round-robin) and p99(ewma) < p99(round-robin): ${last}`)
 })
-
-/**
- * A copy of the production install (`npm ci --omit=dev`) in a temp dir: the built `dist/` and package.json,
- * and a node_modules holding exactly the packages package-lock.json does not mark `dev` (linked from this
- * checkout's node_modules). Resolution from the copied dist/ then finds only what production has.
- */
-function productionInstall(t: { after(fn: () => void): void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'lb-prod-install-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
-  cpSync(join(REPO_ROOT, 'dist'), join(dir, 'dist'), { recursive: true })
-  cpSync(join(REPO_ROOT, 'package.json'), join(dir, 'package.json'))
-  const lock = JSON.parse(readFileSync(join(REPO_ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> }
-  mkdirSync(join(dir, 'node_modules'))
-  for (const [path, entry] of Object.entries(lock.packages)) {
-    const name = path.startsWith('node_modules/') ? path.slice('node_modules/'.length) : ''
-    // Top-level packages only: nested node_modules come along inside their parent.
-    if (name === '' || name.includes('/node_modules/') || entry.dev === true) continue
-    if (name.includes('/')) mkdirSync(join(dir, 'node_modules', dirname(name)), { recursive: true })
-    symlinkSync(join(REPO_ROOT, 'node_modules', name), join(dir, 'node_modules', name), 'dir')
-  }
-  return dir
-}
 
 test('lb bench in a production install (no autocannon): one line with the install command, exit 1, nothing started', async (t) => {
   const dir = productionInstall(t)

