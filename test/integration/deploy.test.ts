@@ -460,3 +460,15 @@ test('docs and deployment files describe behaviour: no citations of "SPEC" secti
     }
   }
 })
+
+test('docs/troubleshooting.md explains every log event the balancer emits and every lifecycle change', () => {
+  const doc = read('docs/troubleshooting.md')
+  const events = [...read('src/observability/logger.ts').matchAll(/event: '([a-z-]+)'/g)].map((m) => m[1] ?? '')
+  assert.ok(events.length >= 6, 'the logger\'s events were found')
+  for (const e of new Set(events)) assert.match(doc, new RegExp(`^\\| \`${e}\` \\|`, 'm'), `log event "${e}" has a row`)
+  const lifecycle = [...read('src/cluster/primary.ts').matchAll(/this\.publish\('([a-z-]+)'/g)].map((m) => m[1] ?? '')
+  assert.ok(lifecycle.length > 0)
+  for (const w of lifecycle) assert.ok(doc.includes(`\`${w}\``), `lifecycle "${w}" is explained`)
+  for (const header of ['x-lb-debug', 'x-lb-decision']) assert.ok(doc.includes(header), header)
+  for (const status of ['503', '502', '429', '431']) assert.match(doc, new RegExp(`^## Why did I get a ${status}`, 'm'), `a section for ${status}`)
+})
