@@ -56,7 +56,7 @@ the Docker image) run 'npm install autocannon' first.
 
 Exit code 0, or 1 on bad arguments, a missing load generator, or when no request was answered. See docs/bench.md.`
 
-/** `lb bench`: the built-in load tester (SPEC 7). */
+/** `lb bench`: the built-in load tester (load, progress, a results table; algorithm comparison). */
 export async function run(argv: string[]): Promise<number> {
   let options: BenchOptions
   try {

@@ -211,7 +211,7 @@ describe('desync corpus', () => {
   }
 })
 
-describe('framing errors found after the request head (SPEC 3: bad chunking -> 400 + close)', () => {
+describe('framing errors found after the request head (bad chunking -> 400 + close)', () => {
   let backend: TestBackend
   let proxy: InProcessProxy
 
