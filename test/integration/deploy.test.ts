@@ -26,6 +26,7 @@ import { Ajv2019 } from 'ajv/dist/2019.js'
 import { ENV_VARS, checkConfigFile, loadConfig } from '../../src/config/index.js'
 import { REPO_ROOT } from '../helpers/balancer-process.js'
 import { linkProductionModules } from '../helpers/production-install.js'
+import { waitFor } from '../helpers/net.js'
 import { skipOrFailMissingTool } from '../helpers/tools.js'
 
 const require = createRequire(import.meta.url)
@@ -309,6 +310,36 @@ test('docker-compose.yml observability profile: Prometheus scrapes both balancer
   // The dashboard's panels use the data-source variable, which resolves to the provisioned default.
   const dash = JSON.stringify(JSON.parse(read(dashboard.host)))
   assert.doesNotMatch(dash, /\$\{DS_[A-Z_]+\}/, 'no import-time data-source inputs left in the panels')
+})
+
+test('docker compose --profile observability up: both balancers scraped, the dashboard served (only where a Docker engine answers)', { timeout: 900_000 }, async (t) => {
+  const engine = tryRun('docker', ['info', '--format', '{{.ServerVersion}}'], 10_000)
+  if (engine?.status !== 0) {
+    t.diagnostic('no Docker engine here (docker info failed): the stack was not started; its files are validated by the tests above')
+    return
+  }
+  const compose = (args: string[], timeoutMs: number): { status: number | null; output: string } | undefined =>
+    tryRun('docker', ['compose', '-p', `lb-test-${process.pid}`, '--profile', 'observability', ...args], timeoutMs)
+  t.after(() => {
+    compose(['down', '--volumes', '--remove-orphans'], 120_000)
+  })
+  const up = compose(['up', '--detach', '--build', '--wait'], 840_000)
+  assert.equal(up?.status, 0, `docker compose up: ${up?.output ?? 'docker compose not available'}`)
+  // Traffic through both balancers, then Prometheus has both metrics listeners up and their requests.
+  for (const port of [8080, 8081]) for (let i = 0; i < 10; i++) assert.equal((await fetch(`http://127.0.0.1:${port}/api/test`)).status, 200)
+  await waitFor(async () => {
+    const body = (await (await fetch('http://127.0.0.1:9090/api/v1/targets')).json()) as { data: { activeTargets: { health: string }[] } }
+    return body.data.activeTargets.length === 2 && body.data.activeTargets.every((a) => a.health === 'up')
+  }, { timeoutMs: 60_000, intervalMs: 1000, message: 'Prometheus scrapes both balancers' })
+  await waitFor(async () => {
+    const q = encodeURIComponent('sum(lb_requests_total)')
+    const body = (await (await fetch(`http://127.0.0.1:9090/api/v1/query?query=${q}`)).json()) as { data: { result: { value: [number, string] }[] } }
+    return Number(body.data.result[0]?.value[1] ?? 0) >= 20
+  }, { timeoutMs: 60_000, intervalMs: 1000, message: 'the requests reach Prometheus' })
+  // Grafana serves the shipped dashboard (anonymous viewer) with the Prometheus data source.
+  const uid = String(obj(JSON.parse(read('deploy/grafana/lb-dashboard.json')), 'dashboard').uid)
+  await waitFor(async () => (await fetch(`http://127.0.0.1:3000/api/dashboards/uid/${uid}`)).status === 200, { timeoutMs: 60_000, intervalMs: 1000, message: 'Grafana serves the dashboard' })
+  t.diagnostic('docker compose --profile observability: stack up, both balancers scraped, dashboard provisioned')
 })
 
 interface KubeObject extends Obj {
