@@ -26,7 +26,7 @@ import { Ajv2019 } from 'ajv/dist/2019.js'
 import { ENV_VARS, checkConfigFile, loadConfig } from '../../src/config/index.js'
 import { REPO_ROOT } from '../helpers/balancer-process.js'
 import { linkProductionModules } from '../helpers/production-install.js'
-import { waitFor } from '../helpers/net.js'
+import { getFreePort, waitFor } from '../helpers/net.js'
 import { skipOrFailMissingTool } from '../helpers/tools.js'
 
 const require = createRequire(import.meta.url)
@@ -114,7 +114,7 @@ function imageAppDir(t: { after(fn: () => void): void }, runtime: string): strin
   return dir
 }
 
-test('Dockerfile: multi-stage on node:26, npm ci + build, production deps only, COPY --chown, non-root, EXPOSE 8080 8443, HEALTHCHECK on /healthz', (t) => {
+test('Dockerfile: multi-stage on node:26, npm ci + build, production deps only, COPY --chown, non-root, EXPOSE 8080 8443, HEALTHCHECK on /healthz', async (t) => {
   const text = read('Dockerfile')
   const stages = dockerStages(text)
   assert.deepEqual(stages.map((s) => s.name), ['builder', 'deps', 'runtime'])
@@ -149,7 +149,22 @@ test('Dockerfile: multi-stage on node:26, npm ci + build, production deps only, 
     const bare = tryRun('docker', ['run', '--rm', 'lb:ci-test'], 60_000)
     assert.equal(bare?.status, 1, `docker run without configuration exits 1: ${bare?.output ?? ''}`)
     assert.match(bare?.output ?? '', /no backends configured/)
-    t.diagnostic('Dockerfile: built with docker build; without configuration the container exits 1 with the message')
+    // A mounted configuration decides the port: listen.port 18080, published on a free host port.
+    const dir = mkdtempSync(join(tmpdir(), 'lb-docker-run-'))
+    t.after(() => rmSync(dir, { recursive: true, force: true }))
+    const file = join(dir, 'lb.config.yaml')
+    writeFileSync(file, 'listen: { port: 18080 }\nworkers: 1\npools:\n  web:\n    backends: [{ url: "http://127.0.0.1:9" }]\n    healthCheck: { enabled: false }\nroutes:\n  - pool: web\n')
+    const hostPort = await getFreePort()
+    const name = `lb-test-${process.pid}`
+    t.after(() => {
+      tryRun('docker', ['rm', '-f', name], 30_000)
+    })
+    const run = tryRun('docker', ['run', '-d', '--name', name, '-p', `127.0.0.1:${hostPort}:18080`, '-v', `${file}:/app/lb.config.yaml:ro`, 'lb:ci-test'], 60_000)
+    assert.equal(run?.status, 0, `docker run with a mounted configuration: ${run?.output ?? ''}`)
+    // The balancer answers on the file's port (its only backend refuses: a 502 from the balancer itself).
+    const res = await waitFor(async () => fetch(`http://127.0.0.1:${hostPort}/`), { timeoutMs: 30_000, intervalMs: 500, message: 'the container listens on listen.port of the mounted file' })
+    assert.match(await res.text(), /"code":"LB_ERR_/)
+    t.diagnostic('Dockerfile: built with docker build; without configuration the container exits 1 with the message; with a mounted file it listens on that file\'s port')
   } else {
     t.diagnostic('Dockerfile: no Docker engine here (docker info failed): checked its stages, commands and COPY sources instead of building it')
   }
