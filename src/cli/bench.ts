@@ -4,6 +4,8 @@ import {
   describeScenarioBackend,
   formatComparison,
   formatResult,
+  loadGenerator,
+  LoadGeneratorMissingError,
   parseBenchArgs,
   resultJson,
   runComparison,
@@ -49,9 +51,12 @@ Comparing algorithms (--compare A,B,...): one fresh scenario per algorithm, same
   --degrade N:LAT[@T]    backend N switches to latency LAT after T (default ${DEFAULT_DEGRADE}, T = half the run); none = off
   --backend-concurrency N  requests each backend serves at once, the rest queue (default ${DEFAULT_BACKEND_CONCURRENCY}; 0 = unlimited)
 
-Exit code 0, or 1 on bad arguments or when no request was answered. See docs/bench.md.`
+Needs the load generator autocannon, a development dependency: in a production install (npm ci --omit=dev,
+the Docker image) run 'npm install autocannon' first.
 
-/** `lb bench`: the built-in load tester (SPEC 7). */
+Exit code 0, or 1 on bad arguments, a missing load generator, or when no request was answered. See docs/bench.md.`
+
+/** `lb bench`: the built-in load tester (load, progress, a results table; algorithm comparison). */
 export async function run(argv: string[]): Promise<number> {
   let options: BenchOptions
   try {
@@ -67,6 +72,16 @@ export async function run(argv: string[]): Promise<number> {
   if (options.help) {
     console.log(HELP)
     return 0
+  }
+  // Before any backend or balancer is started: a production install has no load generator.
+  try {
+    await loadGenerator()
+  } catch (err) {
+    if (err instanceof LoadGeneratorMissingError) {
+      console.error(`lb bench: ${err.message}`)
+      return 1
+    }
+    throw err
   }
   return options.compare === undefined ? runSingle(options) : runCompare(options, options.compare)
 }
