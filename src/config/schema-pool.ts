@@ -135,8 +135,9 @@ const timeouts = strictObject({
   headers: duration.prefault('30s').describe('Time to the response headers. Default 30s.'),
   idle: duration.prefault('4s').describe('Keep-alive idle time of upstream sockets (keep below the backend\'s own, Node: 5s). Default 4s.'),
   body: duration.prefault('60s').describe('Time without body bytes in either direction. Default 60s.'),
+  tunnelIdle: duration.prefault('1h').describe('An upgraded connection (WebSocket) with no byte in either direction this long is closed. Default 1h.'),
 })
-  .transform((t) => ({ connectMs: t.connect, headersMs: t.headers, idleMs: t.idle, bodyMs: t.body }))
+  .transform((t) => ({ connectMs: t.connect, headersMs: t.headers, idleMs: t.idle, bodyMs: t.body, tunnelIdleMs: t.tunnelIdle }))
   .describe('Upstream timeouts.')
 
 const stickySession = z
