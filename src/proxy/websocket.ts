@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { websocketChannel, type ErrorCode } from '../core/index.js'
+import { requestChannel, websocketChannel, type ErrorCode, type RequestEvent } from '../core/index.js'
 import type { Lease, UpstreamPool } from '../upstream/index.js'
 import { writeRawError } from './error-response.js'
 import { appendForwardedHeaders, copyRequestHeaders } from './headers.js'
@@ -57,7 +57,17 @@ export function createUpgradeHandler(runtime: ProxyRuntime, proto: 'http' | 'htt
       // The same synchronous check as plain requests: an upgrade is a request like any other.
       const r = limit.limiter.check(rateLimitKey(route.rateLimit.key, req.rawHeaders, clientIp))
       limitHeaders = rateLimitHeaders(r, route.name, route.rateLimit, limit.policyHeader)
-      if (!r.allowed) return writeRawError(socket, 'LB_ERR_RATE_LIMITED', rid, undefined, limitHeaders)
+      if (!r.allowed) {
+        writeRawError(socket, 'LB_ERR_RATE_LIMITED', rid, undefined, limitHeaders)
+        // Counted and logged like a refused plain request (`lb_rate_limited_total`, access log).
+        if (requestChannel.hasSubscribers) {
+          requestChannel.publish({
+            requestId: rid, clientIp, method: req.method ?? 'GET', host: req.headers.host ?? '', path: url, route: route.name, pool: pool.name,
+            endpoint: '', status: 429, bytesIn: 0, bytesOut: 0, durationMs: 0, upstreamMs: -1, retries: 0, error: 'LB_ERR_RATE_LIMITED',
+          } satisfies RequestEvent)
+        }
+        return
+      }
     }
     appendForwardedHeaders(headers, facts, peer, proto, rid)
     if (route.requestHeaders !== undefined) for (const x of route.requestHeaders.append) headers.push(x)
