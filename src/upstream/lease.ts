@@ -81,11 +81,13 @@ export class Lease implements WaitingTry {
   /** Ends the try: reports `outcome` unless already reported, frees the slot and the in-flight count. Idempotent. */
   end(outcome: TryOutcome): void {
     if (this.ended) return
-    this.report(outcome)
     this.ended = true
     this.onEndpointDown = undefined
     const state = this.state
+    // Out of the waiting set before the verdict: a failure that ejects the endpoint cancels the
+    // other tries waiting there, not this one.
     state.waiting.delete(this)
+    this.report(outcome)
     state.stats.inFlight--
     state.stats.completed++
     this.grantor.free(state)
