@@ -154,3 +154,40 @@ test('an upgrade to an unreachable backend gives its slot back: with maxRequests
     assert.equal(r.status, 502, `upgrade ${i}: ${r.raw}`)
   }
 })
+
+test('a half-open circuit: a refused upgrade admitted as the trial reports its verdict, so the circuit closes and plain requests flow', async (t) => {
+  let fail = true
+  const server = http.createServer((req, res) => {
+    const status = req.url === '/refuse' ? 400 : fail ? 503 : 200
+    res.writeHead(status, { 'content-type': 'text/plain' })
+    res.end(String(status))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.after(() => new Promise<void>((resolve) => {
+    server.closeAllConnections()
+    server.close(() => resolve())
+  }))
+  const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`
+  const proxy = await startProxy({
+    ...poolConfig([url]),
+    pools: {
+      main: {
+        backends: [{ url }],
+        healthCheck: { enabled: false },
+        outlierDetection: { enabled: false },
+        retries: { attempts: 1 },
+        circuitBreaker: { errorRatePercent: 50, minRequests: 2, open: '300ms', halfOpenRequests: 1 },
+      },
+    },
+  })
+  t.after(() => proxy.close())
+
+  for (let i = 0; i < 2; i++) assert.equal((await httpGet(`${proxy.url}/x`)).status, 503)
+  fail = false
+  // Open: answered by the balancer at once. Once half-open, the upgrade is the one trial let through.
+  await waitFor(async () => (await rawRequest(proxy.port, UPGRADE('/refuse'), { timeoutMs: 100 })).status === 400, { timeoutMs: 5000, message: 'the upgrade admitted as the half-open trial' })
+  for (let i = 0; i < 5; i++) {
+    const r = await httpGet(`${proxy.url}/after-${i}`)
+    assert.equal(r.status, 200, `plain request ${i} after the refused trial upgrade: ${r.status} ${r.body}`)
+  }
+})
