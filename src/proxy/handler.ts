@@ -270,6 +270,8 @@ class Exchange implements AttemptOwner {
   /** The try's endpoint left rotation before it answered: grant a retry elsewhere if the request allows one. */
   shouldCancelForEndpointDown(attempt: Attempt): boolean {
     if (attempt !== this.current || this.finished) return false
+    // Nowhere else to go (the endpoint already left the ready set): let the try wait for its answer.
+    if ((this.pool as UpstreamPool).ready === 0) return false
     return this.mayRetry(attempt, { kind: 'endpoint-down' }, true)
   }
 
