@@ -31,6 +31,18 @@ async function problemsOf(promise: Promise<unknown>): Promise<string[]> {
   assert.fail('expected loadConfig to throw')
 }
 
+test('the probe timeout defaults to 2s or the interval when shorter (env interval included); a configured one is kept', async (t) => {
+  const pools = 'pools:\n  a:\n    backends: [{ url: http://127.0.0.1:3001 }]\n    healthCheck: { interval: 1s }\n' +
+    '  b:\n    backends: [{ url: http://127.0.0.1:3002 }]\n    healthCheck: { interval: 500ms, timeout: 3s }\n' +
+    '  c:\n    backends: [{ url: http://127.0.0.1:3003 }]\n'
+  const c = await loadConfig({ cwd: tempDir(t, { 'lb.config.yaml': pools }), env: {} })
+  assert.equal(c.pools.a?.healthCheck.timeoutMs, 1000)
+  assert.equal(c.pools.b?.healthCheck.timeoutMs, 3000)
+  assert.equal(c.pools.c?.healthCheck.timeoutMs, 2000)
+  const fromEnv = await loadConfig({ cwd: tempDir(t, { 'lb.config.yaml': MINIMAL }), env: { HEALTH_CHECK_INTERVAL: '700' } })
+  assert.equal(fromEnv.pools.api?.healthCheck.timeoutMs, 700)
+})
+
 test('defaults fill everything the file leaves out', async (t) => {
   const cwd = tempDir(t, { 'lb.config.yaml': MINIMAL })
   const c = await loadConfig({ cwd, env: {} })
@@ -56,7 +68,7 @@ test('defaults fill everything the file leaves out', async (t) => {
   assert.deepEqual(pool.outlierDetection, { enabled: true, consecutiveFailures: 5, baseEjectionMs: 30_000, maxEjectionMs: 300_000, maxEjectedPercent: 50 })
   assert.deepEqual(pool.circuitBreaker, { maxConnections: 0, maxPending: 0, maxRequests: 0, errorRatePercent: 50, minRequests: 20, windowMs: 10_000, openMs: 5000, halfOpenRequests: 3 })
   assert.deepEqual(pool.retries, { attempts: 3, on: ['connect-failure', 'reset', 'timeout', '502', '503', '504'], budgetPercent: 20, minRetriesPerSecond: 10, perTryTimeoutMs: 0, backoffBaseMs: 25, backoffMaxMs: 250 })
-  assert.deepEqual(pool.timeouts, { connectMs: 3000, headersMs: 30_000, idleMs: 4000, bodyMs: 60_000 })
+  assert.deepEqual(pool.timeouts, { connectMs: 3000, headersMs: 30_000, idleMs: 4000, bodyMs: 60_000, tunnelIdleMs: 3_600_000 })
   assert.equal(pool.slowStartMs, 0)
   assert.equal(pool.panicThresholdPercent, 0)
   assert.equal(pool.stickySession, undefined)

@@ -60,7 +60,7 @@ const healthCheck = strictObject({
   method: z.enum(['GET', 'HEAD', 'OPTIONS']).default('GET').describe('Probe method. Default GET.'),
   interval: duration.prefault('5s').describe('Time between probes of one backend. Default 5s.'),
   unhealthyInterval: duration.optional().describe('Time between probes while a backend is unhealthy. Default: interval.'),
-  timeout: duration.prefault('2s').describe('A probe not answered within this fails. Default 2s.'),
+  timeout: duration.optional().describe('A probe not answered within this fails. Default: 2s, or the interval when shorter.'),
   expectedStatuses: z.array(statusRange).min(1).prefault(['100-499']).describe('Statuses counting as healthy: codes, ranges ("200-399") or classes ("2xx"). Default 100-499 (any answer below 500).'),
   healthyThreshold: count(1).default(2).describe('Consecutive successes to turn healthy ("rise"). Default 2.'),
   unhealthyThreshold: count(1).default(3).describe('Consecutive failures to turn unhealthy ("fall"). Default 3.'),
@@ -72,7 +72,8 @@ const healthCheck = strictObject({
     method: h.method,
     intervalMs: h.interval,
     unhealthyIntervalMs: h.unhealthyInterval ?? h.interval,
-    timeoutMs: h.timeout,
+    // As HAProxy: by default a probe never outlives its interval, so a hanging backend fails one per interval.
+    timeoutMs: h.timeout ?? Math.min(2000, h.interval),
     expectedStatuses: h.expectedStatuses,
     healthyThreshold: h.healthyThreshold,
     unhealthyThreshold: h.unhealthyThreshold,
@@ -135,8 +136,9 @@ const timeouts = strictObject({
   headers: duration.prefault('30s').describe('Time to the response headers. Default 30s.'),
   idle: duration.prefault('4s').describe('Keep-alive idle time of upstream sockets (keep below the backend\'s own, Node: 5s). Default 4s.'),
   body: duration.prefault('60s').describe('Time without body bytes in either direction. Default 60s.'),
+  tunnelIdle: duration.prefault('1h').describe('An upgraded connection (WebSocket) with no byte in either direction this long is closed. Default 1h.'),
 })
-  .transform((t) => ({ connectMs: t.connect, headersMs: t.headers, idleMs: t.idle, bodyMs: t.body }))
+  .transform((t) => ({ connectMs: t.connect, headersMs: t.headers, idleMs: t.idle, bodyMs: t.body, tunnelIdleMs: t.tunnelIdle }))
   .describe('Upstream timeouts.')
 
 const stickySession = z

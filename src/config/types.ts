@@ -154,6 +154,8 @@ export interface UpstreamTimeouts {
   idleMs: number
   /** Time without body bytes in either direction (default 60 s). */
   bodyMs: number
+  /** An upgraded connection idle in both directions this long is closed (default 1 h). */
+  tunnelIdleMs: number
 }
 
 export interface PoolConfig {

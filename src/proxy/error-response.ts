@@ -77,16 +77,20 @@ export function sendError(res: ClientResponse, code: ErrorCode, requestId: strin
 
 /**
  * Writes an error response directly on a raw socket (parser errors, refused upgrades), then
- * closes it. Used where no ServerResponse exists.
+ * closes it. Used where no ServerResponse exists. `extraHeaders`: name/value pairs to add (a
+ * `retry-after` among them replaces the default one).
  */
-export function writeRawError(socket: Duplex, code: ErrorCode, requestId: string, message?: string): void {
+export function writeRawError(socket: Duplex, code: ErrorCode, requestId: string, message?: string, extraHeaders?: readonly string[]): void {
   if (!socket.writable) {
     socket.destroy()
     return
   }
   const status = statusFor(code)
   const body = errorBody(code, requestId, message)
-  const extra = status === 503 || status === 429 ? `Retry-After: ${RETRY_AFTER_SECONDS}\r\n` : ''
+  let extra = ''
+  if (extraHeaders !== undefined) for (let i = 0; i + 1 < extraHeaders.length; i += 2) extra += `${extraHeaders[i]}: ${extraHeaders[i + 1]}\r\n`
+  const hasRetryAfter = extraHeaders?.includes('retry-after') ?? false
+  if ((status === 503 || status === 429) && !hasRetryAfter) extra += `Retry-After: ${RETRY_AFTER_SECONDS}\r\n`
   socket.end(
     `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\n` +
       'Content-Type: application/json; charset=utf-8\r\n' +

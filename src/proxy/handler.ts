@@ -12,6 +12,7 @@ import { rewritePath, type CompiledRoute, type Router } from './router.js'
 import { Attempt, type AttemptOwner, type AttemptFailure } from './attempt.js'
 import type { ClientRequest, ClientResponse } from './client-message.js'
 import { hashKeyFor } from './hash-key.js'
+import { toOriginForm } from './origin-form.js'
 import { noteRelayedBytes } from './relay-memory.js'
 import { DECISION_HEADER, DecisionTrace, isDebugAuthorized } from './decision-trace.js'
 import { rateLimitHeaders, rateLimitKey, type RouteRateLimiter } from '../ratelimit/index.js'
@@ -148,18 +149,18 @@ class Exchange implements AttemptOwner {
   dispatch(): void {
     const pool = this.pool as UpstreamPool
     const hashKey = pool.config.algorithm === 'consistent-hash' ? hashKeyFor(pool.config.hashOn, this.req.rawHeaders, this.clientIp) : undefined
-    let state = pool.pick({ hashKey, exclude: this.tried })
+    let lease = pool.acquire({ hashKey, exclude: this.tried })
     // A retry may reuse a tried endpoint only when no other one is ready (single-endpoint pools).
-    if (state === undefined && this.tried !== undefined) state = pool.pick({ hashKey })
-    if (state === undefined) {
+    if (lease === undefined && this.tried !== undefined) lease = pool.acquire({ hashKey })
+    if (lease === undefined) {
       if (this.tries > 0) return this.fail(this.lastFailureCode ?? 'LB_ERR_NO_BACKEND')
       // Ready endpoints exist but every one refused more work (breaker limits, half-open trials).
       return this.fail(pool.ready > 0 ? 'LB_ERR_OVERLOADED' : 'LB_ERR_NO_BACKEND')
     }
     this.tries++
-    this.lastEndpoint = state.endpoint.id
-    if (this.trace !== undefined) this.traceTry = this.trace.addTry(state.endpoint.id, this.tried)
-    const attempt = new Attempt(this, pool, state)
+    this.lastEndpoint = lease.endpoint.id
+    if (this.trace !== undefined) this.traceTry = this.trace.addTry(lease.endpoint.id, this.tried)
+    const attempt = new Attempt(this, pool, lease)
     this.current = attempt
     const opts: Dispatcher.DispatchOptions = {
       path: this.target,
@@ -171,9 +172,8 @@ class Exchange implements AttemptOwner {
     }
     const perTry = pool.config.retries.perTryTimeoutMs
     if (perTry > 0) opts.headersTimeout = perTry
-    state.stats.inFlight++
-    attempt.sentAt = performance.now()
-    state.dispatcher.dispatch(opts, attempt)
+    lease.sentAt = performance.now()
+    lease.dispatcher.dispatch(opts, attempt)
   }
 
   /**
@@ -220,8 +220,9 @@ class Exchange implements AttemptOwner {
     this.lastFailureCode = failure.code
     this.trace?.setOutcome(this.traceTry, failure.kind === 'status' ? `${failure.status ?? ''} (retried)` : failure.kind)
     if (this.clientGone) return this.finish(499, 'LB_ERR_CLIENT_ABORTED')
-    // A dropped 5xx was granted its retry when its headers arrived (shouldRetryStatus).
-    if (failure.kind === 'status') return this.retry(attempt)
+    // A dropped 5xx was granted its retry when its headers arrived (shouldRetryStatus), a try cancelled
+    // because its endpoint left rotation before it was cancelled (shouldCancelForEndpointDown).
+    if (failure.kind === 'status' || failure.kind === 'endpoint-down') return this.retry(attempt)
     const retryable = failure.kind === 'connect' || failure.kind === 'reset' || failure.kind === 'timeout' || failure.kind === 'protocol'
     if (retryable && this.mayRetry(attempt, toRetryFailure(failure), failure.kind !== 'connect', failure.refused === true)) return this.retry(attempt)
     this.fail(failure.code)
@@ -264,6 +265,14 @@ class Exchange implements AttemptOwner {
   shouldRetryStatus(attempt: Attempt, status: number): boolean {
     if (attempt !== this.current || status < 500) return false
     return this.mayRetry(attempt, { kind: 'status', status }, true)
+  }
+
+  /** The try's endpoint left rotation before it answered: grant a retry elsewhere if the request allows one. */
+  shouldCancelForEndpointDown(attempt: Attempt): boolean {
+    if (attempt !== this.current || this.finished) return false
+    // Nowhere else to go (the endpoint already left the ready set): let the try wait for its answer.
+    if ((this.pool as UpstreamPool).ready === 0) return false
+    return this.mayRetry(attempt, { kind: 'endpoint-down' }, true)
   }
 
   /** Route-configured response header removals. */
@@ -352,15 +361,6 @@ function incomingRequestId(raw: readonly string[]): string {
     }
   }
   return randomUUID()
-}
-
-/** `http://host/p?q` -> `/p?q`; origin-form is returned unchanged. */
-function toOriginForm(url: string): string {
-  if (url.charCodeAt(0) === 47) return url
-  const scheme = url.indexOf('://')
-  if (scheme === -1) return url
-  const slash = url.indexOf('/', scheme + 3)
-  return slash === -1 ? '/' : url.slice(slash)
 }
 
 function toRetryFailure(f: AttemptFailure): RetryFailure {

@@ -6,7 +6,8 @@ import type { BackendConfig, PoolConfig } from '../config/index.js'
 import { CircuitBreaker } from './breaker.js'
 import { EndpointStats } from './endpoint-stats.js'
 import { isReady, type EndpointState } from './endpoint-state.js'
-import { OutlierDetector, type EjectionChange, type OutlierFailureKind } from './health/index.js'
+import { OutlierDetector, type EjectionChange } from './health/index.js'
+import { Lease, type LeaseGrantor, type TryOutcome } from './lease.js'
 import { computeReadySets } from './ready-set.js'
 import { RetryBudget } from './retry.js'
 
@@ -37,15 +38,12 @@ export interface EndpointSnapshot {
   ewmaMs: number
 }
 
-/** How one try ended, as passive checks and the breaker see it. */
-export type TryOutcome = 'success' | OutlierFailureKind
-
 /**
  * One configured pool inside one worker: its endpoints, their keep-alive connections, load signals,
  * breakers and passive checks, and the balancers over the ready ones. State changes arrive through
  * the setters; each rebuilds the ready set once (never per request), so `pick()` stays synchronous.
  */
-export class UpstreamPool {
+export class UpstreamPool implements LeaseGrantor {
   readonly name: string
   readonly config: PoolConfig
   /** Retry budget of this pool in this worker. */
@@ -91,11 +89,35 @@ export class UpstreamPool {
   }
 
   /**
-   * Picks a ready endpoint that admits one more request (circuit breaker trial slots and
-   * concurrency limits): a primary if any is eligible, else a backup. The caller must call
-   * {@link release} once the try ends. Returns undefined when nothing is eligible.
+   * Admits one try: picks a ready endpoint that takes one more request (breaker state, trial slots,
+   * concurrency limits), a primary if any is eligible, else a backup, and returns the lease that holds
+   * it. The caller must end the lease exactly once ({@link Lease.end}; later calls are ignored).
+   * Returns undefined when nothing is eligible.
    */
-  pick(ctx: PickContext): EndpointState | undefined {
+  acquire(ctx: PickContext): Lease | undefined {
+    const state = this.pick(ctx)
+    return state === undefined ? undefined : new Lease(this, state)
+  }
+
+  /** Feeds one try's verdict to the breaker and the passive checks (called by {@link Lease}). */
+  judge(state: EndpointState, outcome: TryOutcome): void {
+    const breaker = state.breaker
+    if (outcome === 'abandoned') {
+      breaker.onAbandoned()
+      return
+    }
+    breaker.onResult(outcome === 'success')
+    if (this.outliers === undefined) return
+    if (outcome === 'success') this.outliers.recordSuccess(state.endpoint.id)
+    else this.outliers.recordFailure(state.endpoint.id, outcome)
+  }
+
+  /** Frees one try's concurrency slot (called by {@link Lease}). */
+  free(state: EndpointState): void {
+    state.breaker.release()
+  }
+
+  private pick(ctx: PickContext): EndpointState | undefined {
     let exclude = ctx.exclude
     for (let i = 0; i <= this.states.size; i++) {
       const endpoint = this.primary.pick(ctx) ?? this.backup.pick(ctx)
@@ -109,20 +131,6 @@ export class UpstreamPool {
       ctx = { hashKey: ctx.hashKey, exclude }
     }
     return undefined
-  }
-
-  /** Ends a try started by {@link pick}: frees its concurrency slot and feeds breaker and passive checks. */
-  release(state: EndpointState, outcome: TryOutcome | 'abandoned'): void {
-    const breaker = state.breaker
-    breaker.release()
-    if (outcome === 'abandoned') {
-      breaker.onAbandoned()
-      return
-    }
-    breaker.onResult(outcome === 'success')
-    if (this.outliers === undefined) return
-    if (outcome === 'success') this.outliers.recordSuccess(state.endpoint.id)
-    else this.outliers.recordFailure(state.endpoint.id, outcome)
   }
 
   /** The state of one endpoint, or undefined. */
@@ -142,12 +150,29 @@ export class UpstreamPool {
    */
   setHealthy(id: string, healthy: boolean): boolean {
     if (healthy) this.outliers?.restore(id, 'active health check passed', 'remote')
-    return this.update(id, (s) => (s.healthy === healthy ? false : ((s.healthy = healthy), true)))
+    const changed = this.update(id, (s) => (s.healthy === healthy ? false : ((s.healthy = healthy), true)))
+    if (changed && !healthy) this.cancelWaiting(id)
+    return changed
   }
 
   /** Passive (outlier) ejection of one endpoint. */
   setEjected(id: string, ejected: boolean): boolean {
-    return this.update(id, (s) => (s.ejected === ejected ? false : ((s.ejected = ejected), true)))
+    const changed = this.update(id, (s) => (s.ejected === ejected ? false : ((s.ejected = ejected), true)))
+    if (changed && ejected) this.cancelWaiting(id)
+    return changed
+  }
+
+  /**
+   * The endpoint just left rotation (unhealthy, ejected): tell every try still waiting for its first
+   * response byte there, so each can be cancelled and retried elsewhere instead of waiting out its
+   * response timeout. Runs after the ready set was rebuilt, so a retry cannot pick this endpoint again.
+   * A drained endpoint is not down: its in-flight tries finish.
+   */
+  private cancelWaiting(id: string): void {
+    const state = this.states.get(id)
+    if (state === undefined || state.waiting.size === 0) return
+    // A copy: a cancelled try ends its lease (and may start a new one) while we iterate.
+    for (const t of [...state.waiting]) t.endpointDown()
   }
 
   /** An ejection decided in another worker (duration, since clocks differ per process). */
@@ -247,6 +272,7 @@ export class UpstreamPool {
       endpoint,
       dispatcher: this.createDispatcher(url, this.config),
       stats: new EndpointStats(),
+      waiting: new Set(),
       breaker,
       healthy: true,
       ejected: false,

@@ -128,3 +128,15 @@ describe('RetryBudget', () => {
     assert.deepEqual([budget.activeRequests, budget.retriesInFlight], [0, 0])
   })
 })
+
+describe('classifyRetry endpoint-down', () => {
+  it('retries idempotent requests whatever `on` lists, never others or once started', () => {
+    const facts = { method: 'GET', hasIdempotencyKey: false, connectionEstablished: true, responseBytesSentToClient: false, requestBodyStarted: false }
+    assert.deepEqual(classifyRetry(['connect-failure'], { kind: 'endpoint-down' }, facts), { retry: true, reason: 'endpoint-down' })
+    assert.deepEqual(classifyRetry([], { kind: 'endpoint-down' }, facts), { retry: true, reason: 'endpoint-down' })
+    assert.deepEqual(classifyRetry([], { kind: 'endpoint-down' }, { ...facts, method: 'POST' }), { retry: false, reason: 'not-idempotent' })
+    assert.deepEqual(classifyRetry([], { kind: 'endpoint-down' }, { ...facts, method: 'POST', hasIdempotencyKey: true }), { retry: true, reason: 'endpoint-down' })
+    assert.deepEqual(classifyRetry([], { kind: 'endpoint-down' }, { ...facts, requestBodyStarted: true }), { retry: false, reason: 'body-started' })
+    assert.deepEqual(classifyRetry([], { kind: 'endpoint-down' }, { ...facts, responseBytesSentToClient: true }), { retry: false, reason: 'response-started' })
+  })
+})

@@ -4,9 +4,12 @@
  * worker; transitions reach workers through `onTransition` (the lead wires IPC / the state store).
  *
  * Schedule per endpoint: the first probe starts at `start()`; the next one `interval + random() *
- * jitter * interval` ms after the previous probe finished (Envoy: the interval timer starts once the
- * response or the timeout arrives), so probes to one endpoint never overlap, even when the timeout is
- * longer than the interval. `interval` is `intervalMs` while healthy, `unhealthyIntervalMs` while not.
+ * jitter * interval` ms after the previous probe *started* (as HAProxy's `inter`), or as soon as it
+ * finished when it took longer: probes to one endpoint never overlap, and a backend that accepts
+ * connections but never answers fails one probe per interval (the probe timeout defaults to at most the
+ * interval), so it leaves rotation within `unhealthyThreshold` intervals (plus jitter) instead of
+ * `unhealthyThreshold` times (interval + timeout). `interval` is `intervalMs` while healthy,
+ * `unhealthyIntervalMs` while not.
  */
 import http from 'node:http'
 import https from 'node:https'
@@ -68,6 +71,8 @@ interface Target {
   lastError: string | undefined
   lastProbeAt: number | undefined
   nextProbeAt: number | undefined
+  /** Clock ms when the probe in flight (or the last one) started. */
+  startedAt: number
 }
 
 const DEFAULT_TIMEOUT_MS = 2_000
@@ -165,6 +170,7 @@ export class ActiveHealthChecker implements HealthChecker {
       lastError: undefined,
       lastProbeAt: undefined,
       nextProbeAt: undefined,
+      startedAt: 0,
     }
   }
 
@@ -182,6 +188,7 @@ export class ActiveHealthChecker implements HealthChecker {
   private probe(target: Target): void {
     target.timer = undefined
     target.nextProbeAt = undefined
+    target.startedAt = this.clock.now()
     const generation = target.generation
     let closed!: () => void
     target.closing = new Promise((resolve) => (closed = resolve))
@@ -202,8 +209,11 @@ export class ActiveHealthChecker implements HealthChecker {
     const healthyMs = Math.max(1, c.intervalMs)
     const baseMs = target.thresholds.healthy || !(c.unhealthyIntervalMs > 0) ? healthyMs : c.unhealthyIntervalMs
     const jitter = Math.min(Math.max(c.jitter, 0), 1) || 0
-    const delayMs = baseMs + this.random() * jitter * baseMs
-    target.nextProbeAt = this.clock.now() + delayMs
+    const now = this.clock.now()
+    // Counted from the start of the probe that just finished: a slow or timed-out probe does not
+    // stretch the schedule (at least 0: never two probes at once).
+    const delayMs = Math.max(0, baseMs + this.random() * jitter * baseMs - (now - target.startedAt))
+    target.nextProbeAt = now + delayMs
     target.timer = setTimeout(() => this.probe(target), delayMs)
     target.timer.unref()
   }
