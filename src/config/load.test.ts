@@ -243,3 +243,23 @@ test('describeConfig summarises listeners, pools and routes', async (t) => {
   assert.match(text, /routes: route-0 -> api/)
   assert.doesNotMatch(text, /pw/)
 })
+
+test('sticky-session secret: the file, else env LB_STICKY_SECRET, else one random key per process', async () => {
+  const pools = (sticky: unknown) => ({ pools: { a: { backends: [{ url: 'http://127.0.0.1:3001' }], stickySession: sticky }, b: { backends: [{ url: 'http://127.0.0.1:3002' }], stickySession: true } } })
+  const secretOf = (c: Awaited<ReturnType<typeof loadConfig>>, pool: string) => {
+    const s = c.pools[pool]?.stickySession
+    return s?.kind === 'cookie' ? s.secret : undefined
+  }
+  const own = await loadConfig({ inline: pools({ secret: 'file-secret-0123456789' }), env: { LB_STICKY_SECRET: 'env-secret-0123456789' } })
+  assert.equal(secretOf(own, 'a'), 'file-secret-0123456789')
+  assert.equal(secretOf(own, 'b'), 'env-secret-0123456789')
+  const first = await loadConfig({ inline: pools(true), env: {} })
+  const again = await loadConfig({ inline: pools(true), env: {} })
+  const random = secretOf(first, 'a') ?? ''
+  assert.ok(random.length >= 32)
+  // Reloads (and every pool) keep the process's key, so cookies stay valid.
+  assert.equal(secretOf(first, 'b'), random)
+  assert.equal(secretOf(again, 'a'), random)
+  assert.deepEqual(await problemsOf(loadConfig({ inline: pools(true), env: { LB_STICKY_SECRET: 'short' } })), ['env LB_STICKY_SECRET: expected a secret of at least 16 characters, got 5'])
+  assert.deepEqual(await problemsOf(loadConfig({ inline: pools({ secret: 'short' }), env: {} })), ['inline: pools.a.stickySession.secret: expected a secret of at least 16 characters, got "short"'])
+})

@@ -10,6 +10,7 @@ import { parseDocument } from 'yaml'
 import { crossCheck } from './cross-check.js'
 import type { ConfigFlags } from './env.js'
 import { applyOverrides } from './env.js'
+import { resolveStickySecrets } from './sticky-secret.js'
 import { ConfigError } from './errors.js'
 import type { ConfigPath } from './issues.js'
 import { formatIssues, formatPath, show } from './issues.js'
@@ -126,6 +127,8 @@ function validate(doc: unknown, abs: string | undefined, label: string, env: Nod
     const at = (p: string): string => (p.includes('-----BEGIN') ? p : resolve(base, p))
     config.tls.certificates = config.tls.certificates.map((c) => ({ ...c, cert: at(c.cert), key: at(c.key) }))
   }
+  const secretProblems = resolveStickySecrets(config, env)
+  if (secretProblems.length > 0) return { problems: secretProblems }
   return { config, problems }
 }
 

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod'
 import { ALGORITHMS } from '../core/index.js'
-import type { BackendConfig, RetryCondition } from './types.js'
+import type { BackendConfig, RetryCondition, StickySessionConfig } from './types.js'
 import { backendUrl, count, duration, host, percent, port, requestKey, strictObject, text, urlPath } from './schema-parts.js'
 import { didYouMean, show } from './issues.js'
 
@@ -139,16 +139,28 @@ const timeouts = strictObject({
   .transform((t) => ({ connectMs: t.connect, headersMs: t.headers, idleMs: t.idle, bodyMs: t.body }))
   .describe('Upstream timeouts.')
 
+/** An HTTP token (RFC 9110), as cookie and header names must be. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+
 const stickySession = z
   .union([
     z.literal(true),
     strictObject({
-      cookie: text('a cookie name').default('lb_sticky').describe('Cookie naming the chosen backend. Default lb_sticky.'),
-      ttl: duration.prefault('1h').describe('Cookie lifetime. Default 1h.'),
+      header: z.string().regex(TOKEN, { error: 'expected a header name' }).describe('Hash on this request header over the ready backends instead of a cookie (no cookie is set).'),
     }),
-  ], { error: 'expected true or { cookie, ttl }' })
-  .transform((s) => (s === true ? { cookie: 'lb_sticky', ttlMs: 3_600_000 } : { cookie: s.cookie, ttlMs: s.ttl }))
-  .describe('Pin a client to a backend with a cookie: true or { cookie, ttl }.')
+    strictObject({
+      cookie: z.string().regex(TOKEN, { error: 'expected a cookie name (letters, digits, - _ .)' }).default('lb_sticky').describe('Cookie naming the chosen backend (an opaque signed tag, never its address). Default lb_sticky.'),
+      ttl: duration.prefault('1h').describe('Cookie lifetime (Max-Age). Default 1h.'),
+      secret: z.string({ error: 'expected a secret of at least 16 characters' }).min(16, { error: 'expected a secret of at least 16 characters' }).optional().describe('HMAC key of the cookie; instances sharing it honour each other\'s cookies. Default: env LB_STICKY_SECRET, else random per balancer instance.'),
+    }),
+  ], { error: 'expected true, { cookie, ttl, secret } or { header }' })
+  .transform((s): StickySessionConfig => {
+    if (s === true) return { kind: 'cookie', cookie: 'lb_sticky', ttlMs: 3_600_000, secret: '' }
+    if ('header' in s) return { kind: 'header', header: s.header.toLowerCase() }
+    // '' = not configured: load.ts fills in the environment's or the process's secret.
+    return { kind: 'cookie', cookie: s.cookie, ttlMs: s.ttl, secret: s.secret ?? '' }
+  })
+  .describe('Pin a client to a backend: true, { cookie, ttl, secret } (a cookie the balancer sets) or { header } (hash on a request header).')
 
 /** Names a pool may have (they appear in URLs and metric labels). */
 export const POOL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/

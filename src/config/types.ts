@@ -171,10 +171,20 @@ export interface PoolConfig {
   slowStartMs: number
   /** When fewer than this percent of the pool is ready, balance over all of it (0 = off). */
   panicThresholdPercent: number
-  stickySession?: { cookie: string; ttlMs: number } | undefined
+  /** Session affinity (off when undefined). */
+  stickySession?: StickySessionConfig | undefined
   /** Max keep-alive connections per endpoint per worker. */
   maxConnectionsPerEndpoint: number
 }
+
+/**
+ * Session affinity of a pool. `cookie`: the balancer sets a cookie naming the chosen endpoint by an
+ * HMAC tag under `secret` (resolved at load: the file, else env `LB_STICKY_SECRET`, else random per
+ * primary process). `header`: consistent hash on that request header over the ready endpoints.
+ */
+export type StickySessionConfig =
+  | { kind: 'cookie'; cookie: string; ttlMs: number; secret: string }
+  | { kind: 'header'; header: string }
 
 export interface HeaderEdits {
   /** Set (replace) these headers. */

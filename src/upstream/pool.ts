@@ -9,6 +9,7 @@ import { isReady, type EndpointState } from './endpoint-state.js'
 import { OutlierDetector, type EjectionChange, type OutlierFailureKind } from './health/index.js'
 import { computeReadySets } from './ready-set.js'
 import { RetryBudget } from './retry.js'
+import { stickyTag } from './sticky.js'
 
 /** Options of {@link UpstreamPool}; everything is injectable for tests. */
 export interface UpstreamPoolOptions {
@@ -56,6 +57,11 @@ export class UpstreamPool {
   private readonly clock: Clock
   private readonly createDispatcher: (url: URL, config: PoolConfig) => Dispatcher
   private readonly outliers: OutlierDetector | undefined
+  /** Cookie stickiness: endpoint id -> tag and back (tags are computed once per endpoint, not per request). */
+  private readonly tagById = new Map<string, string>()
+  private readonly idByTag = new Map<string, string>()
+  /** Header stickiness with an algorithm other than consistent-hash: a hash ring over the same ready primaries. */
+  private readonly stickyHash: Balancer | undefined
   private readyCount = 0
   private rampTimer: NodeJS.Timeout | undefined
   private closed = false
@@ -77,6 +83,7 @@ export class UpstreamPool {
     const sequence = algorithm === 'round-robin' ? options.sequence?.(config.name) : undefined
     this.primary = createBalancer(algorithm, load, random, { sequence })
     this.backup = createBalancer(algorithm, load, random)
+    if (config.stickySession?.kind === 'header' && algorithm !== 'consistent-hash') this.stickyHash = createBalancer('consistent-hash', load, random)
     this.retryBudget = new RetryBudget({ ...config.retries, clock: this.clock })
     if (config.outlierDetection.enabled) {
       this.outliers = new OutlierDetector({ pool: config.name, config: config.outlierDetection, clock: this.clock, random })
@@ -94,11 +101,21 @@ export class UpstreamPool {
    * Picks a ready endpoint that admits one more request (circuit breaker trial slots and
    * concurrency limits): a primary if any is eligible, else a backup. The caller must call
    * {@link release} once the try ends. Returns undefined when nothing is eligible.
+   *
+   * Stickiness: `ctx.pin` (a cookie tag) names an endpoint that is taken while it is healthy, not
+   * ejected, its circuit not open, not already tried and admitting; a drained one still takes the
+   * sessions pinned to it (HAProxy's drain). Otherwise the algorithm picks. With `stickySession.header`,
+   * `ctx.hashKey` is hashed over the ready primaries whatever the algorithm.
    */
   pick(ctx: PickContext): EndpointState | undefined {
+    if (ctx.pin !== undefined) {
+      const pinned = this.pinned(ctx.pin, ctx.exclude)
+      if (pinned !== undefined) return pinned
+    }
+    const first = this.stickyHash !== undefined && ctx.hashKey !== undefined ? this.stickyHash : this.primary
     let exclude = ctx.exclude
     for (let i = 0; i <= this.states.size; i++) {
-      const endpoint = this.primary.pick(ctx) ?? this.backup.pick(ctx)
+      const endpoint = first.pick(ctx) ?? this.backup.pick(ctx)
       if (endpoint === undefined) return undefined
       const state = this.states.get(endpoint.id)
       if (state !== undefined && this.admit(state)) return state
@@ -109,6 +126,11 @@ export class UpstreamPool {
       ctx = { hashKey: ctx.hashKey, exclude }
     }
     return undefined
+  }
+
+  /** The sticky-cookie tag of an endpoint (undefined when the pool has no cookie stickiness or no such endpoint). */
+  stickyTag(id: string): string | undefined {
+    return this.tagById.get(id)
   }
 
   /** Ends a try started by {@link pick}: frees its concurrency slot and feeds breaker and passive checks. */
@@ -184,6 +206,11 @@ export class UpstreamPool {
     const state = this.states.get(id)
     if (state === undefined) return false
     this.states.delete(id)
+    const tag = this.tagById.get(id)
+    if (tag !== undefined) {
+      this.tagById.delete(id)
+      this.idByTag.delete(tag)
+    }
     this.outliers?.setEndpoints(this.states.keys())
     state.breaker.dispose()
     this.rebuild()
@@ -221,6 +248,15 @@ export class UpstreamPool {
     await Promise.all([...this.states.values()].map((s) => s.dispatcher.close().catch(() => undefined)))
   }
 
+  private pinned(tag: string, exclude: ReadonlySet<string> | undefined): EndpointState | undefined {
+    const id = this.idByTag.get(tag)
+    if (id === undefined || exclude?.has(id) === true) return undefined
+    const s = this.states.get(id)
+    // Readiness without the drain: a drained endpoint keeps its sessions.
+    if (s === undefined || !s.healthy || s.ejected || s.circuitOpen || s.endpoint.weight === 0) return undefined
+    return this.admit(s) ? s : undefined
+  }
+
   private admit(state: EndpointState): boolean {
     const breaker = state.breaker
     const maxPending = this.config.circuitBreaker.maxPending
@@ -234,6 +270,12 @@ export class UpstreamPool {
 
   private addEndpointState(backend: BackendConfig, readySince: number): void {
     const url = new URL(backend.url)
+    const sticky = this.config.stickySession
+    if (sticky?.kind === 'cookie') {
+      const tag = stickyTag(sticky.secret, this.name, backend.id)
+      this.tagById.set(backend.id, tag)
+      this.idByTag.set(tag, backend.id)
+    }
     const endpoint: Endpoint = { id: backend.id, url, weight: backend.weight, backup: backend.backup }
     const breaker = new CircuitBreaker({ pool: this.name, endpoint: backend.id, config: this.config.circuitBreaker, clock: this.clock })
     // The breaker publishes its own transitions on the circuit channel.
@@ -269,6 +311,7 @@ export class UpstreamPool {
     const sets = computeReadySets(this.states.values(), this.config, this.clock.now())
     this.readyCount = sets.primaries.length + sets.backups.length
     this.primary.reset(sets.primaries)
+    this.stickyHash?.reset(sets.primaries)
     this.backup.reset(sets.backups)
     clearTimeout(this.rampTimer)
     if (sets.ramping && !this.closed) {
