@@ -5,6 +5,7 @@
  */
 import diagnostics from 'node:diagnostics_channel'
 import pino, { type Logger } from 'pino'
+import { createPrettyStream } from './pretty.js'
 import { CHANNELS, type CircuitEvent, type ConfigEvent, type DrainEvent, type EjectionEvent, type HealthEvent, type LifecycleEvent } from '../core/index.js'
 
 /** Log levels of the configuration (`log.level`). */
@@ -16,9 +17,13 @@ export const PINO_BASE_OPTIONS = {
   formatters: { level: (label: string) => ({ level: label }) },
 } as const
 
-/** A pino logger to stdout (asynchronous destination), `bindings` on every line. */
-export function createLogger(level: LogLevel, bindings: Record<string, unknown> = {}): Logger {
-  const logger = pino({ ...PINO_BASE_OPTIONS, level }, pino.destination({ dest: 1, sync: false }))
+/**
+ * A pino logger to stdout (asynchronous destination), `bindings` on every line. `format: 'pretty'`
+ * writes through pino-pretty when it is installed (else JSON, see `pretty.ts`).
+ */
+export function createLogger(level: LogLevel, bindings: Record<string, unknown> = {}, format: 'json' | 'pretty' = 'json'): Logger {
+  const pretty = format === 'pretty' ? createPrettyStream(1) : undefined
+  const logger = pino({ ...PINO_BASE_OPTIONS, level }, pretty ?? pino.destination({ dest: 1, sync: false }))
   return Object.keys(bindings).length > 0 ? logger.child(bindings) : logger
 }
 
