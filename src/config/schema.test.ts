@@ -32,10 +32,10 @@ test('backends accept { url } and { host, port }, ids default to host:port', () 
 
 test('backend url problems', () => {
   assert.deepEqual(problems({ pools: { p: { backends: [{ url: 'http://a:1/api' }, { url: 'http://a:2', host: 'a', port: 2 }, {}, { url: 'http://u:p@a:3' }] } } }), [
-    'f: pools.p.backends[0].url: expected an http:// URL without a path or query (routes rewrite paths), got "http://a:1/api"',
+    'f: pools.p.backends[0].url: expected a URL without a path or query (routes rewrite paths), got "http://a:1/api"',
     'f: pools.p.backends[1]: both url and host + port given: use one of them',
-    'f: pools.p.backends[2].url: missing: expected an http:// URL (or host + port)',
-    'f: pools.p.backends[3].url: expected an http:// URL without credentials, got "http://u:p@a:3"',
+    'f: pools.p.backends[2].url: missing: expected an http:// or https:// URL (or host + port)',
+    'f: pools.p.backends[3].url: expected a URL without credentials, got "http://u:p@a:3"',
   ])
 })
 

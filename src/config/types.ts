@@ -173,6 +173,8 @@ export interface PoolConfig {
   panicThresholdPercent: number
   /** Session affinity (off when undefined). */
   stickySession?: StickySessionConfig | undefined
+  /** TLS to `https://` backends (defaults apply when undefined: system CAs, verification on). */
+  upstreamTls?: UpstreamTlsConfig | undefined
   /** Max keep-alive connections per endpoint per worker. */
   maxConnectionsPerEndpoint: number
 }
@@ -185,6 +187,19 @@ export interface PoolConfig {
 export type StickySessionConfig =
   | { kind: 'cookie'; cookie: string; ttlMs: number; secret: string }
   | { kind: 'header'; header: string }
+
+/** TLS settings towards `https://` backends. File paths are absolute after load. */
+export interface UpstreamTlsConfig {
+  /** CA bundle (PEM file) replacing the system CAs. */
+  ca?: string | undefined
+  /** Client certificate and key (PEM files) for mTLS; both or neither. */
+  cert?: string | undefined
+  key?: string | undefined
+  /** SNI and certificate name; default: the backend url's host. */
+  serverName?: string | undefined
+  /** Verify the backend certificate (default true). */
+  verify: boolean
+}
 
 export interface HeaderEdits {
   /** Set (replace) these headers. */

@@ -55,7 +55,7 @@ export interface RequestEvent {
   /** Decision trace, only for requests that asked for one with the admin token. */
   decision?: string | undefined
 }
-export interface UpstreamErrorEvent { pool: string; endpoint: string; kind: 'connect' | 'reset' | 'timeout' | 'protocol'; requestId: string }
+export interface UpstreamErrorEvent { pool: string; endpoint: string; kind: 'connect' | 'reset' | 'timeout' | 'protocol' | 'upstream-tls'; requestId: string }
 export interface RetryEvent { pool: string; endpoint: string; reason: string; requestId: string }
 export interface ProbeEvent { pool: string; endpoint: string; result: 'success' | 'failure'; status?: number; error?: string }
 export interface WebSocketEvent { pool: string; endpoint: string; open: boolean }

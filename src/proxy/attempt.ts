@@ -10,9 +10,10 @@ export interface AttemptFailure {
   code: ErrorCode
   /**
    * connect: never reached the backend; reset/timeout/protocol: after connecting; status: a
-   * retryable 5xx whose body was dropped; client: the client went away; limit: the body grew too large.
+   * retryable 5xx whose body was dropped; client: the client went away; limit: the body grew too large;
+   * tls: the TLS handshake with an https:// backend failed (certificate not verified, client certificate refused).
    */
-  kind: 'connect' | 'reset' | 'timeout' | 'protocol' | 'status' | 'client' | 'limit'
+  kind: 'connect' | 'reset' | 'timeout' | 'protocol' | 'status' | 'client' | 'limit' | 'tls'
   status?: number
   /** Request body bytes were already pulled from the client for this try (it cannot be replayed). */
   bodyStarted: boolean
@@ -117,7 +118,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
       upstreamErrorChannel.publish({
         pool: this.pool.name,
         endpoint: this.state.endpoint.id,
-        kind: failure.kind === 'status' ? 'protocol' : failure.kind,
+        kind: failure.kind === 'status' ? 'protocol' : failure.kind === 'tls' ? 'upstream-tls' : failure.kind,
         requestId: this.owner.requestId,
       })
     }
@@ -139,6 +140,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
 function outcomeOf(f: AttemptFailure): TryOutcome | 'abandoned' {
   switch (f.kind) {
     case 'connect':
+    case 'tls':
       return 'connect'
     case 'timeout':
       return 'timeout'
@@ -158,6 +160,7 @@ const REFUSED_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH'])
 export function classify(err: Error, bodyStarted: boolean): AttemptFailure {
   const code = (err as { code?: string }).code ?? ''
   if (code === 'LB_ERR_BODY_TOO_LARGE') return { code: 'LB_ERR_BODY_TOO_LARGE', kind: 'limit', bodyStarted }
+  if (isTlsFailure(code)) return { code: 'LB_ERR_UPSTREAM_TLS', kind: 'tls', bodyStarted: false }
   if (CONNECT_CODES.has(code)) return { code: 'LB_ERR_CONNECT', kind: 'connect', bodyStarted: false, refused: REFUSED_CODES.has(code) }
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'ETIMEDOUT') {
     return { code: 'LB_ERR_UPSTREAM_TIMEOUT', kind: 'timeout', bodyStarted }
@@ -169,4 +172,19 @@ export function classify(err: Error, bodyStarted: boolean): AttemptFailure {
     return { code: 'LB_ERR_RESET', kind: 'reset', bodyStarted }
   }
   return { code: 'LB_ERR_UPSTREAM_PROTOCOL', kind: 'protocol', bodyStarted }
+}
+
+/**
+ * OpenSSL certificate-verification codes Node reports as `err.code` (X509_V_ERR_* without the prefix),
+ * plus Node's own name-check code; handshake alerts (a client certificate refused) are `ERR_SSL_*`.
+ */
+const TLS_VERIFY_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_REVOKED', 'CERT_UNTRUSTED', 'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE', 'CERT_CHAIN_TOO_LONG', 'INVALID_CA', 'INVALID_PURPOSE', 'HOSTNAME_MISMATCH', 'IP_ADDRESS_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID', 'ERR_TLS_HANDSHAKE_TIMEOUT',
+])
+
+function isTlsFailure(code: string): boolean {
+  return code.startsWith('ERR_SSL_') || TLS_VERIFY_CODES.has(code)
 }

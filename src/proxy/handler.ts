@@ -228,8 +228,8 @@ class Exchange implements AttemptOwner {
     if (this.clientGone) return this.finish(499, 'LB_ERR_CLIENT_ABORTED')
     // A dropped 5xx was granted its retry when its headers arrived (shouldRetryStatus).
     if (failure.kind === 'status') return this.retry(attempt)
-    const retryable = failure.kind === 'connect' || failure.kind === 'reset' || failure.kind === 'timeout' || failure.kind === 'protocol'
-    if (retryable && this.mayRetry(attempt, toRetryFailure(failure), failure.kind !== 'connect', failure.refused === true)) return this.retry(attempt)
+    const retryable = failure.kind === 'connect' || failure.kind === 'reset' || failure.kind === 'timeout' || failure.kind === 'protocol' || failure.kind === 'tls'
+    if (retryable && this.mayRetry(attempt, toRetryFailure(failure), failure.kind !== 'connect' && failure.kind !== 'tls', failure.refused === true)) return this.retry(attempt)
     this.fail(failure.code)
   }
 
@@ -378,6 +378,7 @@ function toOriginForm(url: string): string {
 function toRetryFailure(f: AttemptFailure): RetryFailure {
   switch (f.kind) {
     case 'connect':
+    case 'tls': // the handshake failed: the backend never saw the request
       return { kind: 'connect' }
     case 'timeout':
       return { kind: 'timeout' }

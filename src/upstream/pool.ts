@@ -10,6 +10,7 @@ import { OutlierDetector, type EjectionChange, type OutlierFailureKind } from '.
 import { computeReadySets } from './ready-set.js'
 import { RetryBudget } from './retry.js'
 import { stickyTag } from './sticky.js'
+import { UpstreamTls } from './upstream-tls.js'
 
 /** Options of {@link UpstreamPool}; everything is injectable for tests. */
 export interface UpstreamPoolOptions {
@@ -62,6 +63,8 @@ export class UpstreamPool {
   private readonly idByTag = new Map<string, string>()
   /** Header stickiness with an algorithm other than consistent-hash: a hash ring over the same ready primaries. */
   private readonly stickyHash: Balancer | undefined
+  /** TLS of the pool's https:// endpoints, made with the first one (it watches the certificate files). */
+  private tls: UpstreamTls | undefined
   private readyCount = 0
   private rampTimer: NodeJS.Timeout | undefined
   private closed = false
@@ -70,7 +73,7 @@ export class UpstreamPool {
     this.name = config.name
     this.config = config
     this.clock = options.clock ?? systemClock
-    this.createDispatcher = options.createDispatcher ?? createUndiciPool
+    this.createDispatcher = options.createDispatcher ?? ((url, c) => createUndiciPool(url, c, url.protocol === 'https:' ? this.upstreamTls().connect : undefined))
     const random = options.random ?? systemRandom
     const states = this.states
     const load: EndpointLoad = {
@@ -242,10 +245,15 @@ export class UpstreamPool {
   /** Stops timers and closes every keep-alive connection (after in-flight requests finish). */
   async close(): Promise<void> {
     this.closed = true
+    this.tls?.close()
     clearTimeout(this.rampTimer)
     this.outliers?.close()
     for (const s of this.states.values()) s.breaker.dispose()
     await Promise.all([...this.states.values()].map((s) => s.dispatcher.close().catch(() => undefined)))
+  }
+
+  private upstreamTls(): UpstreamTls {
+    return (this.tls ??= new UpstreamTls(this.config.upstreamTls, { pool: this.name, connectTimeoutMs: this.config.timeouts.connectMs }))
   }
 
   private pinned(tag: string, exclude: ReadonlySet<string> | undefined): EndpointState | undefined {
@@ -328,10 +336,14 @@ function connectionLimit(config: PoolConfig): number | null {
   return limits.length === 0 ? null : Math.min(...limits)
 }
 
-/** Keep-alive connections to one endpoint, with the pool's timeouts (SPEC 2 defaults). */
-function createUndiciPool(url: URL, config: PoolConfig): Dispatcher {
+/**
+ * Keep-alive connections to one endpoint, with the pool's timeouts (SPEC 2 defaults); `connect` opens
+ * the TLS connections of an https:// endpoint (see `upstream-tls.ts`).
+ */
+function createUndiciPool(url: URL, config: PoolConfig, connect?: UndiciPool.Options['connect']): Dispatcher {
   const t = config.timeouts
   return new UndiciPool(url.origin, {
+    ...(connect === undefined ? {} : { connect }),
     connections: connectionLimit(config),
     pipelining: 1,
     // Below Node's 5 s server default, so a socket the backend is about to close is never reused;
