@@ -19,6 +19,8 @@ export interface AttemptFailure {
   bodyStarted: boolean
   /** A `connect` failure that was refused or unreachable at once (not a connect timeout). */
   refused?: boolean
+  /** `tls`: the TLS error code (`UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED`, ...). */
+  detail?: string
 }
 
 /** The exchange an attempt reports to. */
@@ -120,6 +122,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
         endpoint: this.state.endpoint.id,
         kind: failure.kind === 'status' ? 'protocol' : failure.kind === 'tls' ? 'upstream-tls' : failure.kind,
         requestId: this.owner.requestId,
+        detail: failure.detail,
       })
     }
     if (this.forwarding) this.owner.onResponseAborted(this, failure.code)
@@ -160,7 +163,7 @@ const REFUSED_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH'])
 export function classify(err: Error, bodyStarted: boolean): AttemptFailure {
   const code = (err as { code?: string }).code ?? ''
   if (code === 'LB_ERR_BODY_TOO_LARGE') return { code: 'LB_ERR_BODY_TOO_LARGE', kind: 'limit', bodyStarted }
-  if (isTlsFailure(code)) return { code: 'LB_ERR_UPSTREAM_TLS', kind: 'tls', bodyStarted: false }
+  if (isTlsFailure(code)) return { code: 'LB_ERR_UPSTREAM_TLS', kind: 'tls', bodyStarted: false, detail: code }
   if (CONNECT_CODES.has(code)) return { code: 'LB_ERR_CONNECT', kind: 'connect', bodyStarted: false, refused: REFUSED_CODES.has(code) }
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'ETIMEDOUT') {
     return { code: 'LB_ERR_UPSTREAM_TIMEOUT', kind: 'timeout', bodyStarted }

@@ -130,6 +130,8 @@ test('https backends: verified against upstreamTls.ca by IP and by serverName (S
   }, { message: 'upstream-tls errors in the metrics' })
   assert.equal(m.sum('lb_upstream_errors_total', { kind: 'upstream-tls', pool: 'byIp' }), 0)
   assert.equal(backend.seen.requests, requestsBefore, 'no request reached the backend over an unverified connection')
+  // The log says which endpoint failed and why.
+  await waitFor(() => /"msg":"wrongCa\/wrong TLS handshake failed: UNABLE_TO_VERIFY_LEAF_SIGNATURE"/.test(lb.output()), { message: 'a warning naming the verification error' })
 
   // The CA file changes on disk: the next connections use it, without a restart.
   copyFileSync(file('ca.crt'), file('rotating-ca.crt'))
@@ -164,6 +166,7 @@ test('mTLS: a backend requiring a client certificate answers with upstreamTls.ce
     return x.sum('lb_upstream_errors_total', { kind: 'upstream-tls', pool: 'withoutCert' }) >= 1 ? x : undefined
   }, { message: 'the refused handshake counted as upstream-tls' })
   assert.equal(m.sum('lb_upstream_errors_total', { kind: 'upstream-tls', pool: 'withCert' }), 0)
+  await waitFor(() => /"msg":"withoutCert\/b TLS handshake failed: ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED"/.test(lb.output()), { message: 'a warning naming the refused client certificate' })
 })
 
 test('verify: false reaches a backend the CA would refuse, and lb check warns about it', async (t) => {
