@@ -6,8 +6,14 @@
  */
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import https from 'node:https'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { startAdminBalancer } from '../helpers/admin.js'
-import { startBalancerProcess } from '../helpers/balancer-process.js'
+import { freePort, startBalancerProcess } from '../helpers/balancer-process.js'
 import { httpGet, startTestBackend, waitFor, type HttpResult, type TestBackend } from '../helpers/index.js'
 
 async function backends(t: TestContext, names: string[]): Promise<TestBackend[]> {
@@ -151,4 +157,26 @@ test('stickySession { header }: the same header value reaches the same endpoint,
     owners.add([...seen][0] as string)
   }
   assert.ok(owners.size > 1, 'sessions spread over the pool')
+})
+
+test('over the TLS listener the cookie is Secure; over plain HTTP it is not', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lb-sticky-tls-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  const cert = join(dir, 'cert.pem')
+  const key = join(dir, 'key.pem')
+  await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=lb.test', '-addext', 'subjectAltName=DNS:lb.test', '-keyout', key, '-out', cert])
+  const list = await backends(t, ['a', 'b'])
+  const tlsPort = await freePort()
+  const lb = await startBalancerProcess({ config: { ...poolOf(list, true), workers: 1, tls: { host: '127.0.0.1', port: tlsPort, certificates: [{ cert, key }] } } })
+  t.after(() => lb.stop())
+  const secure = await new Promise<string[]>((resolve, reject) => {
+    const req = https.get({ host: '127.0.0.1', port: tlsPort, path: '/', servername: 'lb.test', rejectUnauthorized: false, agent: false }, (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.headers['set-cookie'] ?? []))
+    })
+    req.on('error', reject)
+  })
+  assert.match(secure[0] ?? '', /^lb_sticky=[A-Za-z0-9_-]{22}; Path=\/; Max-Age=3600; HttpOnly; SameSite=Lax; Secure$/)
+  const plain = await httpGet(`http://127.0.0.1:${lb.port}/`)
+  assert.ok(!(plain.headers['set-cookie']?.[0] ?? '').includes('Secure'))
 })
