@@ -256,7 +256,7 @@ export async function startBalancer(given: LbConfig, options: StartOptions = {})
     store,
     instanceId,
     log,
-    createChecker: (pool) => (pool.healthCheck.enabled ? new ActiveHealthChecker({ pool: pool.name, config: pool.healthCheck }) : undefined),
+    createChecker: (pool) => (pool.healthCheck.enabled ? new ActiveHealthChecker({ pool: pool.name, config: pool.healthCheck, upstreamTls: pool.upstreamTls }) : undefined),
   })
   let reloading: Promise<{ ok: boolean; problems: string[] }> | undefined
   const reload = async (): Promise<{ ok: boolean; problems: string[] }> => {
@@ -277,7 +277,7 @@ export async function startBalancer(given: LbConfig, options: StartOptions = {})
     (reloading = (reloading ?? Promise.resolve({ ok: true, problems: [] })).then(reload, reload))
   // Admin server first: a taken admin port fails the start before any worker is forked.
   let draining = false
-  const stopEventLog = logEvents(createLogger(config.log.level, { role: 'primary' }))
+  const stopEventLog = logEvents(createLogger(config.log.level, { role: 'primary' }, config.log.format))
   const admin = new AdminServer({
     host: config.admin.host,
     port: config.admin.port,

@@ -1,15 +1,15 @@
 /**
  * `lb check --config FILE`: validates a configuration as `lb start` would (environment included) and
- * prints `FILE: OK` with a summary (exit 0), or every problem on stderr, one per line (exit 1).
+ * prints `FILE: OK` with a summary and any warnings (exit 0), or every problem on stderr, one per line (exit 1).
  */
 import { relative } from 'node:path'
 import { parseArgs } from 'node:util'
-import { ConfigError, describeConfig, loadConfig } from '../config/index.js'
+import { ConfigError, configWarnings, describeConfig, loadConfig } from '../config/index.js'
 
 const USAGE = `Usage: lb check [--config FILE]
 
 Validates a configuration file and prints every problem with its path, e.g.
-  lb.config.yaml: pools.api.backends[1].url: expected an http:// URL, got "ftp://x"
+  lb.config.yaml: pools.api.backends[1].url: expected an http:// or https:// URL, got "ftp://x"
 
 Options:
   -c, --config FILE   file to check (default: LB_CONFIG, else lb.config.yaml/.yml/.json, else config/backends.json)
@@ -46,6 +46,7 @@ export async function run(argv: string[]): Promise<number> {
     const config = await loadConfig({ file })
     const label = file ?? (config.source.file === undefined ? 'configuration' : relative(process.cwd(), config.source.file))
     console.log(`${label}: OK`)
+    for (const warning of configWarnings(config)) console.error(`${label}: warning: ${warning}`)
     if (values.quiet !== true) console.log(describeConfig(config))
     return 0
   } catch (err) {

@@ -17,7 +17,7 @@ Options:
   -h, --help       this help
 
 Environment: PORT, WORKER_COUNT, REDIS_URL, HEALTH_CHECK_INTERVAL, HEALTH_CHECK_PATH, ADMIN_HOST, ADMIN_PORT,
-LB_ADMIN_TOKEN, LB_CONFIG, LOG_LEVEL, LB_HTTP1_SERVER=node (see docs/configuration.md).`
+LB_ADMIN_TOKEN, LB_STICKY_SECRET, LB_CONFIG, LOG_LEVEL, LB_HTTP1_SERVER=node (see docs/configuration.md).`
 
 /** `lb start`: load the configuration (every problem reported, exit 1), then run until a signal. */
 export async function run(argv: string[]): Promise<number> {

@@ -27,6 +27,7 @@ export const ENV_VARS = {
   LB_ADMIN_TOKEN: 'admin.token',
   LOG_LEVEL: 'log.level',
   LB_CONFIG: 'the configuration file',
+  LB_STICKY_SECRET: 'pools.*.stickySession.secret (when not in the file)',
 } as const
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']

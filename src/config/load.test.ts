@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { generateKeyPairSync } from 'node:crypto'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
@@ -199,7 +200,7 @@ test('every problem of a file is reported at once, in the documented format', as
   assert.deepEqual(problems, [
     'lb.config.yaml: listen.port: expected an integer port 1-65535, got 0',
     'lb.config.yaml: pools.api.algorithm: expected one of round-robin, weighted-round-robin, least-connections, p2c, ewma, consistent-hash, random, got "p2" (did you mean "p2c"?)',
-    'lb.config.yaml: pools.api.backends[1].url: expected an http:// URL, got "ftp://x"',
+    'lb.config.yaml: pools.api.backends[1].url: expected an http:// or https:// URL, got "ftp://x"',
     'lb.config.yaml: routes[0].match.pathRegex: expected a valid regular expression, got "(" (Invalid regular expression: /(/: Unterminated group)',
     'lb.config.yaml: pools.api.backends[2].url: duplicate endpoint id "127.0.0.1:3001" (same as backends[0]): expected ids unique within the pool (set id to tell them apart)',
     'lb.config.yaml: pools.api.retries.backoffBase: expected backoffBase <= backoffMax ("1s" > "100ms")',
@@ -254,4 +255,51 @@ test('describeConfig summarises listeners, pools and routes', async (t) => {
   assert.match(text, /pool api: round-robin, 2 endpoints \[127\.0\.0\.1:3001 \(weight 3\), b \(backup\)\]; health GET \/ every 5s/)
   assert.match(text, /routes: route-0 -> api/)
   assert.doesNotMatch(text, /pw/)
+})
+
+test('sticky-session secret: the file, else env LB_STICKY_SECRET, else one random key per process', async () => {
+  const pools = (sticky: unknown) => ({ pools: { a: { backends: [{ url: 'http://127.0.0.1:3001' }], stickySession: sticky }, b: { backends: [{ url: 'http://127.0.0.1:3002' }], stickySession: true } } })
+  const secretOf = (c: Awaited<ReturnType<typeof loadConfig>>, pool: string) => {
+    const s = c.pools[pool]?.stickySession
+    return s?.kind === 'cookie' ? s.secret : undefined
+  }
+  const own = await loadConfig({ inline: pools({ secret: 'file-secret-0123456789' }), env: { LB_STICKY_SECRET: 'env-secret-0123456789' } })
+  assert.equal(secretOf(own, 'a'), 'file-secret-0123456789')
+  assert.equal(secretOf(own, 'b'), 'env-secret-0123456789')
+  const first = await loadConfig({ inline: pools(true), env: {} })
+  const again = await loadConfig({ inline: pools(true), env: {} })
+  const random = secretOf(first, 'a') ?? ''
+  assert.ok(random.length >= 32)
+  // Reloads (and every pool) keep the process's key, so cookies stay valid.
+  assert.equal(secretOf(first, 'b'), random)
+  assert.equal(secretOf(again, 'a'), random)
+  assert.deepEqual(await problemsOf(loadConfig({ inline: pools(true), env: { LB_STICKY_SECRET: 'short' } })), ['env LB_STICKY_SECRET: expected a secret of at least 16 characters, got 5'])
+  assert.deepEqual(await problemsOf(loadConfig({ inline: pools({ secret: 'short' }), env: {} })), ['inline: pools.a.stickySession.secret: expected a secret of at least 16 characters, got "short"'])
+})
+
+test('upstreamTls: https urls (default id port 443), paths relative to the file, every file problem named by its field', async (t) => {
+  const ca = readFileSync(new URL('../../examples/tls/internal-ca.pem', import.meta.url))
+  const cert = readFileSync(new URL('../../examples/tls/lb-client.pem', import.meta.url))
+  const key = readFileSync(new URL('../../examples/tls/lb-client-key.pem', import.meta.url))
+  const dir = tempDir(t, { 'tls/ca.pem': ca.toString(), 'tls/client.pem': cert.toString(), 'tls/client-key.pem': key.toString(), 'tls/other-key.pem': generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 'not-pem.txt': 'hello' })
+  const write = (body: string): string => {
+    writeFileSync(join(dir, 'lb.config.yaml'), body)
+    return join(dir, 'lb.config.yaml')
+  }
+  const ok = await loadConfig({ file: write('pools:\n  api:\n    backends:\n      - url: https://api.internal\n    upstreamTls: { ca: tls/ca.pem, cert: tls/client.pem, key: tls/client-key.pem, serverName: api.internal }\n'), env: {}, cwd: dir })
+  const pool = ok.pools.api
+  assert.equal(pool?.backends[0]?.id, 'api.internal:443')
+  assert.deepEqual(pool?.upstreamTls, { ca: join(dir, 'tls/ca.pem'), cert: join(dir, 'tls/client.pem'), key: join(dir, 'tls/client-key.pem'), serverName: 'api.internal', verify: true })
+  assert.deepEqual(await problemsOf(loadConfig({ file: write('pools:\n  api:\n    backends: [{ url: "https://a:1" }]\n    upstreamTls: { cert: tls/client.pem }\n'), env: {}, cwd: dir })), [
+    'lb.config.yaml: pools.api.upstreamTls.key: missing: expected cert and key together (client certificate for mTLS)',
+  ])
+  assert.deepEqual(await problemsOf(loadConfig({ file: write('pools:\n  api:\n    backends: [{ url: "https://a:1" }]\n    upstreamTls: { ca: tls/missing.pem }\n'), env: {}, cwd: dir })), [
+    `lb.config.yaml: pools.api.upstreamTls.ca: cannot read ${join(dir, 'tls/missing.pem')} (ENOENT)`,
+  ])
+  const bad = await problemsOf(loadConfig({ file: write('pools:\n  api:\n    backends: [{ url: "https://a:1" }]\n    upstreamTls: { ca: not-pem.txt }\n'), env: {}, cwd: dir }))
+  assert.equal(bad.length, 1)
+  assert.deepEqual(bad, ['lb.config.yaml: pools.api.upstreamTls: ca: expected a PEM file with at least one certificate (-----BEGIN CERTIFICATE-----)'])
+  const mismatch = await problemsOf(loadConfig({ file: write('pools:\n  api:\n    backends: [{ url: "https://a:1" }]\n    upstreamTls: { cert: tls/client.pem, key: tls/other-key.pem }\n'), env: {}, cwd: dir }))
+  assert.equal(mismatch.length, 1)
+  assert.match(mismatch[0] ?? '', /^lb\.config\.yaml: pools\.api\.upstreamTls: expected PEM files and a key that matches cert/)
 })

@@ -101,7 +101,7 @@ export const configFileSchema = strictObject({
   log: strictObject({
     level: z.enum(LOG_LEVELS).default('info').describe('Log level. Default info (env LOG_LEVEL).'),
     accessLog: z.boolean().default(true).describe('One JSON line per request. Default true.'),
-    format: z.enum(['json', 'pretty']).default('json').describe('Log format. Default json.'),
+    format: z.enum(['json', 'pretty']).default('json').describe('Log format: json, or pretty (human-readable, through the optional package pino-pretty; JSON when it is missing). Default json.'),
     accessLogFile: text('a file path').optional().describe('Write the access log to this file instead of stdout.'),
     metrics: z.boolean().default(true).describe('Record Prometheus metrics in the workers. Default true; off only to measure their cost (the dashboard and /metrics then show no traffic).'),
   }).prefault({}).describe('Logging and metrics.'),

@@ -173,9 +173,34 @@ export interface PoolConfig {
   slowStartMs: number
   /** When fewer than this percent of the pool is ready, balance over all of it (0 = off). */
   panicThresholdPercent: number
-  stickySession?: { cookie: string; ttlMs: number } | undefined
+  /** Session affinity (off when undefined). */
+  stickySession?: StickySessionConfig | undefined
+  /** TLS to `https://` backends (defaults apply when undefined: system CAs, verification on). */
+  upstreamTls?: UpstreamTlsConfig | undefined
   /** Max keep-alive connections per endpoint per worker. */
   maxConnectionsPerEndpoint: number
+}
+
+/**
+ * Session affinity of a pool. `cookie`: the balancer sets a cookie naming the chosen endpoint by an
+ * HMAC tag under `secret` (resolved at load: the file, else env `LB_STICKY_SECRET`, else random per
+ * primary process). `header`: consistent hash on that request header over the ready endpoints.
+ */
+export type StickySessionConfig =
+  | { kind: 'cookie'; cookie: string; ttlMs: number; secret: string }
+  | { kind: 'header'; header: string }
+
+/** TLS settings towards `https://` backends. File paths are absolute after load. */
+export interface UpstreamTlsConfig {
+  /** CA bundle (PEM file) replacing the system CAs. */
+  ca?: string | undefined
+  /** Client certificate and key (PEM files) for mTLS; both or neither. */
+  cert?: string | undefined
+  key?: string | undefined
+  /** SNI and certificate name; default: the backend url's host. */
+  serverName?: string | undefined
+  /** Verify the backend certificate (default true). */
+  verify: boolean
 }
 
 export interface HeaderEdits {

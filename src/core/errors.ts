@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   LB_ERR_CONNECT: { source: 'upstream', retryable: true, status: 502, message: 'could not connect to backend' },
   LB_ERR_RESET: { source: 'upstream', retryable: true, status: 502, message: 'backend closed the connection' },
   LB_ERR_UPSTREAM_TIMEOUT: { source: 'upstream', retryable: true, status: 504, message: 'backend timed out' },
+  LB_ERR_UPSTREAM_TLS: { source: 'upstream', retryable: true, status: 502, message: 'TLS handshake with backend failed' },
   LB_ERR_UPSTREAM_PROTOCOL: { source: 'upstream', retryable: false, status: 502, message: 'invalid response from backend' },
   LB_ERR_CIRCUIT_OPEN: { source: 'internal', retryable: true, status: 503, message: 'circuit open for every backend' },
   LB_ERR_OVERLOADED: { source: 'internal', retryable: true, status: 503, message: 'backend limits reached' },

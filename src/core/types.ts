@@ -30,6 +30,11 @@ export interface PickContext {
   hashKey?: string | undefined
   /** Endpoint ids already tried by this request; a balancer never returns one of them. */
   exclude?: ReadonlySet<string> | undefined
+  /**
+   * Sticky-session tag from the client's cookie. Honoured by the pool before any balancer runs (the
+   * endpoint it names is used while it may take requests); balancers ignore it.
+   */
+  pin?: string | undefined
 }
 
 /** A load-balancing algorithm over the ready endpoints of one pool. A data structure: no timers, sockets or awaits. */

@@ -18,7 +18,7 @@ export { createLogger, logEvents, PINO_BASE_OPTIONS, type LogLevel } from './log
 
 /** What a worker's observability reads from its configuration (`log`). */
 export interface WorkerObservabilityOptions {
-  log: { level: LogLevel; accessLog: boolean; accessLogFile?: string | undefined; metrics?: boolean }
+  log: { level: LogLevel; accessLog: boolean; accessLogFile?: string | undefined; metrics?: boolean; format?: 'json' | 'pretty' }
   /** The worker's pools, read at scrape time (they change on reload). */
   pools: () => Iterable<PoolMetricsSource>
 }
@@ -40,7 +40,7 @@ export function startWorkerObservability(options: WorkerObservabilityOptions): W
   const metrics = options.log.metrics === false ? undefined : new WorkerMetrics(options.pools)
   const stopServing = metrics === undefined ? () => undefined : serveMetricsToPrimary(metrics.registry)
   const accessLog = startAccessLog(options.log)
-  const stopEvents = logEvents(createLogger(options.log.level, { worker: process.pid }))
+  const stopEvents = logEvents(createLogger(options.log.level, { worker: process.pid }, options.log.format))
   return {
     metrics,
     accessLog,

@@ -61,7 +61,7 @@ export class WorkerMetrics {
     )
     this.upstreamErrors = new Counter({
       name: 'lb_upstream_errors_total',
-      help: 'Failed tries to a backend, by kind: connect, reset, timeout, protocol.',
+      help: 'Failed tries to a backend, by kind: connect, reset, timeout, protocol, upstream-tls.',
       labelNames: ['pool', 'endpoint', 'kind'],
       registers,
     })

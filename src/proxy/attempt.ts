@@ -11,14 +11,17 @@ export interface AttemptFailure {
   /**
    * connect: never reached the backend; reset/timeout/protocol: after connecting; status: a
    * retryable 5xx whose body was dropped; client: the client went away; limit: the body grew too large;
-   * endpoint-down: cancelled by the balancer (its endpoint left rotation), its retry already granted.
+   * endpoint-down: cancelled by the balancer (its endpoint left rotation), its retry already granted;
+   * tls: the TLS handshake with an https:// backend failed (certificate not verified, client certificate refused).
    */
-  kind: 'connect' | 'reset' | 'timeout' | 'protocol' | 'status' | 'client' | 'limit' | 'endpoint-down'
+  kind: 'connect' | 'reset' | 'timeout' | 'protocol' | 'status' | 'client' | 'limit' | 'endpoint-down' | 'tls'
   status?: number
   /** Request body bytes were already pulled from the client for this try (it cannot be replayed). */
   bodyStarted: boolean
   /** A `connect` failure that was refused or unreachable at once (not a connect timeout). */
   refused?: boolean
+  /** `tls`: the TLS error code (`UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED`, ...). */
+  detail?: string
 }
 
 /** The exchange an attempt reports to. */
@@ -137,8 +140,9 @@ export class Attempt implements Dispatcher.DispatchHandler {
       upstreamErrorChannel.publish({
         pool: this.pool.name,
         endpoint: this.state.endpoint.id,
-        kind: failure.kind === 'status' ? 'protocol' : failure.kind,
+        kind: failure.kind === 'status' ? 'protocol' : failure.kind === 'tls' ? 'upstream-tls' : failure.kind,
         requestId: this.owner.requestId,
+        detail: failure.detail,
       })
     }
     if (this.forwarding) this.owner.onResponseAborted(this, failure.code)
@@ -164,6 +168,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
 function outcomeOf(f: AttemptFailure): TryOutcome {
   switch (f.kind) {
     case 'connect':
+    case 'tls':
       return 'connect'
     case 'timeout':
       return 'timeout'
@@ -183,6 +188,7 @@ const REFUSED_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH'])
 export function classify(err: Error, bodyStarted: boolean): AttemptFailure {
   const code = (err as { code?: string }).code ?? ''
   if (code === 'LB_ERR_BODY_TOO_LARGE') return { code: 'LB_ERR_BODY_TOO_LARGE', kind: 'limit', bodyStarted }
+  if (isTlsFailure(code)) return { code: 'LB_ERR_UPSTREAM_TLS', kind: 'tls', bodyStarted: false, detail: code }
   if (CONNECT_CODES.has(code)) return { code: 'LB_ERR_CONNECT', kind: 'connect', bodyStarted: false, refused: REFUSED_CODES.has(code) }
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'ETIMEDOUT') {
     return { code: 'LB_ERR_UPSTREAM_TIMEOUT', kind: 'timeout', bodyStarted }
@@ -194,4 +200,19 @@ export function classify(err: Error, bodyStarted: boolean): AttemptFailure {
     return { code: 'LB_ERR_RESET', kind: 'reset', bodyStarted }
   }
   return { code: 'LB_ERR_UPSTREAM_PROTOCOL', kind: 'protocol', bodyStarted }
+}
+
+/**
+ * OpenSSL certificate-verification codes Node reports as `err.code` (X509_V_ERR_* without the prefix),
+ * plus Node's own name-check code; handshake alerts (a client certificate refused) are `ERR_SSL_*`.
+ */
+const TLS_VERIFY_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_REVOKED', 'CERT_UNTRUSTED', 'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE', 'CERT_CHAIN_TOO_LONG', 'INVALID_CA', 'INVALID_PURPOSE', 'HOSTNAME_MISMATCH', 'IP_ADDRESS_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID', 'ERR_TLS_HANDSHAKE_TIMEOUT',
+])
+
+function isTlsFailure(code: string): boolean {
+  return code.startsWith('ERR_SSL_') || TLS_VERIFY_CODES.has(code)
 }

@@ -13,6 +13,7 @@ import { Attempt, type AttemptOwner, type AttemptFailure } from './attempt.js'
 import type { ClientRequest, ClientResponse } from './client-message.js'
 import { hashKeyFor } from './hash-key.js'
 import { toOriginForm } from './origin-form.js'
+import { stickyCookie } from './sticky-cookie.js'
 import { noteRelayedBytes } from './relay-memory.js'
 import { DECISION_HEADER, DecisionTrace, isDebugAuthorized } from './decision-trace.js'
 import { rateLimitHeaders, rateLimitKey, type RouteRateLimiter } from '../ratelimit/index.js'
@@ -87,6 +88,8 @@ class Exchange implements AttemptOwner {
   /** Present when the client asked for (and is allowed) a decision trace. */
   trace: DecisionTrace | undefined
   traceTry = -1
+  /** The client's sticky-session cookie value (cookie stickiness only). */
+  pin: string | undefined
   /** `RateLimit-Policy` / `RateLimit` (and `Retry-After` when refused) for the response. */
   rateLimitHeaders: string[] | undefined
 
@@ -148,10 +151,13 @@ class Exchange implements AttemptOwner {
   /** Sends one try to the next endpoint, or answers at once when none can take it. */
   dispatch(): void {
     const pool = this.pool as UpstreamPool
-    const hashKey = pool.config.algorithm === 'consistent-hash' ? hashKeyFor(pool.config.hashOn, this.req.rawHeaders, this.clientIp) : undefined
-    let lease = pool.acquire({ hashKey, exclude: this.tried })
+    const sticky = pool.config.stickySession
+    let hashKey = sticky?.kind === 'header' ? hashKeyFor(sticky, this.req.rawHeaders, this.clientIp) : undefined
+    if (hashKey === undefined && pool.config.algorithm === 'consistent-hash') hashKey = hashKeyFor(pool.config.hashOn, this.req.rawHeaders, this.clientIp)
+    if (sticky?.kind === 'cookie' && this.tries === 0) this.pin = hashKeyFor(sticky, this.req.rawHeaders, this.clientIp)
+    let lease = pool.acquire({ hashKey, exclude: this.tried, pin: this.pin })
     // A retry may reuse a tried endpoint only when no other one is ready (single-endpoint pools).
-    if (lease === undefined && this.tried !== undefined) lease = pool.acquire({ hashKey })
+    if (lease === undefined && this.tried !== undefined) lease = pool.acquire({ hashKey, pin: this.pin })
     if (lease === undefined) {
       if (this.tries > 0) return this.fail(this.lastFailureCode ?? 'LB_ERR_NO_BACKEND')
       // Ready endpoints exist but every one refused more work (breaker limits, half-open trials).
@@ -223,8 +229,8 @@ class Exchange implements AttemptOwner {
     // A dropped 5xx was granted its retry when its headers arrived (shouldRetryStatus), a try cancelled
     // because its endpoint left rotation before it was cancelled (shouldCancelForEndpointDown).
     if (failure.kind === 'status' || failure.kind === 'endpoint-down') return this.retry(attempt)
-    const retryable = failure.kind === 'connect' || failure.kind === 'reset' || failure.kind === 'timeout' || failure.kind === 'protocol'
-    if (retryable && this.mayRetry(attempt, toRetryFailure(failure), failure.kind !== 'connect', failure.refused === true)) return this.retry(attempt)
+    const retryable = failure.kind === 'connect' || failure.kind === 'reset' || failure.kind === 'timeout' || failure.kind === 'protocol' || failure.kind === 'tls'
+    if (retryable && this.mayRetry(attempt, toRetryFailure(failure), failure.kind !== 'connect' && failure.kind !== 'tls', failure.refused === true)) return this.retry(attempt)
     this.fail(failure.code)
   }
 
@@ -240,6 +246,12 @@ class Exchange implements AttemptOwner {
       headers.push(DECISION_HEADER, this.trace.toString())
     }
     if (this.ctx.via) headers.push('via', '1.1 lb')
+    const sticky = attempt.pool.config.stickySession
+    if (sticky?.kind === 'cookie') {
+      // A new or moved session: (re)pin the client to the endpoint that answered.
+      const tag = attempt.pool.stickyTag(attempt.state.endpoint.id)
+      if (tag !== undefined && tag !== this.pin) headers.push('set-cookie', stickyCookie(sticky, tag, this.proto === 'https'))
+    }
     const edits = this.route?.responseHeaders
     if (edits !== undefined) for (const x of edits.append) headers.push(x)
     if (this.runtime.shuttingDown) headers.push('connection', 'close')
@@ -366,6 +378,7 @@ function incomingRequestId(raw: readonly string[]): string {
 function toRetryFailure(f: AttemptFailure): RetryFailure {
   switch (f.kind) {
     case 'connect':
+    case 'tls': // the handshake failed: the backend never saw the request
       return { kind: 'connect' }
     case 'timeout':
       return { kind: 'timeout' }

@@ -10,6 +10,8 @@ import { OutlierDetector, type EjectionChange } from './health/index.js'
 import { Lease, type LeaseGrantor, type TryOutcome } from './lease.js'
 import { computeReadySets } from './ready-set.js'
 import { RetryBudget } from './retry.js'
+import { stickyTag } from './sticky.js'
+import { UpstreamTls } from './upstream-tls.js'
 
 /** Options of {@link UpstreamPool}; everything is injectable for tests. */
 export interface UpstreamPoolOptions {
@@ -54,6 +56,13 @@ export class UpstreamPool implements LeaseGrantor {
   private readonly clock: Clock
   private readonly createDispatcher: (url: URL, config: PoolConfig) => Dispatcher
   private readonly outliers: OutlierDetector | undefined
+  /** Cookie stickiness: endpoint id -> tag and back (tags are computed once per endpoint, not per request). */
+  private readonly tagById = new Map<string, string>()
+  private readonly idByTag = new Map<string, string>()
+  /** Header stickiness with an algorithm other than consistent-hash: a hash ring over the same ready primaries. */
+  private readonly stickyHash: Balancer | undefined
+  /** TLS of the pool's https:// endpoints, made with the first one (it watches the certificate files). */
+  private tls: UpstreamTls | undefined
   private readyCount = 0
   private rampTimer: NodeJS.Timeout | undefined
   private closed = false
@@ -62,7 +71,7 @@ export class UpstreamPool implements LeaseGrantor {
     this.name = config.name
     this.config = config
     this.clock = options.clock ?? systemClock
-    this.createDispatcher = options.createDispatcher ?? createUndiciPool
+    this.createDispatcher = options.createDispatcher ?? ((url, c) => createUndiciPool(url, c, url.protocol === 'https:' ? this.upstreamTls().connect : undefined))
     const random = options.random ?? systemRandom
     const states = this.states
     const load: EndpointLoad = {
@@ -75,6 +84,7 @@ export class UpstreamPool implements LeaseGrantor {
     const sequence = algorithm === 'round-robin' ? options.sequence?.(config.name) : undefined
     this.primary = createBalancer(algorithm, load, random, { sequence })
     this.backup = createBalancer(algorithm, load, random)
+    if (config.stickySession?.kind === 'header' && algorithm !== 'consistent-hash') this.stickyHash = createBalancer('consistent-hash', load, random)
     this.retryBudget = new RetryBudget({ ...config.retries, clock: this.clock })
     if (config.outlierDetection.enabled) {
       this.outliers = new OutlierDetector({ pool: config.name, config: config.outlierDetection, clock: this.clock, random })
@@ -117,10 +127,21 @@ export class UpstreamPool implements LeaseGrantor {
     state.breaker.release()
   }
 
+  /**
+   * Stickiness: `ctx.pin` (a cookie tag) names an endpoint that is taken while it is healthy, not
+   * ejected, its circuit not open, not already tried and admitting; a drained one still takes the
+   * sessions pinned to it (HAProxy's drain). Otherwise the algorithm picks. With `stickySession.header`,
+   * `ctx.hashKey` is hashed over the ready primaries whatever the algorithm.
+   */
   private pick(ctx: PickContext): EndpointState | undefined {
+    if (ctx.pin !== undefined) {
+      const pinned = this.pinned(ctx.pin, ctx.exclude)
+      if (pinned !== undefined) return pinned
+    }
+    const first = this.stickyHash !== undefined && ctx.hashKey !== undefined ? this.stickyHash : this.primary
     let exclude = ctx.exclude
     for (let i = 0; i <= this.states.size; i++) {
-      const endpoint = this.primary.pick(ctx) ?? this.backup.pick(ctx)
+      const endpoint = first.pick(ctx) ?? this.backup.pick(ctx)
       if (endpoint === undefined) return undefined
       const state = this.states.get(endpoint.id)
       if (state !== undefined && this.admit(state)) return state
@@ -131,6 +152,11 @@ export class UpstreamPool implements LeaseGrantor {
       ctx = { hashKey: ctx.hashKey, exclude }
     }
     return undefined
+  }
+
+  /** The sticky-cookie tag of an endpoint (undefined when the pool has no cookie stickiness or no such endpoint). */
+  stickyTag(id: string): string | undefined {
+    return this.tagById.get(id)
   }
 
   /** The state of one endpoint, or undefined. */
@@ -209,6 +235,11 @@ export class UpstreamPool implements LeaseGrantor {
     const state = this.states.get(id)
     if (state === undefined) return false
     this.states.delete(id)
+    const tag = this.tagById.get(id)
+    if (tag !== undefined) {
+      this.tagById.delete(id)
+      this.idByTag.delete(tag)
+    }
     this.outliers?.setEndpoints(this.states.keys())
     state.breaker.dispose()
     this.rebuild()
@@ -240,10 +271,24 @@ export class UpstreamPool implements LeaseGrantor {
   /** Stops timers and closes every keep-alive connection (after in-flight requests finish). */
   async close(): Promise<void> {
     this.closed = true
+    this.tls?.close()
     clearTimeout(this.rampTimer)
     this.outliers?.close()
     for (const s of this.states.values()) s.breaker.dispose()
     await Promise.all([...this.states.values()].map((s) => s.dispatcher.close().catch(() => undefined)))
+  }
+
+  private upstreamTls(): UpstreamTls {
+    return (this.tls ??= new UpstreamTls(this.config.upstreamTls, { pool: this.name, connectTimeoutMs: this.config.timeouts.connectMs }))
+  }
+
+  private pinned(tag: string, exclude: ReadonlySet<string> | undefined): EndpointState | undefined {
+    const id = this.idByTag.get(tag)
+    if (id === undefined || exclude?.has(id) === true) return undefined
+    const s = this.states.get(id)
+    // Readiness without the drain: a drained endpoint keeps its sessions.
+    if (s === undefined || !s.healthy || s.ejected || s.circuitOpen || s.endpoint.weight === 0) return undefined
+    return this.admit(s) ? s : undefined
   }
 
   private admit(state: EndpointState): boolean {
@@ -259,6 +304,12 @@ export class UpstreamPool implements LeaseGrantor {
 
   private addEndpointState(backend: BackendConfig, readySince: number): void {
     const url = new URL(backend.url)
+    const sticky = this.config.stickySession
+    if (sticky?.kind === 'cookie') {
+      const tag = stickyTag(sticky.secret, this.name, backend.id)
+      this.tagById.set(backend.id, tag)
+      this.idByTag.set(tag, backend.id)
+    }
     const endpoint: Endpoint = { id: backend.id, url, weight: backend.weight, backup: backend.backup }
     const breaker = new CircuitBreaker({ pool: this.name, endpoint: backend.id, config: this.config.circuitBreaker, clock: this.clock })
     // The breaker publishes its own transitions on the circuit channel.
@@ -295,6 +346,7 @@ export class UpstreamPool implements LeaseGrantor {
     const sets = computeReadySets(this.states.values(), this.config, this.clock.now())
     this.readyCount = sets.primaries.length + sets.backups.length
     this.primary.reset(sets.primaries)
+    this.stickyHash?.reset(sets.primaries)
     this.backup.reset(sets.backups)
     clearTimeout(this.rampTimer)
     if (sets.ramping && !this.closed) {
@@ -311,10 +363,14 @@ function connectionLimit(config: PoolConfig): number | null {
   return limits.length === 0 ? null : Math.min(...limits)
 }
 
-/** Keep-alive connections to one endpoint, with the pool's timeouts (SPEC 2 defaults). */
-function createUndiciPool(url: URL, config: PoolConfig): Dispatcher {
+/**
+ * Keep-alive connections to one endpoint, with the pool's timeouts (SPEC 2 defaults); `connect` opens
+ * the TLS connections of an https:// endpoint (see `upstream-tls.ts`).
+ */
+function createUndiciPool(url: URL, config: PoolConfig, connect?: UndiciPool.Options['connect']): Dispatcher {
   const t = config.timeouts
   return new UndiciPool(url.origin, {
+    ...(connect === undefined ? {} : { connect }),
     connections: connectionLimit(config),
     pipelining: 1,
     // Below Node's 5 s server default, so a socket the backend is about to close is never reused;

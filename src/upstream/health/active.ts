@@ -13,9 +13,11 @@
  */
 import http from 'node:http'
 import https from 'node:https'
+import type { ConnectionOptions } from 'node:tls'
 import type { Clock, Endpoint, HealthEvent, HealthTransition, ProbeEvent } from '../../core/index.js'
 import { healthChannel, probeChannel, systemClock, systemRandom } from '../../core/index.js'
-import type { HealthCheckConfig } from '../../config/index.js'
+import type { HealthCheckConfig, UpstreamTlsConfig } from '../../config/index.js'
+import { UpstreamTls } from '../upstream-tls.js'
 import { HealthThresholds } from './thresholds.js'
 import type { HealthChecker } from './types.js'
 
@@ -33,6 +35,8 @@ export interface ActiveHealthCheckerOptions {
   random?: (() => number) | undefined
   /** State of an endpoint before its thresholds are met (default true, like the pool's initial state). */
   initiallyHealthy?: boolean | undefined
+  /** TLS settings of the pool (`upstreamTls`): https:// endpoints are probed with them. */
+  upstreamTls?: UpstreamTlsConfig | undefined
 }
 
 /** What the checker knows about one endpoint. */
@@ -89,8 +93,12 @@ export class ActiveHealthChecker implements HealthChecker {
   private readonly initiallyHealthy: boolean
   private readonly targets = new Map<string, Target>()
   private readonly listeners = new Set<(t: HealthTransition) => void>()
+  private readonly upstreamTlsConfig: UpstreamTlsConfig | undefined
+  /** Made with the first https:// probe (it watches the certificate files); closed by stop(). */
+  private tls: UpstreamTls | undefined
 
   constructor(options: ActiveHealthCheckerOptions) {
+    this.upstreamTlsConfig = options.upstreamTls
     this.pool = options.pool
     this.config = options.config
     this.clock = options.clock ?? systemClock
@@ -128,6 +136,8 @@ export class ActiveHealthChecker implements HealthChecker {
       closing.push(target.closing)
       this.retire(target)
     }
+    this.tls?.close()
+    this.tls = undefined
     await Promise.all(closing)
   }
 
@@ -192,7 +202,18 @@ export class ActiveHealthChecker implements HealthChecker {
     const generation = target.generation
     let closed!: () => void
     target.closing = new Promise((resolve) => (closed = resolve))
-    const request = sendProbe(target.endpoint.url, this.config, (outcome) => {
+    const url = target.endpoint.url
+    let tlsOptions: ConnectionOptions | undefined
+    if (url.protocol === 'https:') {
+      try {
+        tlsOptions = (this.tls ??= new UpstreamTls(this.upstreamTlsConfig, { pool: this.pool })).connectionOptions(url)
+      } catch (err) {
+        // Unreadable certificate files: the probe fails with the reason (never a crash of the prober).
+        tlsOptions = { ca: [], rejectUnauthorized: true }
+        process.stderr.write(`lb: ${err instanceof Error ? err.message : String(err)}\n`)
+      }
+    }
+    const request = sendProbe(url, this.config, tlsOptions, (outcome) => {
       if (generation === target.generation) this.record(target, outcome)
     }, () => {
       closed()
@@ -246,7 +267,7 @@ export class ActiveHealthChecker implements HealthChecker {
  * timeout also bounds a body that never ends). Returns the request, or undefined when it could not
  * even be created (then both callbacks have already run).
  */
-function sendProbe(url: URL, config: HealthCheckConfig, settle: (o: ProbeOutcome) => void, closed: () => void): http.ClientRequest | undefined {
+function sendProbe(url: URL, config: HealthCheckConfig, tlsOptions: ConnectionOptions | undefined, settle: (o: ProbeOutcome) => void, closed: () => void): http.ClientRequest | undefined {
   let settled = false
   const once = (o: ProbeOutcome): void => {
     if (settled) return
@@ -256,6 +277,7 @@ function sendProbe(url: URL, config: HealthCheckConfig, settle: (o: ProbeOutcome
   let request: http.ClientRequest
   try {
     request = (url.protocol === 'https:' ? https : http).request({
+      ...tlsOptions,
       host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
       port: url.port,
       path: config.path,
