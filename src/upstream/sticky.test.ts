@@ -12,12 +12,12 @@ async function stickyPool(sticky: unknown): Promise<UpstreamPool> {
   return new UpstreamPool(config.pools.web as NonNullable<typeof config.pools.web>)
 }
 
-/** Picks with `pin` and releases at once; the endpoint id, or undefined. */
+/** Acquires with `pin` and ends the lease at once; the endpoint id, or undefined. */
 function pickWith(pool: UpstreamPool, pin: string | undefined, exclude?: ReadonlySet<string>): string | undefined {
-  const s = pool.pick({ pin, exclude })
-  if (s === undefined) return undefined
-  pool.release(s, 'success')
-  return s.endpoint.id
+  const lease = pool.acquire({ pin, exclude })
+  if (lease === undefined) return undefined
+  lease.end('success')
+  return lease.endpoint.id
 }
 
 test('stickyTag: opaque, stable, different per endpoint, pool and secret', () => {
@@ -60,13 +60,13 @@ test('header stickiness hashes the key over the ready endpoints whatever the alg
   assert.equal(pool.stickyTag('a'), undefined)
   const owners = new Set<string>()
   for (let k = 0; k < 30; k++) {
-    const first = pool.pick({ hashKey: `user-${k}` })
+    const first = pool.acquire({ hashKey: `user-${k}` })
     assert.ok(first !== undefined)
-    pool.release(first, 'success')
+    first.end('success')
     for (let i = 0; i < 5; i++) {
-      const again = pool.pick({ hashKey: `user-${k}` })
+      const again = pool.acquire({ hashKey: `user-${k}` })
       assert.equal(again?.endpoint.id, first.endpoint.id)
-      if (again !== undefined) pool.release(again, 'success')
+      again?.end('success')
     }
     owners.add(first.endpoint.id)
   }
