@@ -27,7 +27,7 @@ import { circuitChannel, type CircuitEvent } from './core/index.js'
 import diagnostics from 'node:diagnostics_channel'
 import cluster from 'node:cluster'
 import { startWorkerObservability, createLogger, logEvents, InstanceStatsExchange } from './observability/index.js'
-import { AdminServer, generateToken, isLoopbackHost } from './admin/index.js'
+import { AdminServer, MetricsServer, generateToken, isLoopbackHost } from './admin/index.js'
 
 /** What a worker's pools get from outside the configuration. */
 export interface ProxyContextExtras {
@@ -194,6 +194,8 @@ export interface RunningBalancer {
   readonly fleet: Fleet
   /** The admin server (dashboard, metrics, API) and its token (generated when none was configured). */
   readonly admin: { readonly url: string; readonly token: string; readonly tokenGenerated: boolean }
+  /** URL of the metrics listener (`metrics: { host, port }`), when configured. */
+  readonly metricsUrl: string | undefined
   /** Shared state (memory, or Redis across instances). */
   readonly store: StateStore
   /**
@@ -222,6 +224,21 @@ export interface StartOptions {
  * young-generation collection after every few MB relayed, so RSS stays bounded during large transfers.
  */
 const WORKER_V8_FLAGS = ['--expose-gc']
+
+/**
+ * One line for a listener that could not bind: `cannot listen on 127.0.0.1:9901 (admin server): address
+ * already in use`. A worker's failure arrives as text (`listen EADDRINUSE: address already in use
+ * 0.0.0.0:8080`), which names the address itself. Other errors pass through.
+ */
+function listenError(err: unknown, what: string, at?: { host: string; port: number }): unknown {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number }
+  const text = err instanceof Error ? err.message : String(err)
+  const code = e.code ?? /\b(EADDRINUSE|EACCES|EADDRNOTAVAIL)\b/.exec(text)?.[1]
+  const why = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : code === 'EADDRNOTAVAIL' ? 'address not available on this host' : undefined
+  if (why === undefined) return err
+  const address = at !== undefined ? `${at.host}:${at.port}` : (/(\S+:\d+)\s*$/.exec(text)?.[1] ?? 'its address')
+  return new Error(`cannot listen on ${address} (${what}): ${why}`, { cause: err })
+}
 
 /** Starts the primary: forks the workers and waits until every one listens. */
 export async function startBalancer(given: LbConfig, options: StartOptions = {}): Promise<RunningBalancer> {
@@ -296,11 +313,18 @@ export async function startBalancer(given: LbConfig, options: StartOptions = {})
     // One dashboard for every instance sharing the store.
     instanceStats: store.scope === 'global' ? new InstanceStatsExchange({ store, instanceId }) : undefined,
   })
-  await admin.start()
+  // The metrics listener serves the admin server's exposition; it is started before the workers too.
+  const metricsServer = config.metrics === undefined ? undefined : new MetricsServer({ ...config.metrics, metricsText: () => admin.metricsText() })
   try {
-    await supervisor.start()
+    await admin.start().catch((err: unknown) => { throw listenError(err, 'admin server', config.admin) })
+    await metricsServer?.start().catch((err: unknown) => { throw listenError(err, 'metrics listener', config.metrics) })
+    await supervisor.start().catch((err: unknown) => { throw listenError(err, 'proxy listener') })
   } catch (err) {
-    await admin.close()
+    // Workers that did start must not keep the process alive.
+    await supervisor.stop()
+    if (metricsServer?.server.listening === true) await metricsServer.close()
+    if (admin.server.listening) await admin.close()
+    await store.close()
     stopEventLog()
     throw err
   }
@@ -312,10 +336,12 @@ export async function startBalancer(given: LbConfig, options: StartOptions = {})
     reload: serialReload,
     restartWorkers: () => supervisor.rollingRestart(),
     admin: { url: admin.url(), token: adminToken, tokenGenerated: given.admin.token === undefined },
+    metricsUrl: metricsServer?.url(),
     stop: async () => {
       draining = true
       await fleet.stop()
       await supervisor.stop()
+      await metricsServer?.close()
       await admin.close()
       await store.close()
       stopEventLog()
