@@ -26,7 +26,7 @@ import { Fleet, IpcCounter, WorkerSupervisor, isWorkerMessage, type PrimaryMessa
 import { circuitChannel, type CircuitEvent } from './core/index.js'
 import diagnostics from 'node:diagnostics_channel'
 import cluster from 'node:cluster'
-import { startWorkerObservability, createLogger, logEvents, InstanceStatsExchange } from './observability/index.js'
+import { startWorkerObservability, createLogger, logEvents, InstanceStatsExchange, type ListenerMetricsSource } from './observability/index.js'
 import { AdminServer, MetricsServer, generateToken, isLoopbackHost } from './admin/index.js'
 
 /** What a worker's pools get from outside the configuration. */
@@ -106,8 +106,15 @@ export function createWorkerApp(config: LbConfig, send: (msg: WorkerMessage) => 
   }
   const tokens = cluster.isWorker ? new LocalTokenSource((m) => send(m)) : undefined
   const runtime: ProxyRuntime = { context: buildProxyContext(config, send, { sequence, tokens }), shuttingDown: false, inFlight: 0 }
+  // Filled once the listeners exist (below); the metrics read it only when scraped.
+  const listenerSources: ListenerMetricsSource[] = []
   const observability = (options.observability ?? cluster.isWorker)
-    ? startWorkerObservability({ log: config.log, pools: () => runtime.context.pools.values() })
+    ? startWorkerObservability({
+        log: config.log,
+        pools: () => runtime.context.pools.values(),
+        listeners: () => listenerSources,
+        worker: cluster.worker === undefined ? undefined : String(cluster.worker.id),
+      })
     : undefined
   // Circuits are per worker; the primary collects their states for the admin view.
   const onCircuit = (m: unknown): void => {
@@ -119,6 +126,12 @@ export function createWorkerApp(config: LbConfig, send: (msg: WorkerMessage) => 
   // With `tls.redirectHttp` the plain listener only redirects to HTTPS.
   const server = tls?.redirectHttp === true ? createRedirectServer(tls.port, config.limits) : createHttpServer(runtime, config.limits)
   const tlsListener = tls === undefined ? undefined : createTlsServer(runtime, config.limits, tls)
+  listenerSources.push({ name: 'http', getConnections: (cb) => server.getConnections(cb) })
+  if (tlsListener !== undefined) {
+    const source = { name: 'https', getConnections: (cb: (err: Error | null, n: number) => void) => tlsListener.server.getConnections(cb), tlsHandshakeErrors: 0 }
+    tlsListener.server.on('tlsClientError', () => source.tlsHandshakeErrors++)
+    listenerSources.push(source)
+  }
   return {
     runtime,
     server,
