@@ -11,11 +11,11 @@ export {
   WorkerMetrics,
   DURATION_BUCKETS_SECONDS,
   CIRCUIT_STATE_VALUE,
-  collectProcessMetrics,
   type PoolMetricsSource,
   type ListenerMetricsSource,
   type WorkerMetricsOptions,
 } from './metrics.js'
+export { collectProcessMetrics, LAG_WINDOW_MS } from './process-metrics.js'
 export { ClusterMetricsCollector, serveMetricsToPrimary, type MetricsJson } from './cluster-metrics.js'
 export { PrimaryMetrics, buildVersion, type PrimaryMetricsOptions, type EndpointStateSource } from './primary-metrics.js'
 export { readCumulative, type Cumulative } from './stats-totals.js'

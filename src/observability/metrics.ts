@@ -8,9 +8,10 @@
  * pool/endpoint/method/status combination is first seen).
  */
 import diagnostics from 'node:diagnostics_channel'
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Registry } from 'prom-client'
 import { CHANNELS, type RequestEvent, type RetryEvent, type UpstreamErrorEvent, type WebSocketEvent } from '../core/index.js'
 import { CellCounter, CellHistogram, type CounterCell, type HistogramCell } from './metric-cells.js'
+import { collectProcessMetrics } from './process-metrics.js'
 
 /** Request duration buckets, seconds: 0.5 ms to 10 s, suited to a proxy. */
 export const DURATION_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
@@ -57,21 +58,6 @@ interface EndpointCells {
   readonly upstream: HistogramCell
   readonly bytesIn: CounterCell
   readonly bytesOut: CounterCell
-}
-
-/**
- * Adds Node's process metrics (resident memory, CPU seconds, heap, GC, event-loop lag, handles) to
- * `registry`, every series labelled `worker`. `process_start_time_seconds` is kept through the primary's
- * aggregation (prom-client omits it by default; here every process has its own label set, so nothing is
- * merged).
- */
-export function collectProcessMetrics(registry: Registry, worker: string): void {
-  collectDefaultMetrics({ register: registry, labels: { worker } })
-  const start = registry.getSingleMetric('process_start_time_seconds') as { aggregator?: string } | undefined
-  if (start !== undefined) start.aggregator = 'first'
-  // `nodejs_eventloop_lag_seconds` is measured by one collection and shown by the next: collect once
-  // now, so that the first scrape already has it.
-  void registry.getSingleMetric('nodejs_eventloop_lag_seconds')?.get()
 }
 
 /** Numeric value of a circuit state in `lb_circuit_state`. */

@@ -7,7 +7,7 @@ import diagnostics from 'node:diagnostics_channel'
 import { readFileSync } from 'node:fs'
 import { Counter, Gauge, Registry } from 'prom-client'
 import { CHANNELS, type ProbeEvent } from '../core/index.js'
-import { collectProcessMetrics } from './metrics.js'
+import { collectProcessMetrics } from './process-metrics.js'
 
 /** The endpoint facts the primary gauges read at scrape time (the shape of `cluster/`'s `PoolView`). */
 export interface EndpointStateSource {
