@@ -2,13 +2,23 @@
  * The metrics listener and the process metrics of a real balancer (2 workers, `lb start` as a child
  * process): `/metrics` answers there without a token while the admin server wants one, nothing else is
  * served there; every worker and the primary export Node's process metrics under their own `worker`
- * label; the connection, byte, upstream-time and code-class metrics move when traffic flows.
+ * label; the connection, byte, upstream-time and code-class metrics move when traffic flows, and the TLS
+ * listener's failed handshakes are counted.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
+import net from 'node:net'
+import tls from 'node:tls'
+import { execFile } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { parseExposition, startAdminBalancer } from '../helpers/admin.js'
 import { getFreePorts, httpRequest, startTestBackend, waitFor } from '../helpers/index.js'
+
+const run = promisify(execFile)
 
 test('the metrics listener serves /metrics without a token and nothing of the admin API', async (t) => {
   const backend = await startTestBackend({ name: 'a' })
@@ -102,4 +112,50 @@ test('process metrics for every worker and the primary; connection, byte, upstre
 
   agent.destroy()
   await waitFor(async () => ((await lb.metrics()).sum('lb_connections_open', { listener: 'http' }) === 0 ? true : undefined))
+})
+
+test('TLS listener: open connections and failed handshakes are counted', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'lb-metrics-tls-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  const cert = join(dir, 'a.crt')
+  const key = join(dir, 'a.key')
+  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=a.test', '-keyout', key, '-out', cert])
+  const backend = await startTestBackend({ name: 'a' })
+  t.after(() => backend.close())
+  const [tlsPort = 0] = await getFreePorts(1)
+  const lb = await startAdminBalancer({
+    listen: { host: '127.0.0.1' },
+    tls: { host: '127.0.0.1', port: tlsPort, certificates: [{ cert, key }] },
+    workers: 2,
+    log: { accessLog: false },
+    pools: { web: { backends: [{ url: backend.url }] } },
+  })
+  t.after(() => lb.stop())
+  const before = await lb.metrics()
+  assert.equal(before.sum('lb_tls_handshake_errors_total'), 0)
+
+  // Plain HTTP and a TLS 1.0-only client at the TLS port: both handshakes fail.
+  await new Promise<void>((resolve) => {
+    const s = net.connect(tlsPort, '127.0.0.1', () => s.write('GET / HTTP/1.1\r\nhost: a.test\r\n\r\n'))
+    s.on('error', () => resolve())
+    s.on('close', () => resolve())
+    s.resume()
+  })
+  await new Promise<void>((resolve) => {
+    const s = tls.connect({ port: tlsPort, host: '127.0.0.1', servername: 'a.test', rejectUnauthorized: false, maxVersion: 'TLSv1', minVersion: 'TLSv1' })
+    s.on('error', () => resolve())
+    s.on('close', () => resolve())
+  })
+  // One good connection held open.
+  const good = tls.connect({ port: tlsPort, host: '127.0.0.1', servername: 'a.test', rejectUnauthorized: false })
+  t.after(() => good.destroy())
+  await new Promise<void>((resolve, reject) => {
+    good.once('secureConnect', () => resolve())
+    good.once('error', reject)
+  })
+  const after = await waitFor(async () => {
+    const m = await lb.metrics()
+    return m.sum('lb_tls_handshake_errors_total', { listener: 'https' }) === 2 && m.sum('lb_connections_open', { listener: 'https' }) === 1 ? m : undefined
+  }, { message: '2 handshake errors and 1 open TLS connection' })
+  assert.equal(after.sum('lb_connections_open', { listener: 'http' }), 0)
 })
