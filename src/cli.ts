@@ -66,9 +66,19 @@ async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest)
   } catch (err) {
-    if (!(err instanceof UsageError)) throw err
-    console.error(`lb ${name}: ${err.message}\n\n${err.usage}`)
-    return USAGE_EXIT_CODE
+    if (err instanceof UsageError) {
+      console.error(`lb ${name}: ${err.message}\n\n${err.usage}`)
+      return USAGE_EXIT_CODE
+    }
+    // A command that parses its options itself (util.parseArgs) still gets a usage error, not a failure.
+    const code = (err as { code?: unknown }).code
+    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_')) {
+      const text = err instanceof Error ? err.message : String(err)
+      const line = (text.split('\n')[0] ?? text).split('. To specify a positional')[0] ?? text
+      console.error(`lb ${name}: ${line.charAt(0).toLowerCase()}${line.slice(1)}\nRun 'lb ${name} --help' for the options.`)
+      return USAGE_EXIT_CODE
+    }
+    throw err
   }
 }
 

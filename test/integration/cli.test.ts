@@ -54,6 +54,10 @@ test('usage errors: one line naming the problem, then the usage, exit 2', async 
   assertUsageError(await lb(['config', 'show']), 'config', "unknown subcommand 'show'")
   assertUsageError(await lb(['nope']), 'nope', "unknown command 'nope'")
   assertUsageError(await lb([]), '', 'expected a command')
+  const bench = await lb(['bench', '--bogus'])
+  assert.equal(bench.code, 2, bench.stderr)
+  assertNoStack(bench)
+  assert.equal(bench.stderr, "lb bench: unknown option '--bogus'\nRun 'lb bench --help' for the options.\n")
 })
 
 test('lb start -c FILE is --config FILE: a missing file is one line and exit 1', async () => {
