@@ -60,6 +60,12 @@ test('redactConfig hides the token, Redis credentials and credential headers; th
   assert.equal(r.state.kind === 'redis' ? r.state.url : '', 'redis://:***@127.0.0.1:6379')
   assert.deepEqual(r.routes[0]?.requestHeaders.set, { 'x-api-key': '<redacted>', 'x-team': 'blue' })
   assert.equal(config.admin.token, 'tok')
+  // A secret-named field anywhere is hidden, whatever option it belongs to.
+  const extra = redactConfig({ ...config, pools: { api: { ...config.pools.api, stickySecret: 's3', nested: { apiPassword: 'p' } } } } as never) as unknown as {
+    pools: { api: { stickySecret: string; nested: { apiPassword: string } } }
+  }
+  assert.equal(extra.pools.api.stickySecret, '<redacted>')
+  assert.equal(extra.pools.api.nested.apiPassword, '<redacted>')
 })
 
 test('watchConfigFile: a ..data symlink flip is one change; an unchanged file is none', async (t) => {
