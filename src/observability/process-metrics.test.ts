@@ -19,5 +19,6 @@ test('process metrics: collections in quick succession never render NaN or an em
     assert.ok(min !== null && Number(min[1]) < 1, `a real minimum delay, got ${min?.[1] ?? 'none'}`)
     assert.match(text, /^process_resident_memory_bytes\{worker="7"\} \d+/m)
     assert.match(text, /^process_start_time_seconds\{worker="7"\} \d+/m)
+    if (process.platform === 'linux') assert.match(text, /^process_open_fds\{worker="7"\} [1-9]\d*$/m)
   }
 })

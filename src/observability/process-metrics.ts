@@ -8,7 +8,13 @@
  * Two collections a few milliseconds apart found an empty histogram and rendered `NaN` (as `Nan`, which a
  * strict parser refuses) and a minimum of 9.2e9 s. Here the histogram is read over windows of at least
  * {@link LAG_WINDOW_MS}: a collection inside a window shows the last completed one, never an empty one.
+ *
+ * `process_open_fds` is replaced too: prom-client lists `/proc/self/fd` synchronously on every
+ * collection, which in a worker holding thousands of client and backend sockets would stall the proxy's
+ * event loop once a second (the dashboard's collection). Here the list is read asynchronously, at most
+ * once per {@link LAG_WINDOW_MS}.
  */
+import { readdir } from 'node:fs/promises'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Gauge, collectDefaultMetrics, type Registry } from 'prom-client'
 
@@ -43,6 +49,34 @@ export function collectProcessMetrics(registry: Registry, worker: string): void 
   registry.removeSingleMetric('nodejs_eventloop_lag_seconds')
   for (const [name] of Object.values(LAG_GAUGES)) registry.removeSingleMetric(name)
   registerEventLoopMetrics(registry, worker)
+  if (registry.getSingleMetric('process_open_fds') !== undefined) {
+    registry.removeSingleMetric('process_open_fds')
+    registerOpenFds(registry, worker)
+  }
+}
+
+function registerOpenFds(registry: Registry, worker: string): void {
+  let readAt = Number.NEGATIVE_INFINITY
+  let reading: Promise<void> | undefined
+  new Gauge({
+    name: 'process_open_fds',
+    help: `Number of open file descriptors (read at most every ${LAG_WINDOW_MS / 1000} s).`,
+    labelNames: ['worker'],
+    registers: [registry],
+    async collect() {
+      if (reading === undefined && performance.now() - readAt >= LAG_WINDOW_MS) {
+        reading = readdir('/proc/self/fd').then(
+          (fds) => {
+            // Minus the descriptor readdir itself had open.
+            this.set({ worker }, Math.max(0, fds.length - 1))
+            readAt = performance.now()
+          },
+          () => undefined,
+        ).finally(() => (reading = undefined))
+      }
+      await reading
+    },
+  })
 }
 
 function registerEventLoopMetrics(registry: Registry, worker: string): void {
