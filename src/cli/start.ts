@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { loadConfig, describeConfig, watchConfigFile, ConfigError, type ConfigFlags, type LbConfig } from '../config/index.js'
 import { startBalancer } from '../app.js'
+import { checkCertificates } from '../server/index.js'
 import { parseCommandLine, UsageError } from './usage.js'
 
 /** Help text of `lb start`. */
@@ -61,6 +62,13 @@ export async function run(argv: string[]): Promise<number> {
       return 1
     }
     throw err
+  }
+  // Certificates are loaded by the workers; a bad one is reported here first, naming the file.
+  const certificateProblems = config.tls === undefined ? [] : checkCertificates(config.tls)
+  if (certificateProblems.length > 0) {
+    const label = config.source.file ?? 'configuration'
+    for (const p of certificateProblems) console.error(`${label}: ${p}`)
+    return 1
   }
   const execArgv: string[] = []
   if (values.profile !== undefined) {

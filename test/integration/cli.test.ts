@@ -164,6 +164,21 @@ test('lb check loads the TLS certificates: missing file, bad PEM and mismatched 
   }
 })
 
+test('lb start with a missing certificate: the problems naming the file, exit 1, no crash loop', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'lb-cli-start-cert-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  const file = join(dir, 'lb.config.json')
+  await writeFile(file, JSON.stringify({ listen: { host: '127.0.0.1' }, workers: 2, tls: { host: '127.0.0.1', port: 8443, certificates: [{ cert: 'gone.crt', key: 'gone.key' }] }, pools: { api: { backends: [{ url: 'http://127.0.0.1:3001' }] } } }))
+  const [port = 0, admin = 0] = await getFreePorts(2)
+  const r = await lb(['start', '-c', file], { PORT: String(port), ADMIN_PORT: String(admin), LOG_LEVEL: 'warn' }, 20_000)
+  assert.equal(r.code, 1, `exit 1 expected (got ${r.code}):\n${r.stderr.slice(0, 2000)}`)
+  assertNoStack(r)
+  assert.equal(
+    r.stderr,
+    `${file}: tls.certificates[0].cert: ${join(dir, 'gone.crt')}: cannot read: file not found\n${file}: tls.certificates[0].key: ${join(dir, 'gone.key')}: cannot read: file not found\n`,
+  )
+})
+
 test('an address in use is one line naming it, exit 1 (proxy listener and admin server)', async (t) => {
   const [busy, free1, free2] = await getFreePorts(3)
   const holder: Server = createServer()
