@@ -335,8 +335,8 @@ export async function startBalancer(given: LbConfig, options: StartOptions = {})
   } catch (err) {
     // Workers that did start must not keep the process alive.
     await supervisor.stop()
-    if (metricsServer?.server.listening === true) await metricsServer.close()
-    if (admin.server.listening) await admin.close()
+    await metricsServer?.close()
+    await admin.close()
     await store.close()
     stopEventLog()
     throw err

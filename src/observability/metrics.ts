@@ -83,10 +83,11 @@ export class WorkerMetrics {
   /** pool -> endpoint -> cells */
   private readonly endpointChildren = new Map<string, Map<string, EndpointCells>>()
   private readonly subscriptions: Array<[string, (m: unknown) => void]> = []
+  private stopProcessMetrics: () => void = () => undefined
 
   constructor(pools: () => Iterable<PoolMetricsSource>, options: WorkerMetricsOptions = {}) {
     const registers = [this.registry]
-    if (options.worker !== undefined) collectProcessMetrics(this.registry, options.worker)
+    if (options.worker !== undefined) this.stopProcessMetrics = collectProcessMetrics(this.registry, options.worker)
     this.requests = new CellCounter(
       'lb_requests_total',
       'Proxied requests (never health probes), by pool, endpoint (last one tried), method and status code.',
@@ -207,6 +208,7 @@ export class WorkerMetrics {
   close(): void {
     for (const [name, fn] of this.subscriptions) diagnostics.unsubscribe(name, fn)
     this.subscriptions.length = 0
+    this.stopProcessMetrics()
   }
 
   private subscribe(name: string, fn: (m: unknown) => void): void {

@@ -42,6 +42,7 @@ export class PrimaryMetrics {
    * the workers export the same names, so these are merged with the workers' before rendering.
    */
   readonly processRegistry = new Registry()
+  private readonly stopProcessMetrics: () => void
   private readonly probes: Counter<'pool' | 'endpoint' | 'result'>
   private readonly onProbe = (m: unknown): void => {
     const e = m as ProbeEvent
@@ -50,7 +51,7 @@ export class PrimaryMetrics {
 
   constructor(options: PrimaryMetricsOptions) {
     const registers = [this.registry]
-    collectProcessMetrics(this.processRegistry, 'primary')
+    this.stopProcessMetrics = collectProcessMetrics(this.processRegistry, 'primary')
     const gauge = (name: string, help: string, value: (e: EndpointStateSource['endpoints'][number]) => number): void => {
       new Gauge({
         name,
@@ -96,8 +97,9 @@ export class PrimaryMetrics {
     diagnostics.subscribe(CHANNELS.probe, this.onProbe)
   }
 
-  /** Stops counting probes. */
+  /** Stops counting probes and sampling the event-loop delay. */
   close(): void {
     diagnostics.unsubscribe(CHANNELS.probe, this.onProbe)
+    this.stopProcessMetrics()
   }
 }

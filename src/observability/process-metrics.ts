@@ -40,19 +40,21 @@ type LagKey = keyof typeof LAG_GAUGES
  * Adds the process metrics of this process to `registry`, labelled `worker="<worker>"`.
  * `process_start_time_seconds` is kept through the primary's aggregation (prom-client marks it to be
  * omitted; here every process has its own label set, so nothing is merged).
+ * @returns a function that stops the event-loop delay sampling (the registry keeps its last values).
  */
-export function collectProcessMetrics(registry: Registry, worker: string): void {
+export function collectProcessMetrics(registry: Registry, worker: string): () => void {
   // prom-client's own delay histogram is replaced below; a coarse resolution keeps its timer idle.
   collectDefaultMetrics({ register: registry, labels: { worker }, eventLoopMonitoringPrecision: 1000 })
   const start = registry.getSingleMetric('process_start_time_seconds') as { aggregator?: string } | undefined
   if (start !== undefined) start.aggregator = 'first'
   registry.removeSingleMetric('nodejs_eventloop_lag_seconds')
   for (const [name] of Object.values(LAG_GAUGES)) registry.removeSingleMetric(name)
-  registerEventLoopMetrics(registry, worker)
+  const stop = registerEventLoopMetrics(registry, worker)
   if (registry.getSingleMetric('process_open_fds') !== undefined) {
     registry.removeSingleMetric('process_open_fds')
     registerOpenFds(registry, worker)
   }
+  return stop
 }
 
 function registerOpenFds(registry: Registry, worker: string): void {
@@ -79,7 +81,7 @@ function registerOpenFds(registry: Registry, worker: string): void {
   })
 }
 
-function registerEventLoopMetrics(registry: Registry, worker: string): void {
+function registerEventLoopMetrics(registry: Registry, worker: string): () => void {
   const labels = { worker }
   const histogram = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS })
   histogram.enable()
@@ -126,4 +128,5 @@ function registerEventLoopMetrics(registry: Registry, worker: string): void {
       this.set(labels, Number(process.hrtime.bigint() - started) / 1e9)
     },
   })
+  return () => histogram.disable()
 }
