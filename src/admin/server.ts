@@ -8,8 +8,8 @@
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import { ERROR_CODES, LbError } from '../core/index.js'
-import { Registry } from 'prom-client'
-import { ClusterMetricsCollector, PrimaryMetrics, StatsTracker, readCumulative, type DashboardSnapshot, type InstanceStatsExchange } from '../observability/index.js'
+import { AggregatorRegistry, Registry } from 'prom-client'
+import { ClusterMetricsCollector, PrimaryMetrics, StatsTracker, readCumulative, type DashboardSnapshot, type InstanceStatsExchange, type MetricsJson } from '../observability/index.js'
 import { AdminApi, type ApiResponse, type FleetControl, type ReloadResult } from './api.js'
 import { hasBasicToken, hasBearerToken, isLoopbackHost } from './auth.js'
 import { DASHBOARD_HTML } from './dashboard/page.js'
@@ -117,8 +117,10 @@ export class AdminServer {
 
   /** The summed Prometheus exposition of every worker plus the primary's own metrics. */
   async metricsText(): Promise<string> {
-    const workers = await this.collector.aggregate()
-    return (await workers.metrics()) + (await this.primaryMetrics.registry.metrics())
+    // The primary's process metrics share their names with the workers': one family each, so merged.
+    const own = (await this.primaryMetrics.processRegistry.getMetricsAsJSON()) as MetricsJson
+    const merged = AggregatorRegistry.aggregate([...(await this.collector.gather()), own]) as Registry
+    return (await merged.metrics()) + (await this.primaryMetrics.registry.metrics())
   }
 
   /** Takes one dashboard snapshot and sends it to every connected dashboard. */

@@ -98,6 +98,11 @@ export const configFileSchema = strictObject({
     port: port.default(9901).describe('Admin server port. Default 9901.'),
     token: text('a bearer token').optional().describe('Bearer token for mutating admin calls (and every call beyond loopback). Env LB_ADMIN_TOKEN.'),
   }).prefault({}).describe('Admin server: dashboard, metrics, API.'),
+  metrics: strictObject({
+    host: host.default('127.0.0.1').describe('Metrics listener address. Default 127.0.0.1; set 0.0.0.0 for a Prometheus outside the host (env METRICS_HOST).'),
+    port: port.describe('Metrics listener port (env METRICS_PORT).'),
+  }).optional().describe('Optional metrics listener: serves only GET /metrics (all workers aggregated), without a token and without the admin API. Off unless set.'),
+  watchConfig: z.boolean().default(false).describe('Reload the configuration when its file changes (also Kubernetes ConfigMap symlink swaps), as SIGHUP does. Default false (flag --watch-config).'),
   log: strictObject({
     level: z.enum(LOG_LEVELS).default('info').describe('Log level. Default info (env LOG_LEVEL).'),
     accessLog: z.boolean().default(true).describe('One JSON line per request. Default true.'),
@@ -126,6 +131,8 @@ export const configFileSchema = strictObject({
     workers: c.workers === undefined || c.workers === 'auto' ? availableParallelism() : c.workers,
     state: c.state,
     admin: c.admin,
+    metrics: c.metrics,
+    watchConfig: c.watchConfig,
     log: c.log,
     limits: c.limits,
     trustedProxies: c.trustedProxies,

@@ -14,6 +14,10 @@ export interface LbConfig {
   workers: number
   state: StateConfig
   admin: { host: string; port: number; token?: string | undefined }
+  /** Optional metrics listener: `GET /metrics` only, no token (undefined = off). */
+  metrics?: { host: string; port: number } | undefined
+  /** Reload when the configuration file changes (default false). */
+  watchConfig?: boolean | undefined
   log: {
     level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'
     accessLog: boolean

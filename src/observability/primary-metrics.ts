@@ -7,6 +7,7 @@ import diagnostics from 'node:diagnostics_channel'
 import { readFileSync } from 'node:fs'
 import { Counter, Gauge, Registry } from 'prom-client'
 import { CHANNELS, type ProbeEvent } from '../core/index.js'
+import { collectProcessMetrics } from './process-metrics.js'
 
 /** The endpoint facts the primary gauges read at scrape time (the shape of `cluster/`'s `PoolView`). */
 export interface EndpointStateSource {
@@ -36,6 +37,12 @@ export function buildVersion(): string {
 /** The primary's registry; subscribes to the probe channel until {@link PrimaryMetrics.close}. */
 export class PrimaryMetrics {
   readonly registry = new Registry()
+  /**
+   * The primary's own Node.js process metrics (`worker="primary"`). Kept apart from {@link registry}:
+   * the workers export the same names, so these are merged with the workers' before rendering.
+   */
+  readonly processRegistry = new Registry()
+  private readonly stopProcessMetrics: () => void
   private readonly probes: Counter<'pool' | 'endpoint' | 'result'>
   private readonly onProbe = (m: unknown): void => {
     const e = m as ProbeEvent
@@ -44,6 +51,7 @@ export class PrimaryMetrics {
 
   constructor(options: PrimaryMetricsOptions) {
     const registers = [this.registry]
+    this.stopProcessMetrics = collectProcessMetrics(this.processRegistry, 'primary')
     const gauge = (name: string, help: string, value: (e: EndpointStateSource['endpoints'][number]) => number): void => {
       new Gauge({
         name,
@@ -89,8 +97,9 @@ export class PrimaryMetrics {
     diagnostics.subscribe(CHANNELS.probe, this.onProbe)
   }
 
-  /** Stops counting probes. */
+  /** Stops counting probes and sampling the event-loop delay. */
   close(): void {
     diagnostics.unsubscribe(CHANNELS.probe, this.onProbe)
+    this.stopProcessMetrics()
   }
 }

@@ -37,6 +37,8 @@ const LB_METRICS = [
   'lb_requests_total', 'lb_request_duration_seconds', 'lb_upstream_errors_total', 'lb_retries_total', 'lb_retry_budget_exhausted_total',
   'lb_endpoint_up', 'lb_endpoint_ejected', 'lb_endpoint_draining', 'lb_circuit_state', 'lb_inflight_requests', 'lb_rate_limited_total',
   'lb_websocket_connections', 'lb_health_checks_total', 'lb_state_store_up', 'lb_build_info',
+  'lb_workers', 'lb_connections_open', 'lb_bytes_received_total', 'lb_bytes_sent_total', 'lb_tls_handshake_errors_total',
+  'lb_upstream_header_duration_seconds',
 ]
 
 /** Runs a command with a time limit; undefined when it cannot be started at all (not installed). */
@@ -241,6 +243,10 @@ test('docker-compose.yml: valid Compose file (docker compose config, else the Co
     const mount = (s.volumes as string[]).find((v) => v.endsWith(':/app/lb.config.yaml:ro'))
     assert.ok(mount !== undefined && env.LB_CONFIG === '/app/lb.config.yaml', `${name} mounts its configuration`)
     configFile = mount.split(':')[0] ?? ''
+    // Prometheus on the Compose network scrapes the metrics listener (no token), not the admin server.
+    assert.equal(env.METRICS_PORT, '9100', `${name} serves metrics on 9100`)
+    assert.equal(env.METRICS_HOST, '0.0.0.0', `${name}'s metrics listener is reachable from other containers`)
+    assert.ok((s.expose as string[] | undefined)?.includes('9100'), `${name} exposes 9100 on the Compose network`)
   }
   assert.deepEqual(hostPorts.sort(), ['8080', '8081'])
   // The mounted configuration passes `lb check`, and its backends are the compose services.
@@ -432,6 +438,20 @@ test('deploy/kubernetes: every object validates against its Kubernetes schema; s
   const adminPort = (container.ports as { name: string; containerPort: number }[]).find((p) => p.name === 'admin')
   assert.equal(adminPort?.containerPort, Number((env.ADMIN_PORT?.value ?? '9901')))
   assert.equal(probe('readinessProbe').port, 'admin')
+  // Prometheus scrapes the metrics listener (no token), on the port the annotation names.
+  const metricsPort = (container.ports as { name: string; containerPort: number }[]).find((p) => p.name === 'metrics')
+  assert.equal(metricsPort?.containerPort, Number(env.METRICS_PORT?.value), 'the metrics port is declared')
+  assert.equal(env.METRICS_HOST?.value, '0.0.0.0', 'the metrics listener is reachable by Prometheus')
+  const annotations = obj(obj(obj(lb.template, 'template').metadata, 'template.metadata').annotations, 'pod annotations')
+  assert.equal(annotations['prometheus.io/port'], String(metricsPort?.containerPort), 'the scrape annotation names the metrics port')
+  // Hardening and rollout: seccomp, a pause before the drain, replicas spread, the ConfigMap watched.
+  assert.deepEqual(obj(pod.securityContext, 'pod securityContext').seccompProfile, { type: 'RuntimeDefault' })
+  const preStop = obj(obj(container.lifecycle, 'lifecycle').preStop, 'preStop')
+  assert.ok(preStop.exec !== undefined || preStop.sleep !== undefined, 'preStop pauses before SIGTERM')
+  assert.ok(Number(pod.terminationGracePeriodSeconds) >= 40, 'grace period covers the pause and the 30 s drain')
+  const spread = (pod.topologySpreadConstraints as { topologyKey: string }[] | undefined) ?? []
+  assert.ok(spread.some((c) => c.topologyKey === 'topology.kubernetes.io/zone') && spread.some((c) => c.topologyKey === 'kubernetes.io/hostname'), 'spread over zones and nodes')
+  assert.ok((container.args as string[]).includes('--watch-config'), 'ConfigMap updates reload the configuration')
   // The ConfigMap's lb.config.yaml passes `lb check` and is where --config points.
   const configMap = find('ConfigMap', 'lb-config')
   const configText = String(obj(configMap.data, 'data')['lb.config.yaml'])
@@ -455,7 +475,7 @@ test('deploy/prometheus/alerts.yml: promtool check rules (when installed); alert
   const doc = obj(parseYaml(text), 'alerts.yml')
   const rules = (doc.groups as { rules: { alert: string; expr: string }[] }[]).flatMap((g) => g.rules)
   const names = rules.map((r) => r.alert)
-  for (const a of ['LbBackendDown', 'LbHighErrorRate', 'LbRetryBudgetExhausted', 'LbStateStoreDegraded']) assert.ok(names.includes(a), `alert ${a}`)
+  for (const a of ['LbBackendDown', 'LbHighErrorRate', 'LbRetryBudgetExhausted', 'LbStateStoreDegraded', 'LbInstanceDown', 'LbEventLoopLag', 'LbHighLatencyP99']) assert.ok(names.includes(a), `alert ${a}`)
   for (const r of rules) {
     for (const m of r.expr.match(/\blb_[a-z_]+/g) ?? []) assert.ok(LB_METRICS.includes(m.replace(/_(bucket|sum|count)$/, '')), `${r.alert}: ${m} is a known metric`)
   }
