@@ -5,7 +5,7 @@
  */
 export { TokenBucket } from './token-bucket.js'
 export { RouteRateLimiter, type RouteRateLimiterOptions, type RateLimitPolicy, type RateLimitResult } from './route-rate-limiter.js'
-export { InProcessTokenSource, type InProcessTokenSourceOptions, type TokenSource, type LeaseBatch, type LeaseGrant, type LeaseRequest } from './token-source.js'
+export { InProcessTokenSource, type InProcessTokenSourceOptions, type TokenSource, type LeaseBatch, type LeaseGrant, type LeaseRequest, type SyncTokenAuthority } from './token-source.js'
 export { RateLimitAuthority, type RateLimitAuthorityOptions } from './rate-limit-authority.js'
 export {
   LocalTokenSource,
