@@ -9,7 +9,6 @@ export { InProcessTokenSource, type InProcessTokenSourceOptions, type TokenSourc
 export { RateLimitAuthority, type RateLimitAuthorityOptions } from './rate-limit-authority.js'
 export {
   LocalTokenSource,
-  isRateLimitGrantMessage,
   isRateLimitLeaseMessage,
   type LocalTokenSourceOptions,
   type RateLimitGrantMessage,

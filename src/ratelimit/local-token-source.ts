@@ -26,11 +26,6 @@ export interface RateLimitGrantMessage {
   grants: LeaseGrant[]
 }
 
-/** True for a {@link RateLimitGrantMessage} (for the worker's message listener). */
-export function isRateLimitGrantMessage(x: unknown): x is RateLimitGrantMessage {
-  return typeof x === 'object' && x !== null && (x as { type?: unknown }).type === 'lb:rl-grant'
-}
-
 /** True for a {@link RateLimitLeaseMessage} (for the primary's message listener). */
 export function isRateLimitLeaseMessage(x: unknown): x is RateLimitLeaseMessage {
   return typeof x === 'object' && x !== null && (x as { type?: unknown }).type === 'lb:rl-lease'

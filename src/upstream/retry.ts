@@ -87,11 +87,6 @@ export function classifyRetry(on: readonly RetryCondition[], failure: RetryFailu
   return { retry: true, reason: condition }
 }
 
-/** `classifyRetry(...).retry`. */
-export function isRetryable(on: readonly RetryCondition[], failure: RetryFailure, facts: RetryRequestFacts): boolean {
-  return classifyRetry(on, failure, facts).retry
-}
-
 /**
  * Delay before retry number `attempt` (1 = first retry), ms: uniform in `[0, min(maxMs, baseMs * 2^(attempt-1)))`
  * ("full jitter"). `attempt < 1` counts as 1; `baseMs <= 0` gives 0; `maxMs <= 0` means no ceiling.
