@@ -1,5 +1,5 @@
 /**
- * Per-route rate limiting (SPEC 2, issue 6): token buckets shared by all workers (scope `local`, through the
+ * Per-route rate limiting: token buckets shared by all workers (scope `local`, through the
  * primary) or by all instances (scope `global`, through the state store), decided synchronously per request
  * from tokens leased in the background. See docs/rate-limiting.md.
  */

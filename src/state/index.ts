@@ -1,5 +1,5 @@
 /**
- * Shared state (SPEC section 5): the {@link StateStore} contract, its memory and Redis implementations, and the
+ * Shared state: the {@link StateStore} contract, its memory and Redis implementations, and the
  * helpers the request path reads synchronously (mirror, sequence leaser, batched counters).
  */
 import type { StateConfig } from '../config/index.js'
