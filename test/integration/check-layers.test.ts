@@ -121,3 +121,14 @@ test('an import naming no file is reported', async (t) => {
   assert.equal(r.code, 1)
   assert.deepEqual(r.problems, ['src/app.ts:2: import "./proxy/gone.js" names no file'])
 })
+
+test("the repository's own src/ passes", async () => {
+  const repo = fileURLToPath(new URL('../..', import.meta.url))
+  const r = await new Promise<{ code: number; out: string }>((resolve, reject) => {
+    execFile(process.execPath, [script, repo], { timeout: 30_000 }, (err, stdout, stderr) => {
+      if (err !== null && typeof err.code !== 'number') return reject(err)
+      resolve({ code: err === null ? 0 : (err.code as number), out: stdout + stderr })
+    })
+  })
+  assert.equal(r.code, 0, r.out)
+})
