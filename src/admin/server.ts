@@ -12,7 +12,7 @@ import { AggregatorRegistry, Registry } from 'prom-client'
 import { ClusterMetricsCollector, PrimaryMetrics, StatsTracker, readCumulative, type DashboardSnapshot, type InstanceStatsExchange, type MetricsJson } from '../observability/index.js'
 import { AdminApi, type ApiResponse, type FleetControl, type ReloadResult } from './api.js'
 import { hasBasicToken, hasBearerToken, isLoopbackHost } from './auth.js'
-import { DASHBOARD_HTML } from './dashboard/page.js'
+import { isDashboardPath, serveDashboard } from './dashboard/assets.js'
 
 /** Options of {@link AdminServer}. */
 export interface AdminServerOptions {
@@ -176,15 +176,7 @@ export class AdminServer {
       }
     }
 
-    if (path === '/' || path === '/index.html') {
-      return this.only(req, res, ['GET', 'HEAD'], () => {
-        res.writeHead(200, {
-          'content-type': 'text/html; charset=utf-8',
-          'content-security-policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'self'",
-        })
-        res.end(method === 'HEAD' ? undefined : DASHBOARD_HTML)
-      })
-    }
+    if (isDashboardPath(path)) return this.only(req, res, ['GET', 'HEAD'], () => serveDashboard(req, res, url))
     if (path === '/metrics') {
       return this.only(req, res, ['GET', 'HEAD'], async () => {
         const text = await this.metricsText()

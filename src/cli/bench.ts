@@ -1,4 +1,5 @@
 import { ConfigError } from '../config/index.js'
+import { startBalancer } from '../app.js'
 import {
   ProgressReporter,
   describeScenarioBackend,
@@ -127,7 +128,7 @@ async function runSingle(options: BenchOptions): Promise<number> {
   let url = options.target
   if (url === undefined) {
     console.error('lb bench: no --target: starting 3 sample backends and the balancer (round robin, 2 workers)')
-    stack = await startLocalStack({ backends: { kind: 'sample', count: 3 }, algorithm: 'round-robin', workers: options.workers, logLevel: options.json ? 'silent' : 'warn' })
+    stack = await startLocalStack({ startBalancer, backends: { kind: 'sample', count: 3 }, algorithm: 'round-robin', workers: options.workers, logLevel: options.json ? 'silent' : 'warn' })
     url = `${stack.url}${options.path}`
     console.error(`lb bench: balancer on ${stack.url}, backends ${stack.backends.map((b) => b.url).join(', ')}`)
   }
@@ -156,6 +157,7 @@ async function runCompare(options: BenchOptions, algorithms: NonNullable<BenchOp
   let bar: ProgressReporter | undefined
   const forget = stopOnSignal()
   const runs = await runComparison({
+    startBalancer,
     algorithms,
     backends: options.scenario,
     load: loadOptions(options),

@@ -1,6 +1,7 @@
 /**
  * Schema of one pool (`pools.<name>`): algorithm, backends, health checks, outlier detection, circuit breaker,
- * retries, timeouts. Durations come out in milliseconds; defaults are those of SPEC section 2.
+ * retries, timeouts. Durations come out in milliseconds; each default is
+ * given beside its field (and listed in docs/configuration.md).
  */
 import { z } from 'zod'
 import { ALGORITHMS } from '../core/index.js'

@@ -1,8 +1,5 @@
 /** Shared vocabulary of the balancer. No I/O lives in `core/`. */
 
-/** Name of a pool as written in the configuration (`pools.<name>`). */
-export type PoolName = string
-
 /**
  * One backend in a pool. Immutable: a change of weight or state produces a new ready set, never a mutation.
  * `id` is `host:port` unless the configuration names it.

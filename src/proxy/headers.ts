@@ -186,13 +186,3 @@ export function copyResponseHeaders(raw: readonly Buffer[], remove: ReadonlySet<
 function isPlainConnectionValue(value: Buffer): boolean {
   return (value.length === 10 && sameToken(value, 'keep-alive')) || (value.length === 5 && sameToken(value, 'close'))
 }
-
-/** True for methods RFC 9110 defines as idempotent. */
-export function isIdempotentMethod(method: string): boolean {
-  switch (method) {
-    case 'GET': case 'HEAD': case 'OPTIONS': case 'TRACE': case 'PUT': case 'DELETE':
-      return true
-    default:
-      return false
-  }
-}

@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { ErrorCode } from '../core/index.js'
 import { writeRawError } from '../proxy/index.js'
-import { isClosingAfterError } from '../proxy/error-response.js'
+import { isClosingAfterError } from '../proxy/index.js'
 
 /**
  * Answers what Node's HTTP parser refused before a request existed (the `clientError` event):

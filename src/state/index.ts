@@ -1,8 +1,8 @@
 /**
- * Shared state (SPEC section 5): the {@link StateStore} contract, its memory and Redis implementations, and the
+ * Shared state: the {@link StateStore} contract, its memory and Redis implementations, and the
  * helpers the request path reads synchronously (mirror, sequence leaser, batched counters).
  */
-import type { StateConfig } from '../config/types.js'
+import type { StateConfig } from '../config/index.js'
 import type { Clock } from '../core/index.js'
 import { MemoryStore } from './memory-store.js'
 import { RedisStore, type RedisStoreOptions } from './redis-store.js'

@@ -17,7 +17,7 @@
  */
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import { LbError } from '../core/index.js'
-import type { StateConfig } from '../config/types.js'
+import type { StateConfig } from '../config/index.js'
 import { encodeValue, stateUnavailable, type StateStore, type StoreStatus, type Versioned } from './store.js'
 
 /** Connection settings: the `redis` variant of the `state` configuration. */

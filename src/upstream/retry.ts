@@ -2,7 +2,7 @@
  * Retry policy pieces: which failures may be retried safely ({@link classifyRetry}), how many retries the
  * pool can afford ({@link RetryBudget}, after Envoy's retry budgets and linkerd's `RetryBudget`), and how
  * long to wait before one ({@link backoffMs}, "full jitter" from the AWS architecture blog).
- * SPEC 3: connect failures are retried for any method; other failures only for idempotent requests and
+ * Connect failures are retried for any method; other failures only for idempotent requests and
  * only before any response byte reached the client; always bounded by the budget.
  */
 import type { Clock } from '../core/index.js'
@@ -85,11 +85,6 @@ export function classifyRetry(on: readonly RetryCondition[], failure: RetryFailu
   if (condition === 'connect-failure') return { retry: true, reason: condition }
   if (!facts.hasIdempotencyKey && !IDEMPOTENT_METHODS.has(facts.method.toUpperCase())) return { retry: false, reason: 'not-idempotent' }
   return { retry: true, reason: condition }
-}
-
-/** `classifyRetry(...).retry`. */
-export function isRetryable(on: readonly RetryCondition[], failure: RetryFailure, facts: RetryRequestFacts): boolean {
-  return classifyRetry(on, failure, facts).retry
 }
 
 /**

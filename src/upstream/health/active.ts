@@ -1,7 +1,8 @@
 /**
  * Active health checks: one HTTP probe per endpoint per interval, turned into healthy/unhealthy
  * transitions by {@link HealthThresholds}. Runs once per balancer instance (the primary), never per
- * worker; transitions reach workers through `onTransition` (the lead wires IPC / the state store).
+ * worker; transitions leave through `onTransition`, and the cluster carries them to the workers (IPC, and the
+ * state store across instances).
  *
  * Schedule per endpoint: the first probe starts at `start()`; the next one `interval + random() *
  * jitter * interval` ms after the previous probe *started* (as HAProxy's `inter`), or as soon as it
