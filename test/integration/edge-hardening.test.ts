@@ -1,0 +1,53 @@
+/**
+ * Requests nobody planned for, over real sockets: header values built to make the guard work hard,
+ * framing headers named in `Connection`.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { httpGet, rawRequest, startTestBackend, type TestBackend } from '../helpers/index.js'
+import { poolConfig, startProxy, type InProcessProxy } from '../helpers/in-process.js'
+
+type T = { after: (fn: () => unknown) => void }
+
+async function setup(t: T, extra: Record<string, unknown> = {}): Promise<{ b: TestBackend; lb: InProcessProxy }> {
+  const b = await startTestBackend({ name: 'b1' })
+  t.after(() => b.close())
+  const lb = await startProxy(poolConfig([b.url], { log: { accessLog: false }, ...extra }))
+  t.after(() => lb.close())
+  return { b, lb }
+}
+
+const PADDED_TE = `a${' '.repeat(25_000)}b, chunked`
+
+test('Transfer-Encoding padded with 25 000 spaces: answered 431 without blocking the worker, other clients served meanwhile', async (t) => {
+  const { lb } = await setup(t)
+  // The proxy runs in this process: a guard that spends its time in a backtracking regex shows up as
+  // event-loop delay here (it took 0.3-1 s per request).
+  const delay = monitorEventLoopDelay({ resolution: 10 })
+  delay.enable()
+  const bad = Array.from({ length: 6 }, () =>
+    rawRequest(lb.port, `POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ${PADDED_TE}\r\n\r\n0\r\n\r\n`, { timeoutMs: 50 }))
+  const good = httpGet(`${lb.url}/ok`)
+  const results = await Promise.all(bad)
+  const ok = await good
+  delay.disable()
+  assert.deepEqual(results.map((r) => r.status), [431, 431, 431, 431, 431, 431])
+  assert.equal(ok.status, 200)
+  const maxMs = delay.max / 1e6
+  assert.ok(maxMs < 300, `event loop blocked ${maxMs.toFixed(0)} ms`)
+})
+
+test('the same padded Transfer-Encoding within a raised header limit is scanned in linear time and forwarded', async (t) => {
+  const { b, lb } = await setup(t, { limits: { maxHeaderSize: '64KiB' } })
+  const delay = monitorEventLoopDelay({ resolution: 10 })
+  delay.enable()
+  const results = await Promise.all(Array.from({ length: 4 }, () =>
+    rawRequest(lb.port, `POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ${PADDED_TE}\r\n\r\n3\r\nabc\r\n0\r\n\r\n`, { timeoutMs: 50 })))
+  delay.disable()
+  assert.deepEqual(results.map((r) => r.status), [200, 200, 200, 200])
+  assert.equal(b.count('/x'), 4)
+  assert.ok(b.requests.every((r) => r.bodyBytes === 3))
+  const maxMs = delay.max / 1e6
+  assert.ok(maxMs < 300, `event loop blocked ${maxMs.toFixed(0)} ms`)
+})
