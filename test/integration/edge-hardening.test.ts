@@ -51,3 +51,32 @@ test('the same padded Transfer-Encoding within a raised header limit is scanned 
   const maxMs = delay.max / 1e6
   assert.ok(maxMs < 300, `event loop blocked ${maxMs.toFixed(0)} ms`)
 })
+
+test('Connection naming Content-Length, Transfer-Encoding or Host: ignored, the body and the Host reach the backend', async (t) => {
+  const { b, lb } = await setup(t)
+  const cl = await rawRequest(lb.port, 'POST /cl HTTP/1.1\r\nHost: a.test\r\nConnection: content-length\r\nContent-Length: 5\r\n\r\nhello', { timeoutMs: 50 })
+  assert.equal(cl.status, 200)
+  const te = await rawRequest(lb.port, 'POST /te HTTP/1.1\r\nHost: a.test\r\nConnection: Transfer-Encoding, keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n', { timeoutMs: 50 })
+  assert.equal(te.status, 200)
+  const host = await rawRequest(lb.port, 'POST /host HTTP/1.1\r\nHost: a.test\r\nConnection: host, x-secret\r\nX-Secret: s\r\nContent-Length: 2\r\n\r\nhi', { timeoutMs: 50 })
+  assert.equal(host.status, 200)
+  const seen = (path: string): { bodyBytes: number; headers: Record<string, unknown> } => {
+    const r = b.requests.find((x) => x.url === path)
+    assert.ok(r, `backend saw ${path}`)
+    return { bodyBytes: r.bodyBytes, headers: r.headers }
+  }
+  assert.equal(seen('/cl').bodyBytes, 5)
+  assert.equal(seen('/te').bodyBytes, 5)
+  assert.equal(seen('/host').bodyBytes, 2)
+  assert.equal(seen('/host').headers.host, 'a.test')
+  assert.equal(seen('/host').headers['x-secret'], undefined, 'other names listed in Connection are still removed')
+})
+
+test('Connection: content-length does not skip the body-size limit', async (t) => {
+  const { b, lb } = await setup(t, { limits: { maxBodySize: '4B' } })
+  const res = await rawRequest(lb.port, 'POST /big HTTP/1.1\r\nHost: a\r\nConnection: content-length\r\nContent-Length: 10\r\n\r\n0123456789', { timeoutMs: 50 })
+  assert.equal(res.status, 413)
+  const chunked = await rawRequest(lb.port, 'POST /big2 HTTP/1.1\r\nHost: a\r\nConnection: transfer-encoding\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123456789\r\n0\r\n\r\n', { timeoutMs: 50 })
+  assert.equal(chunked.status, 413)
+  assert.ok(b.requests.every((r) => r.bodyBytes <= 4), 'no more than the limit reached the backend')
+})
