@@ -71,6 +71,7 @@ export function buildProxyContext(config: LbConfig, send: (msg: WorkerMessage) =
     clientAddress: new ClientAddressResolver(config.trustedProxies),
     via: config.via,
     debugToken: config.admin.token,
+    paths: { mode: config.listen.normalizePath ?? 'match-only', allowEncodedSlashes: config.listen.allowEncodedSlashes ?? false },
   }
 }
 

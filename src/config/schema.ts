@@ -86,7 +86,10 @@ export const configFileSchema = strictObject({
   listen: strictObject({
     host: host.default('0.0.0.0').describe('Address to listen on. Default 0.0.0.0.'),
     port: port.default(8080).describe('HTTP port. Default 8080 (env PORT, flag --port).'),
-  }).prefault({}).describe('The plain-HTTP listener.'),
+    normalizePath: z.enum(['forward', 'match-only', 'off'], { error: 'expected "forward", "match-only" or "off"' }).default('match-only')
+      .describe('Path normalization (dot-segments, unreserved percent-escapes, merged slashes): match-only (default) routes on the normalized path and forwards the path as sent; forward also sends the normalized path; off routes on the path as sent.'),
+    allowEncodedSlashes: z.boolean().default(false).describe('Accept %2F and %5C in request paths. Default false: 400.'),
+  }).prefault({}).describe('The plain-HTTP listener (its path rules apply to the TLS listener too).'),
   tls: tls.optional(),
   workers: z
     .union([z.literal('auto'), count(1)], { error: 'expected a number of workers >= 1 or "auto"' })

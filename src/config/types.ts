@@ -7,7 +7,14 @@ import type { AlgorithmId } from '../core/index.js'
 export interface LbConfig {
   /** Where the configuration came from (for messages and reload). */
   source: ConfigSource
-  listen: { host: string; port: number }
+  listen: {
+    host: string
+    port: number
+    /** Path normalization for routing (default `match-only`; `forward` also sends it upstream; `off`). */
+    normalizePath?: 'forward' | 'match-only' | 'off' | undefined
+    /** Accept `%2F` / `%5C` in request paths (default false: 400). */
+    allowEncodedSlashes?: boolean | undefined
+  }
   /** Optional TLS listener (issue: edge features). */
   tls?: TlsConfig | undefined
   /** Number of worker processes; default: number of CPUs. */

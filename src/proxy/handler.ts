@@ -9,6 +9,7 @@ import { sendError } from './error-response.js'
 import { appendForwardedHeaders, copyRequestHeaders, isValidRequestId, knownName } from './headers.js'
 import { checkRequest, type RequestHead } from './request-guard.js'
 import { rewritePath, type CompiledRoute, type Router } from './router.js'
+import { ENCODED_SLASH_MESSAGE, forwardTargetFor, matchPathFor, type PathPolicy } from './path-normalize.js'
 import { Attempt, type AttemptOwner, type AttemptFailure } from './attempt.js'
 import type { ClientRequest, ClientResponse } from './client-message.js'
 import { hashKeyFor } from './hash-key.js'
@@ -28,6 +29,8 @@ export interface ProxyContext {
   readonly debugToken?: string | undefined
   /** Rate limiters by route name (routes with a `rateLimit`), with their `RateLimit-Policy` value. */
   readonly limiters: ReadonlyMap<string, { limiter: RouteRateLimiter; policyHeader: string }>
+  /** How request paths are normalized for matching and forwarding (`listen.normalizePath`). */
+  readonly paths: PathPolicy
 }
 
 /** Mutable per-worker flags the handler reads on every request. */
@@ -107,13 +110,15 @@ class Exchange implements AttemptOwner {
     res.on('close', this.onClientClose)
     const url = toOriginForm(req.url as string)
     const q = url.indexOf('?')
-    const path = q === -1 ? url : url.slice(0, q)
-    const route = ctx.router.match(this.method, this.host, path, req.rawHeaders)
+    const rawPath = q === -1 ? url : url.slice(0, q)
+    const path = matchPathFor(rawPath, ctx.paths)
+    const route = path === undefined ? undefined : ctx.router.match(this.method, this.host, path, req.rawHeaders)
     this.route = route
     const facts = copyRequestHeaders(req.rawHeaders, this.headers, route?.requestHeaders?.remove)
     this.requestId = facts.requestId !== '' ? facts.requestId : randomUUID()
     const peer = stripMapped(req.socket.remoteAddress ?? '')
     this.clientIp = ctx.clientAddress.resolve(peer, facts.forwardedFor)
+    if (path === undefined) return this.fail('LB_ERR_BAD_REQUEST', ENCODED_SLASH_MESSAGE)
     if (route === undefined) return this.fail('LB_ERR_NO_ROUTE')
     const pool = ctx.pools.get(route.pool)
     if (pool === undefined) return this.fail('LB_ERR_NO_ROUTE')
@@ -135,7 +140,7 @@ class Exchange implements AttemptOwner {
     this.hasBody = facts.chunked || facts.contentLength > 0
     const max = ctx.limits.maxBodyBytes
     if (max !== undefined && facts.contentLength > max) return this.fail('LB_ERR_BODY_TOO_LARGE')
-    this.target = rewritePath(route, url)
+    this.target = rewritePath(route, forwardTargetFor(url, rawPath, path, ctx.paths))
     const h = this.headers
     appendForwardedHeaders(h, facts, peer, this.proto, this.requestId)
     if (facts.contentLength >= 0) h.push('content-length', String(facts.contentLength))
@@ -282,9 +287,9 @@ class Exchange implements AttemptOwner {
     if (!this.finished) this.finish(499, 'LB_ERR_CLIENT_ABORTED')
   }
 
-  private fail(code: ErrorCode): void {
+  private fail(code: ErrorCode, message?: string): void {
     const extra = this.trace === undefined ? this.rateLimitHeaders : [...(this.rateLimitHeaders ?? []), DECISION_HEADER, this.trace.toString()]
-    sendError(this.res, code, this.requestId, undefined, extra)
+    sendError(this.res, code, this.requestId, message, extra)
     this.finish(this.res.statusCode, code)
   }
 

@@ -8,6 +8,7 @@ import { appendForwardedHeaders, copyRequestHeaders } from './headers.js'
 import { stripMapped } from './client-address.js'
 import { checkRequest } from './request-guard.js'
 import { rewritePath } from './router.js'
+import { ENCODED_SLASH_MESSAGE, resolveTarget } from './path-normalize.js'
 import type { ProxyRuntime } from './handler.js'
 import type { ClientRequest } from './client-message.js'
 import { hashKeyFor } from './hash-key.js'
@@ -34,9 +35,9 @@ export function createUpgradeHandler(runtime: ProxyRuntime, proto: 'http' | 'htt
     if (upgrade.split(',').some((p) => p.trim() === 'h2c')) {
       return writeRawError(socket, 'LB_ERR_UPGRADE_REFUSED', requestId, 'h2c upgrade is not supported')
     }
-    const url = req.url ?? '/'
-    const q = url.indexOf('?')
-    const route = ctx.router.match(req.method ?? 'GET', req.headers.host ?? '', q === -1 ? url : url.slice(0, q), req.rawHeaders)
+    const url = resolveTarget(req.url ?? '/', ctx.paths)
+    if (url === undefined) return writeRawError(socket, 'LB_ERR_BAD_REQUEST', requestId, ENCODED_SLASH_MESSAGE)
+    const route = ctx.router.match(req.method ?? 'GET', req.headers.host ?? '', url.path, req.rawHeaders)
     const pool = route === undefined ? undefined : ctx.pools.get(route.pool)
     if (route === undefined || pool === undefined) return writeRawError(socket, 'LB_ERR_NO_ROUTE', requestId)
     const headers: string[] = []
@@ -48,7 +49,7 @@ export function createUpgradeHandler(runtime: ProxyRuntime, proto: 'http' | 'htt
     const hashKey = pool.config.algorithm === 'consistent-hash'
       ? hashKeyFor(pool.config.hashOn, req.rawHeaders, ctx.clientAddress.resolve(peer, facts.forwardedFor))
       : undefined
-    const tunnel = new Tunnel(pool, socket, head, req.method ?? 'GET', rewritePath(route, url), headers, rid, hashKey)
+    const tunnel = new Tunnel(pool, socket, head, req.method ?? 'GET', rewritePath(route, url.target), headers, rid, hashKey)
     tunnel.connect()
   }
 }
