@@ -283,6 +283,7 @@ export async function startBalancer(given: LbConfig, options: StartOptions = {})
     host: config.admin.host,
     port: config.admin.port,
     token: adminToken,
+    allowedHosts: config.admin.allowedHosts,
     fleet,
     workers: () => supervisor.workers().length,
     isReady: () => !draining && supervisor.workers().length > 0,

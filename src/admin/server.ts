@@ -2,6 +2,9 @@
  * The admin server (primary process only, never in the proxy workers): health and readiness probes,
  * Prometheus metrics of all workers, the live dashboard (Server-Sent Events) and the JSON API.
  *
+ * Host check: only loopback names, the configured host and `admin.allowedHosts` are served (421
+ * otherwise; DNS rebinding), probes excepted.
+ *
  * Authentication: a bearer token for every mutating call; beyond loopback, for every call except
  * `/healthz` and `/readyz` (read-only calls there also accept HTTP Basic with the token as password,
  * so a browser can open the dashboard). A non-loopback server without a token refuses to start.
@@ -12,6 +15,7 @@ import { Registry } from 'prom-client'
 import { ClusterMetricsCollector, PrimaryMetrics, StatsTracker, readCumulative, type DashboardSnapshot, type InstanceStatsExchange } from '../observability/index.js'
 import { AdminApi, type ApiResponse, type FleetControl, type ReloadResult } from './api.js'
 import { hasBasicToken, hasBearerToken, isLoopbackHost } from './auth.js'
+import { createHostCheck } from './host-check.js'
 import { DASHBOARD_HTML } from './dashboard/page.js'
 
 /** Options of {@link AdminServer}. */
@@ -20,6 +24,8 @@ export interface AdminServerOptions {
   port: number
   /** Required for mutating calls, and for every call beyond loopback. */
   token: string
+  /** Host names served besides loopback names and `host` (`admin.allowedHosts`); others get 421. */
+  allowedHosts?: readonly string[] | undefined
   fleet: FleetControl
   /** Live proxy workers. */
   workers: () => number
@@ -55,12 +61,14 @@ export class AdminServer {
   private ticker: NodeJS.Timeout | undefined
   private ticking = false
   private readonly loopback: boolean
+  private readonly isAllowedHost: (host: string | undefined) => boolean
 
   constructor(private readonly options: AdminServerOptions) {
     this.loopback = isLoopbackHost(options.host)
     if (!this.loopback && options.token === '') {
       throw new Error(`admin.host ${options.host} is not a loopback address: refusing to start the admin server without a token (set admin.token or LB_ADMIN_TOKEN, or use admin.host 127.0.0.1)`)
     }
+    this.isAllowedHost = createHostCheck(options.host, options.allowedHosts)
     this.api = new AdminApi(options.fleet, options.reload)
     this.primaryMetrics = new PrimaryMetrics({ pools: () => options.fleet.pools(), workers: options.workers, stateStoreUp: options.stateStoreUp })
     this.server = http.createServer((req, res) => {
@@ -159,6 +167,12 @@ export class AdminServer {
         const ready = this.options.isReady()
         this.json(res, ready ? 200 : 503, { ready, workers: this.options.workers() })
       })
+    }
+
+    // After the probes on purpose: orchestrators probe by IP or by a service name the balancer cannot
+    // know, and the probes reveal nothing a rebinding page could use.
+    if (!this.isAllowedHost(req.headers.host)) {
+      return this.json(res, 421, { error: `Host "${req.headers.host ?? ''}" is not a name of this admin server: add it to admin.allowedHosts` })
     }
 
     const mutating = method !== 'GET' && method !== 'HEAD'

@@ -39,7 +39,7 @@ test('defaults fill everything the file leaves out', async (t) => {
   assert.deepEqual(c.listen, { host: '0.0.0.0', port: 8080, normalizePath: 'match-only', allowEncodedSlashes: false })
   assert.ok(c.workers >= 1)
   assert.deepEqual(c.state, { kind: 'memory' })
-  assert.deepEqual(c.admin, { host: '127.0.0.1', port: 9901 })
+  assert.deepEqual(c.admin, { host: '127.0.0.1', port: 9901, allowedHosts: [] })
   assert.deepEqual(c.log, { level: 'info', accessLog: true, format: 'json', metrics: true })
   assert.deepEqual(c.limits, { headerTimeoutMs: 10_000, requestTimeoutMs: 60_000, keepAliveTimeoutMs: 5000, maxHeaderBytes: 16_384, maxHeaderCount: 100, maxUrlBytes: 8192, maxBodyBytes: undefined })
   assert.equal(c.drainTimeoutMs, 30_000)
@@ -120,7 +120,7 @@ test('precedence: defaults < file < env < flags', async (t) => {
   assert.equal(fromEnv.pools.api?.healthCheck.intervalMs, 2500)
   assert.equal(fromEnv.pools.api?.healthCheck.unhealthyIntervalMs, 2500)
   assert.equal(fromEnv.pools.api?.healthCheck.path, '/env')
-  assert.deepEqual(fromEnv.admin, { host: 'localhost', port: 9100, token: 'secret' })
+  assert.deepEqual(fromEnv.admin, { host: 'localhost', port: 9100, token: 'secret', allowedHosts: [] })
   assert.equal(fromEnv.log.level, 'debug')
   assert.deepEqual(fromEnv.state, { kind: 'redis', url: 'redis://10.0.0.1:6379', sentinels: undefined, sentinelName: undefined, cluster: undefined, keyPrefix: 'lb:' })
 

@@ -100,6 +100,7 @@ export const configFileSchema = strictObject({
     host: host.default('127.0.0.1').describe('Admin server address. Default 127.0.0.1; anything beyond loopback requires a token.'),
     port: port.default(9901).describe('Admin server port. Default 9901.'),
     token: text('a bearer token').optional().describe('Bearer token for mutating admin calls (and every call beyond loopback). Env LB_ADMIN_TOKEN.'),
+    allowedHosts: z.array(host).default([]).describe('Host names (no port) the admin server answers besides localhost, 127.0.0.1, [::1] and admin.host; other Host headers get 421 (DNS rebinding). /healthz and /readyz answer any Host. Default none.'),
   }).prefault({}).describe('Admin server: dashboard, metrics, API.'),
   log: strictObject({
     level: z.enum(LOG_LEVELS).default('info').describe('Log level. Default info (env LOG_LEVEL).'),

@@ -20,7 +20,13 @@ export interface LbConfig {
   /** Number of worker processes; default: number of CPUs. */
   workers: number
   state: StateConfig
-  admin: { host: string; port: number; token?: string | undefined }
+  admin: {
+    host: string
+    port: number
+    token?: string | undefined
+    /** Host names the admin server answers besides loopback names and `host` (default none). */
+    allowedHosts?: string[] | undefined
+  }
   log: {
     level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'
     accessLog: boolean

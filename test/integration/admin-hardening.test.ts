@@ -1,0 +1,45 @@
+/**
+ * The admin server against hostile clients, in process over real sockets: Host names it does not know
+ * (DNS rebinding) get 421.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { AdminServer } from '../../src/admin/index.js'
+import { httpRequest } from '../helpers/index.js'
+
+type T = { after: (fn: () => unknown) => void }
+
+const fleet = { pools: () => [], pool: () => undefined, setDrained: () => false, setWeight: () => false, addEndpoint: () => false, removeEndpoint: () => false }
+
+async function admin(t: T, options: { allowedHosts?: string[]; token?: string } = {}): Promise<{ url: string; port: number }> {
+  const server = new AdminServer({ host: '127.0.0.1', port: 0, token: options.token ?? 'tok', fleet, workers: () => 1, isReady: () => true, allowedHosts: options.allowedHosts, tickMs: 60_000 })
+  await server.start()
+  t.after(() => server.close())
+  return { url: server.url(), port: server.port() }
+}
+
+test('admin server: a Host it does not know gets 421 with a JSON reason on every page and API call; probes answer any Host', async (t) => {
+  const a = await admin(t)
+  for (const path of ['/', '/api/pools', '/api/stats', '/metrics', '/api/events']) {
+    const r = await httpRequest(`${a.url}${path}`, { headers: { host: `attacker.example:${a.port}` } })
+    assert.equal(r.status, 421, path)
+    assert.match(r.headers['content-type'] ?? '', /application\/json/)
+    assert.match(JSON.parse(r.body).error as string, /admin\.allowedHosts/)
+  }
+  const post = await httpRequest(`${a.url}/api/reload`, { method: 'POST', headers: { host: 'attacker.example', authorization: 'Bearer tok' } })
+  assert.equal(post.status, 421)
+  for (const path of ['/healthz', '/readyz']) {
+    assert.equal((await httpRequest(`${a.url}${path}`, { headers: { host: 'kube-probe.svc.cluster.local' } })).status, 200, path)
+  }
+})
+
+test('admin server: loopback names with or without a port, and admin.allowedHosts (any case), are served', async (t) => {
+  const a = await admin(t, { allowedHosts: ['lb-admin.internal', '10.1.2.3'] })
+  for (const host of ['localhost', `localhost:${a.port}`, '127.0.0.1', `127.0.0.1:${a.port}`, '[::1]', `[::1]:${a.port}`, 'LocalHost.', `LB-Admin.Internal:${a.port}`, '10.1.2.3:80']) {
+    const r = await httpRequest(`${a.url}/api/pools`, { headers: { host } })
+    assert.equal(r.status, 200, host)
+  }
+  for (const host of ['lb-admin.internal.attacker.example', '10.1.2.4', 'localhost.attacker.example', '[::2]']) {
+    assert.equal((await httpRequest(`${a.url}/api/pools`, { headers: { host } })).status, 421, host)
+  }
+})
