@@ -10,7 +10,7 @@
  * so a browser can open the dashboard). A non-loopback server without a token refuses to start.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
-import { ERROR_CODES, LbError } from '../core/index.js'
+import { ERROR_CODES, FailureThrottle, LbError } from '../core/index.js'
 import { Registry } from 'prom-client'
 import { ClusterMetricsCollector, PrimaryMetrics, StatsTracker, readCumulative, type DashboardSnapshot, type InstanceStatsExchange } from '../observability/index.js'
 import { AdminApi, type ApiResponse, type FleetControl, type ReloadResult } from './api.js'
@@ -62,6 +62,8 @@ export class AdminServer {
   private ticking = false
   private readonly loopback: boolean
   private readonly isAllowedHost: (host: string | undefined) => boolean
+  /** Wrong tokens per client address: past the limit, 429 without comparing (no guessing oracle). */
+  private readonly authFailures = new FailureThrottle()
 
   constructor(private readonly options: AdminServerOptions) {
     this.loopback = isLoopbackHost(options.host)
@@ -179,8 +181,16 @@ export class AdminServer {
     const auth = req.headers.authorization
     const token = this.options.token
     if (mutating || !this.loopback) {
+      const client = req.socket.remoteAddress ?? ''
+      const waitMs = this.authFailures.retryAfterMs(client)
+      if (waitMs > 0) {
+        res.setHeader('retry-after', String(Math.ceil(waitMs / 1000)))
+        return this.json(res, 429, { error: 'too many wrong admin tokens from this address; retry later' })
+      }
       const ok = hasBearerToken(auth, token) || (!mutating && hasBasicToken(auth, token))
       if (!ok) {
+        // A missing token is no guess (a browser's first try, a forgotten header); a wrong one is.
+        if (auth !== undefined) this.authFailures.fail(client)
         // A browser opening the dashboard beyond loopback gets the Basic prompt (password = token).
         if (!mutating && !this.loopback) res.setHeader('www-authenticate', 'Basic realm="lb admin", charset="UTF-8"')
         else res.setHeader('www-authenticate', 'Bearer realm="lb admin"')

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import { requestChannel, retryChannel, systemRandom, type ErrorCode, type RequestEvent } from '../core/index.js'
+import { requestChannel, retryChannel, systemRandom, type ErrorCode, type FailureThrottle, type RequestEvent } from '../core/index.js'
 import type { ClientLimits } from '../config/index.js'
 import { backoffMs, classifyRetry, isReady, type RetryFailure, type UpstreamPool } from '../upstream/index.js'
 import { stripMapped, type ClientAddressResolver } from './client-address.js'
@@ -27,6 +27,8 @@ export interface ProxyContext {
   readonly via: boolean
   /** The admin token: a request presenting it in `x-lb-debug` gets a decision trace. */
   readonly debugToken?: string | undefined
+  /** Wrong `x-lb-debug` tokens per client IP: past its limit a client gets 429 and no comparison. */
+  readonly debugThrottle?: FailureThrottle | undefined
   /** Rate limiters by route name (routes with a `rateLimit`), with their `RateLimit-Policy` value. */
   readonly limiters: ReadonlyMap<string, { limiter: RouteRateLimiter; policyHeader: string }>
   /** How request paths are normalized for matching and forwarding (`listen.normalizePath`). */
@@ -129,10 +131,21 @@ class Exchange implements AttemptOwner {
       this.rateLimitHeaders = rateLimitHeaders(r, route.name, route.rateLimit, limit.policyHeader)
       if (!r.allowed) return this.fail('LB_ERR_RATE_LIMITED')
     }
+    if (facts.debug !== '' && ctx.debugThrottle !== undefined) {
+      const waitMs = ctx.debugThrottle.retryAfterMs(this.clientIp)
+      if (waitMs > 0) {
+        this.rateLimitHeaders = [...(this.rateLimitHeaders ?? []), 'retry-after', String(Math.ceil(waitMs / 1000))]
+        return this.fail('LB_ERR_RATE_LIMITED', 'too many wrong x-lb-debug tokens from this client; retry later')
+      }
+    }
     this.pool = pool
-    if (facts.debug !== '' && isDebugAuthorized(facts.debug, ctx.debugToken)) {
-      this.trace = new DecisionTrace()
-      this.trace.observePool(pool)
+    if (facts.debug !== '') {
+      if (isDebugAuthorized(facts.debug, ctx.debugToken)) {
+        this.trace = new DecisionTrace()
+        this.trace.observePool(pool)
+      } else {
+        ctx.debugThrottle?.fail(this.clientIp)
+      }
     }
     pool.retryBudget.requestStarted()
     this.contentLength = facts.contentLength

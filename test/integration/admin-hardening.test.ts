@@ -43,3 +43,17 @@ test('admin server: loopback names with or without a port, and admin.allowedHost
     assert.equal((await httpRequest(`${a.url}/api/pools`, { headers: { host } })).status, 421, host)
   }
 })
+
+test('admin 401: after 10 wrong tokens from an address, 429 with Retry-After without comparing (the right token too)', async (t) => {
+  const a = await admin(t, { token: 'right-token' })
+  for (let i = 0; i < 10; i++) {
+    const r = await httpRequest(`${a.url}/api/reload`, { method: 'POST', headers: { authorization: `Bearer wrong-${i}` } })
+    assert.equal(r.status, 401)
+  }
+  const r = await httpRequest(`${a.url}/api/reload`, { method: 'POST', headers: { authorization: 'Bearer right-token' } })
+  assert.equal(r.status, 429)
+  assert.ok(Number(r.headers['retry-after']) > 0)
+  assert.match(JSON.parse(r.body).error as string, /too many wrong admin tokens/)
+  // Read-only calls on loopback need no token: still served.
+  assert.equal((await httpRequest(`${a.url}/api/pools`)).status, 200)
+})

@@ -80,3 +80,18 @@ test('Connection: content-length does not skip the body-size limit', async (t) =
   assert.equal(chunked.status, 413)
   assert.ok(b.requests.every((r) => r.bodyBytes <= 4), 'no more than the limit reached the backend')
 })
+
+test('x-lb-debug: after 10 wrong tokens a client gets 429 with Retry-After, the right token is not even compared; plain requests unaffected', async (t) => {
+  const { b, lb } = await setup(t, { admin: { token: 'the-debug-token-42' } })
+  for (let i = 0; i < 10; i++) {
+    const r = await httpGet(`${lb.url}/guess`, { 'x-lb-debug': `guess-${i}` })
+    assert.equal(r.status, 200)
+    assert.equal(r.headers['x-lb-decision'], undefined)
+  }
+  const throttled = await httpGet(`${lb.url}/guess`, { 'x-lb-debug': 'the-debug-token-42' })
+  assert.equal(throttled.status, 429)
+  assert.ok(Number(throttled.headers['retry-after']) > 0, 'Retry-After')
+  assert.equal(throttled.headers['x-lb-decision'], undefined, 'no trace while throttled, even with the right token')
+  assert.equal((await httpGet(`${lb.url}/plain`)).status, 200)
+  assert.equal(b.count('/guess'), 10)
+})
