@@ -19,3 +19,9 @@ test('listen.normalizePath and listen.allowEncodedSlashes: defaults, values, and
   assert.match(bad[0] as string, /^f: listen\.normalizePath: expected "forward", "match-only" or "off"/)
   assert.match(bad[1] as string, /^f: listen\.allowEncodedSlashes: /)
 })
+
+test('endpoint ids: visible ASCII only; CR, LF, NUL and spaces are reported with the path', () => {
+  const bad = problems({ pools: { p: { backends: [{ url: 'http://a:1', id: 'ok-id_1.x:2' }, { url: 'http://a:2', id: 'evil\r\nSet-Cookie: x=1' }, { url: 'http://a:3', id: 'a b' }, { url: 'http://a:4', id: 'nul\u0000' }] } } })
+  const got = ['"evil\\r\\nSet-Cookie: x=1"', '"a b"', '"nul\\u0000"']
+  assert.deepEqual(bad, [1, 2, 3].map((i) => `f: pools.p.backends[${i}].id: expected an endpoint id of visible ASCII characters (no spaces, CR, LF or NUL), got ${got[i - 1] as string}`))
+})

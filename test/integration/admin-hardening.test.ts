@@ -57,3 +57,20 @@ test('admin 401: after 10 wrong tokens from an address, 429 with Retry-After wit
   // Read-only calls on loopback need no token: still served.
   assert.equal((await httpRequest(`${a.url}/api/pools`)).status, 200)
 })
+
+test('POST /api/pools/:pool/backends: an id with CR/LF, NUL or a space is refused with 400 and the reason', async (t) => {
+  let added = 0
+  const webFleet = { ...fleet, pool: (name: string) => (name === 'web' ? ({ name: 'web', endpoints: [] } as never) : undefined), addEndpoint: () => (added++, true) }
+  const server = new AdminServer({ host: '127.0.0.1', port: 0, token: 'tok', fleet: webFleet, workers: () => 1, isReady: () => true, tickMs: 60_000 })
+  await server.start()
+  t.after(() => server.close())
+  for (const id of ['x\r\nSet-Cookie: a=b', 'a b', 'nul\u0000', 'tab\there']) {
+    const r = await httpRequest(`${server.url()}/api/pools/web/backends`, { method: 'POST', headers: { authorization: 'Bearer tok', 'content-type': 'application/json' }, body: JSON.stringify({ url: 'http://127.0.0.1:9', id }) })
+    assert.equal(r.status, 400, JSON.stringify(id))
+    assert.match(JSON.parse(r.body).error as string, /id: expected an endpoint id of visible ASCII/)
+  }
+  assert.equal(added, 0)
+  const ok = await httpRequest(`${server.url()}/api/pools/web/backends`, { method: 'POST', headers: { authorization: 'Bearer tok', 'content-type': 'application/json' }, body: JSON.stringify({ url: 'http://127.0.0.1:9', id: 'web-9' }) })
+  assert.equal(ok.status, 201)
+  assert.equal(added, 1)
+})
