@@ -38,6 +38,10 @@ export interface AdminServerOptions {
   instanceStats?: InstanceStatsExchange | undefined
   /** Dashboard refresh period, ms (default 1000). */
   tickMs?: number
+  /** Concurrent `/api/events` streams at most (default 32); one more gets 503. */
+  maxEventClients?: number
+  /** Bytes a stream may have queued for a client that does not read (default 1 MiB); past it, the stream is closed. */
+  maxEventBufferBytes?: number
 }
 
 const MAX_BODY_BYTES = 64 * 1024
@@ -149,7 +153,17 @@ export class AdminServer {
       this.latest = this.stats.update(Date.now(), totals, this.options.fleet.pools(), { workers: this.options.workers(), ready: this.options.isReady(), instances })
       if (this.clients.size > 0) {
         const frame = `data: ${JSON.stringify(this.latest)}\n\n`
-        for (const c of this.clients) c.write(frame)
+        const maxBuffered = this.options.maxEventBufferBytes ?? 1024 * 1024
+        for (const c of this.clients) {
+          // A client that stopped reading would make us buffer every frame forever: close it instead
+          // (EventSource reconnects by itself once it reads again).
+          if (c.writableLength > maxBuffered) {
+            this.clients.delete(c)
+            c.destroy()
+            continue
+          }
+          c.write(frame)
+        }
       }
     } finally {
       this.ticking = false
@@ -254,7 +268,16 @@ export class AdminServer {
     await fn()
   }
 
+  /** Dashboard event streams open now. */
+  get eventClients(): number {
+    return this.clients.size
+  }
+
   private openEvents(req: IncomingMessage, res: ServerResponse): void {
+    if (this.clients.size >= (this.options.maxEventClients ?? 32)) {
+      res.setHeader('retry-after', '5')
+      return this.json(res, 503, { error: `too many dashboard event streams open (${this.clients.size}); retry later` })
+    }
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive', 'x-accel-buffering': 'no' })
     res.write(`retry: 2000\nevent: history\ndata: ${JSON.stringify(this.stats.points())}\n\n`)
     if (this.latest !== undefined) res.write(`data: ${JSON.stringify(this.latest)}\n\n`)

@@ -5,7 +5,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { AdminServer } from '../../src/admin/index.js'
-import { httpRequest } from '../helpers/index.js'
+import http from 'node:http'
+import net from 'node:net'
+import { httpRequest, waitFor } from '../helpers/index.js'
 
 type T = { after: (fn: () => unknown) => void }
 
@@ -73,4 +75,70 @@ test('POST /api/pools/:pool/backends: an id with CR/LF, NUL or a space is refuse
   const ok = await httpRequest(`${server.url()}/api/pools/web/backends`, { method: 'POST', headers: { authorization: 'Bearer tok', 'content-type': 'application/json' }, body: JSON.stringify({ url: 'http://127.0.0.1:9', id: 'web-9' }) })
   assert.equal(ok.status, 201)
   assert.equal(added, 1)
+})
+
+/** Opens `/api/events` and resolves with the response once its head arrived (the body keeps streaming). */
+function openStream(url: string, agent: http.Agent): Promise<http.IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${url}/api/events`, { agent }, resolve)
+    req.on('error', reject)
+  })
+}
+
+test('/api/events: at most 32 streams open at once, 503 beyond', async (t) => {
+  const server = new AdminServer({ host: '127.0.0.1', port: 0, token: 'tok', fleet, workers: () => 1, isReady: () => true, tickMs: 60_000 })
+  await server.start()
+  t.after(() => server.close())
+  const agent = new http.Agent({ keepAlive: false, maxSockets: 64 })
+  t.after(() => agent.destroy())
+  const streams: http.IncomingMessage[] = []
+  for (let i = 0; i < 32; i++) {
+    const res = await openStream(server.url(), agent)
+    res.resume()
+    streams.push(res)
+    assert.equal(res.statusCode, 200)
+  }
+  const refused = await httpRequest(`${server.url()}/api/events`)
+  assert.equal(refused.status, 503)
+  assert.ok(Number(refused.headers['retry-after']) > 0)
+  assert.match(JSON.parse(refused.body).error as string, /too many/)
+  ;(streams.pop() as http.IncomingMessage).destroy()
+  await waitFor(() => server.eventClients === 31)
+  const again = await openStream(server.url(), agent)
+  assert.equal(again.statusCode, 200, 'a closed stream frees its place')
+  again.destroy()
+  for (const r of streams) r.destroy()
+})
+
+test('/api/events: a client that never reads is closed once 1 MiB is queued for it, instead of buffered for ever', async (t) => {
+  // Large snapshots (3000 endpoints) on a fast tick fill the socket buffers of a client that does not read.
+  const endpoints = Array.from({ length: 3000 }, (_, i) => ({ id: `endpoint-${i}`, url: `http://10.0.${i >> 8}.${i & 255}:8080`, weight: 1, backup: false, healthy: true, ejected: false, drained: false, circuit: 'closed' as const }))
+  const bigFleet = { ...fleet, pools: () => [{ name: 'web', algorithm: 'round-robin', endpoints }] as never[] }
+  const server = new AdminServer({ host: '127.0.0.1', port: 0, token: 'tok', fleet: bigFleet, workers: () => 1, isReady: () => true, tickMs: 50 })
+  await server.start()
+  t.after(() => server.close())
+
+  const slow = net.connect(server.port(), '127.0.0.1')
+  t.after(() => slow.destroy())
+  await new Promise<void>((resolve) => slow.once('connect', () => resolve()))
+  slow.pause()
+  slow.write('GET /api/events HTTP/1.1\r\nHost: localhost\r\n\r\n')
+  const agent = new http.Agent({ keepAlive: false })
+  t.after(() => agent.destroy())
+  const reader = await openStream(server.url(), agent)
+  let readerBytes = 0
+  reader.on('data', (c: Buffer) => (readerBytes += c.length))
+  await waitFor(() => server.eventClients === 2, { message: 'both streams open' })
+
+  await waitFor(() => server.eventClients === 1, { timeoutMs: 20_000, message: 'slow stream closed' })
+  const before = readerBytes
+  await waitFor(() => readerBytes > before, { message: 'the reading client still gets frames' })
+  let received = 0
+  const closed = new Promise<void>((resolve) => slow.once('close', () => resolve()))
+  slow.on('data', (c: Buffer) => (received += c.length))
+  slow.on('error', () => undefined)
+  slow.resume()
+  await closed
+  assert.ok(received > 0)
+  reader.destroy()
 })
