@@ -17,7 +17,7 @@ test('real Redis: global rate-limit buckets are their own expiring keys, never f
 
   // 500 different client keys (one per IP, as a scan from many addresses would make).
   const requests = Array.from({ length: 500 }, (_, i) => ({ key: `10.0.${i >> 8}.${i & 255}`, want: 1, owed: 0, giveBack: 0 }))
-  const grants = await source.lease({ route: 'api', ratePerSecond: 2, burst: 10, requests })
+  const grants = await source.lease({ route: 'api', scope: 'global', ratePerSecond: 2, burst: 10, requests })
   assert.equal(grants.length, 500)
   assert.ok(grants.every((g) => g.granted === 1 && g.remaining === 9))
   // Nothing in the hash the mirrors rescan; nothing listed to a watcher of the rate-limit prefix.
