@@ -153,7 +153,8 @@ class Exchange implements AttemptOwner {
     this.hasBody = facts.chunked || facts.contentLength > 0
     const max = ctx.limits.maxBodyBytes
     if (max !== undefined && facts.contentLength > max) return this.fail('LB_ERR_BODY_TOO_LARGE')
-    this.target = rewritePath(route, forwardTargetFor(url, rawPath, path, ctx.paths))
+    const rewrites = route.stripPrefix !== undefined || route.replacePath !== undefined
+    this.target = rewritePath(route, forwardTargetFor(url, rawPath, path, ctx.paths, rewrites))
     const h = this.headers
     appendForwardedHeaders(h, facts, peer, this.proto, this.requestId)
     if (facts.contentLength >= 0) h.push('content-length', String(facts.contentLength))

@@ -48,11 +48,13 @@ export function matchPathFor(path: string, policy: PathPolicy): string | undefin
 }
 
 /**
- * The request target sent upstream: `url` as sent, or, in `forward` mode when normalization changed
- * the path, the normalized `matchPath` followed by the original query.
+ * The request target sent upstream: `url` as sent, or, when normalization changed the path and either
+ * the mode is `forward` or the route rewrites the path (`rewrites`), the normalized `matchPath` followed
+ * by the original query. A route's `stripPrefix` applies to the path it matched: rewriting the path as
+ * sent would miss the prefix (`//api/x` matched `/api` but does not start with it).
  */
-export function forwardTargetFor(url: string, rawPath: string, matchPath: string, policy: PathPolicy): string {
-  if (policy.mode !== 'forward' || matchPath === rawPath) return url
+export function forwardTargetFor(url: string, rawPath: string, matchPath: string, policy: PathPolicy, rewrites = false): string {
+  if (matchPath === rawPath || (policy.mode !== 'forward' && !rewrites)) return url
   return matchPath + url.slice(rawPath.length)
 }
 

@@ -98,3 +98,17 @@ test('upgrades: routed on the normalized path, forwarded normalized in forward m
   assert.notEqual((await upgrade(off.lb, '//ws')).status, 101)
   assert.equal((await upgrade(off.lb, '/ws')).status, 101)
 })
+
+test('match-only: a route that strips its prefix strips it from the normalized path (//api/x matched /api)', async (t) => {
+  const b = await startTestBackend({ name: 'api' })
+  t.after(() => b.close())
+  const lb = await startProxy({
+    workers: 1,
+    log: { accessLog: false },
+    pools: { api: { backends: [{ url: b.url }], healthCheck: { enabled: false } } },
+    routes: [{ match: { pathPrefix: '/api/' }, pool: 'api', rewrite: { stripPrefix: '/api' } }],
+  })
+  t.after(() => lb.close())
+  for (const p of ['/api/users?x=1', '//api/users?x=1', '/./api/%75sers?x=1']) assert.equal((await get(lb, p)).status, 200, p)
+  assert.deepEqual(b.requests.map((r) => r.url), ['/users?x=1', '/users?x=1', '/users?x=1'])
+})

@@ -2,8 +2,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Redis } from 'ioredis'
 import { startRedis } from '../../test/helpers/redis.js'
-import { RedisStore, whenUp } from './index.js'
-import { StoreTokenSource } from '../ratelimit/index.js'
+import { RedisStore, whenUp } from '../state/index.js'
+import { StoreTokenSource } from './store-token-source.js'
 
 test('real Redis: global rate-limit buckets are their own expiring keys, never fields of the values hash', async (t) => {
   const redis = await startRedis()
@@ -13,7 +13,8 @@ test('real Redis: global rate-limit buckets are their own expiring keys, never f
   assert.equal(await whenUp(store), true)
   const cli = new Redis(redis.url)
   t.after(() => cli.disconnect())
-  const source = new StoreTokenSource(store)
+  // A generous per-call deadline: the 500 leases go out at once on a shared, busy machine.
+  const source = new StoreTokenSource(store, { timeoutMs: 5000 })
 
   // 500 different client keys (one per IP, as a scan from many addresses would make).
   const requests = Array.from({ length: 500 }, (_, i) => ({ key: `10.0.${i >> 8}.${i & 255}`, want: 1, owed: 0, giveBack: 0 }))
