@@ -59,7 +59,8 @@ test('modes: match-only forwards the target as sent, forward sends the normalize
   assert.equal(norm, '/a/b')
   assert.equal(forwardTargetFor(url, raw, norm, { mode: 'match-only', allowEncodedSlashes: false }), url)
   assert.equal(forwardTargetFor(url, raw, norm, { mode: 'forward', allowEncodedSlashes: false }), '/a/b?x=/../y')
-  assert.deepEqual(resolveTarget(url, { mode: 'forward', allowEncodedSlashes: false }), { path: '/a/b', target: '/a/b?x=/../y' })
+  assert.deepEqual(resolveTarget(url, { mode: 'forward', allowEncodedSlashes: false }), { path: '/a/b', target: '/a/b?x=/../y', rewriteTarget: '/a/b?x=/../y' })
+  assert.deepEqual(resolveTarget(url, { mode: 'match-only', allowEncodedSlashes: false }), { path: '/a/b', target: url, rewriteTarget: '/a/b?x=/../y' })
 })
 
 // ---- differential test against a literal reading of RFC 3986 -------------------------------------

@@ -59,15 +59,16 @@ export function forwardTargetFor(url: string, rawPath: string, matchPath: string
 }
 
 /**
- * For upgrades (one call): the path to match and the target to forward for the request target `url`,
- * or undefined when it must be refused with 400. Allocates; upgrades are rare.
+ * For upgrades (one call): the path to match, the target to forward, and the target a route that
+ * rewrites the path starts from (see {@link forwardTargetFor}), for the request target `url`; undefined
+ * when it must be refused with 400. Allocates; upgrades are rare.
  */
-export function resolveTarget(url: string, policy: PathPolicy): { path: string; target: string } | undefined {
+export function resolveTarget(url: string, policy: PathPolicy): { path: string; target: string; rewriteTarget: string } | undefined {
   const q = url.indexOf('?')
   const rawPath = q === -1 ? url : url.slice(0, q)
   const path = matchPathFor(rawPath, policy)
   if (path === undefined) return undefined
-  return { path, target: forwardTargetFor(url, rawPath, path, policy) }
+  return { path, target: forwardTargetFor(url, rawPath, path, policy), rewriteTarget: forwardTargetFor(url, rawPath, path, policy, true) }
 }
 
 /**

@@ -49,7 +49,7 @@ export function createUpgradeHandler(runtime: ProxyRuntime, proto: 'http' | 'htt
     const hashKey = pool.config.algorithm === 'consistent-hash'
       ? hashKeyFor(pool.config.hashOn, req.rawHeaders, ctx.clientAddress.resolve(peer, facts.forwardedFor))
       : undefined
-    const tunnel = new Tunnel(pool, socket, head, req.method ?? 'GET', rewritePath(route, url.target), headers, rid, hashKey)
+    const tunnel = new Tunnel(pool, socket, head, req.method ?? 'GET', rewritePath(route, route.stripPrefix === undefined && route.replacePath === undefined ? url.target : url.rewriteTarget), headers, rid, hashKey)
     tunnel.connect()
   }
 }

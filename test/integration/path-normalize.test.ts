@@ -112,3 +112,17 @@ test('match-only: a route that strips its prefix strips it from the normalized p
   for (const p of ['/api/users?x=1', '//api/users?x=1', '/./api/%75sers?x=1']) assert.equal((await get(lb, p)).status, 200, p)
   assert.deepEqual(b.requests.map((r) => r.url), ['/users?x=1', '/users?x=1', '/users?x=1'])
 })
+
+test('upgrades: a route that strips its prefix strips it from the normalized path', async (t) => {
+  const b = await startTestBackend({ name: 'ws' })
+  t.after(() => b.close())
+  const lb = await startProxy({
+    workers: 1,
+    log: { accessLog: false },
+    pools: { ws: { backends: [{ url: b.url }], healthCheck: { enabled: false } } },
+    routes: [{ match: { pathPrefix: '/chat/' }, pool: 'ws', rewrite: { stripPrefix: '/chat' } }],
+  })
+  t.after(() => lb.close())
+  assert.equal((await upgrade(lb, '/chat/ws')).status, 101)
+  assert.equal((await upgrade(lb, '//chat/./ws')).status, 101)
+})
