@@ -23,7 +23,7 @@ import { ActiveHealthChecker, UpstreamPool, type UpstreamPoolOptions } from './u
 import { ClientAddressResolver, Router, type ProxyContext, type ProxyRuntime } from './proxy/index.js'
 import { createHttpServer, createRedirectServer, createTlsServer, drainServer, type PlainServer } from './server/index.js'
 import { Fleet, IpcCounter, WorkerSupervisor, isWorkerMessage, type PrimaryMessage, type WorkerApp, type WorkerMessage } from './cluster/index.js'
-import { circuitChannel, type CircuitEvent } from './core/index.js'
+import { circuitChannel, FailureThrottle, type CircuitEvent } from './core/index.js'
 import diagnostics from 'node:diagnostics_channel'
 import cluster from 'node:cluster'
 import { startWorkerObservability, createLogger, logEvents, InstanceStatsExchange, type ListenerMetricsSource } from './observability/index.js'
@@ -71,6 +71,9 @@ export function buildProxyContext(config: LbConfig, send: (msg: WorkerMessage) =
     clientAddress: new ClientAddressResolver(config.trustedProxies),
     via: config.via,
     debugToken: config.admin.token,
+    // Kept across reloads: a reload must not give a token guesser a fresh allowance.
+    debugThrottle: extras.previous?.debugThrottle ?? new FailureThrottle(),
+    paths: { mode: config.listen.normalizePath ?? 'match-only', allowEncodedSlashes: config.listen.allowEncodedSlashes ?? false },
   }
 }
 
@@ -312,6 +315,7 @@ export async function startBalancer(given: LbConfig, options: StartOptions = {})
     host: config.admin.host,
     port: config.admin.port,
     token: adminToken,
+    allowedHosts: config.admin.allowedHosts,
     fleet,
     workers: () => supervisor.workers().length,
     isReady: () => !draining && supervisor.workers().length > 0,

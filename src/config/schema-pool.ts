@@ -21,7 +21,10 @@ export function endpointIdOf(url: string): string {
 }
 
 const backend = strictObject({
-  id: text('an endpoint id').optional().describe('Endpoint id used by the admin API and metrics. Default: host:port of the URL.'),
+  // Visible ASCII only: ids go into response headers (the decision trace), metric labels and log lines,
+  // where CR/LF/NUL or spaces would split or forge them.
+  id: text('an endpoint id').regex(/^[\x21-\x7e]+$/, { error: 'expected an endpoint id of visible ASCII characters (no spaces, CR, LF or NUL)' }).optional()
+    .describe('Endpoint id used by the admin API and metrics: visible ASCII, no spaces. Default: host:port of the URL.'),
   url: backendUrl.optional().describe('Backend base URL, http:// or https:// with host and port, no path (e.g. http://10.0.0.5:3000). Either url or host + port.'),
   host: host.optional().describe('Backend host (seed style, with port) instead of url.'),
   port: port.optional().describe('Backend port (seed style, with host) instead of url.'),

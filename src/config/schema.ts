@@ -86,7 +86,10 @@ export const configFileSchema = strictObject({
   listen: strictObject({
     host: host.default('0.0.0.0').describe('Address to listen on. Default 0.0.0.0.'),
     port: port.default(8080).describe('HTTP port. Default 8080 (env PORT, flag --port).'),
-  }).prefault({}).describe('The plain-HTTP listener.'),
+    normalizePath: z.enum(['forward', 'match-only', 'off'], { error: 'expected "forward", "match-only" or "off"' }).default('match-only')
+      .describe('Path normalization (dot-segments, unreserved percent-escapes, merged slashes): match-only (default) routes on the normalized path and forwards the path as sent; forward also sends the normalized path; off routes on the path as sent.'),
+    allowEncodedSlashes: z.boolean().default(false).describe('Accept %2F and %5C in request paths. Default false: 400.'),
+  }).prefault({}).describe('The plain-HTTP listener (its path rules apply to the TLS listener too).'),
   tls: tls.optional(),
   workers: z
     .union([z.literal('auto'), count(1)], { error: 'expected a number of workers >= 1 or "auto"' })
@@ -97,6 +100,7 @@ export const configFileSchema = strictObject({
     host: host.default('127.0.0.1').describe('Admin server address. Default 127.0.0.1; anything beyond loopback requires a token.'),
     port: port.default(9901).describe('Admin server port. Default 9901.'),
     token: text('a bearer token').optional().describe('Bearer token for mutating admin calls (and every call beyond loopback). Env LB_ADMIN_TOKEN.'),
+    allowedHosts: z.array(host).default([]).describe('Host names (no port) the admin server answers besides localhost, 127.0.0.1, [::1] and admin.host; other Host headers get 421 (DNS rebinding). /healthz and /readyz answer any Host. Default none.'),
   }).prefault({}).describe('Admin server: dashboard, metrics, API.'),
   metrics: strictObject({
     host: host.default('127.0.0.1').describe('Metrics listener address. Default 127.0.0.1; set 0.0.0.0 for a Prometheus outside the host (env METRICS_HOST).'),

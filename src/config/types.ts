@@ -7,13 +7,26 @@ import type { AlgorithmId } from '../core/index.js'
 export interface LbConfig {
   /** Where the configuration came from (for messages and reload). */
   source: ConfigSource
-  listen: { host: string; port: number }
+  listen: {
+    host: string
+    port: number
+    /** Path normalization for routing (default `match-only`; `forward` also sends it upstream; `off`). */
+    normalizePath?: 'forward' | 'match-only' | 'off' | undefined
+    /** Accept `%2F` / `%5C` in request paths (default false: 400). */
+    allowEncodedSlashes?: boolean | undefined
+  }
   /** Optional TLS listener (issue: edge features). */
   tls?: TlsConfig | undefined
   /** Number of worker processes; default: number of CPUs. */
   workers: number
   state: StateConfig
-  admin: { host: string; port: number; token?: string | undefined }
+  admin: {
+    host: string
+    port: number
+    token?: string | undefined
+    /** Host names the admin server answers besides loopback names and `host` (default none). */
+    allowedHosts?: string[] | undefined
+  }
   /** Optional metrics listener: `GET /metrics` only, no token (undefined = off). */
   metrics?: { host: string; port: number } | undefined
   /** Reload when the configuration file changes (default false). */

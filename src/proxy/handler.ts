@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import { requestChannel, retryChannel, systemRandom, type ErrorCode, type RequestEvent } from '../core/index.js'
+import { requestChannel, retryChannel, systemRandom, type ErrorCode, type FailureThrottle, type RequestEvent } from '../core/index.js'
 import type { ClientLimits } from '../config/index.js'
 import { backoffMs, classifyRetry, isReady, type RetryFailure, type UpstreamPool } from '../upstream/index.js'
 import { stripMapped, type ClientAddressResolver } from './client-address.js'
@@ -9,6 +9,7 @@ import { sendError } from './error-response.js'
 import { appendForwardedHeaders, copyRequestHeaders, isValidRequestId, knownName } from './headers.js'
 import { checkRequest, type RequestHead } from './request-guard.js'
 import { rewritePath, type CompiledRoute, type Router } from './router.js'
+import { ENCODED_SLASH_MESSAGE, forwardTargetFor, matchPathFor, type PathPolicy } from './path-normalize.js'
 import { Attempt, type AttemptOwner, type AttemptFailure } from './attempt.js'
 import type { ClientRequest, ClientResponse } from './client-message.js'
 import { hashKeyFor } from './hash-key.js'
@@ -28,8 +29,12 @@ export interface ProxyContext {
   readonly via: boolean
   /** The admin token: a request presenting it in `x-lb-debug` gets a decision trace. */
   readonly debugToken?: string | undefined
+  /** Wrong `x-lb-debug` tokens per client IP: past its limit a client gets 429 and no comparison. */
+  readonly debugThrottle?: FailureThrottle | undefined
   /** Rate limiters by route name (routes with a `rateLimit`), with their `RateLimit-Policy` value. */
   readonly limiters: ReadonlyMap<string, { limiter: RouteRateLimiter; policyHeader: string }>
+  /** How request paths are normalized for matching and forwarding (`listen.normalizePath`). */
+  readonly paths: PathPolicy
 }
 
 /** Mutable per-worker flags the handler reads on every request. */
@@ -111,13 +116,15 @@ class Exchange implements AttemptOwner {
     res.on('close', this.onClientClose)
     const url = toOriginForm(req.url as string)
     const q = url.indexOf('?')
-    const path = q === -1 ? url : url.slice(0, q)
-    const route = ctx.router.match(this.method, this.host, path, req.rawHeaders)
+    const rawPath = q === -1 ? url : url.slice(0, q)
+    const path = matchPathFor(rawPath, ctx.paths)
+    const route = path === undefined ? undefined : ctx.router.match(this.method, this.host, path, req.rawHeaders)
     this.route = route
     const facts = copyRequestHeaders(req.rawHeaders, this.headers, route?.requestHeaders?.remove)
     this.requestId = facts.requestId !== '' ? facts.requestId : randomUUID()
     const peer = stripMapped(req.socket.remoteAddress ?? '')
     this.clientIp = ctx.clientAddress.resolve(peer, facts.forwardedFor)
+    if (path === undefined) return this.fail('LB_ERR_BAD_REQUEST', ENCODED_SLASH_MESSAGE)
     if (route === undefined) return this.fail('LB_ERR_NO_ROUTE')
     const pool = ctx.pools.get(route.pool)
     if (pool === undefined) return this.fail('LB_ERR_NO_ROUTE')
@@ -128,10 +135,21 @@ class Exchange implements AttemptOwner {
       this.rateLimitHeaders = rateLimitHeaders(r, route.name, route.rateLimit, limit.policyHeader)
       if (!r.allowed) return this.fail('LB_ERR_RATE_LIMITED')
     }
+    if (facts.debug !== '' && ctx.debugThrottle !== undefined) {
+      const waitMs = ctx.debugThrottle.retryAfterMs(this.clientIp)
+      if (waitMs > 0) {
+        this.rateLimitHeaders = [...(this.rateLimitHeaders ?? []), 'retry-after', String(Math.ceil(waitMs / 1000))]
+        return this.fail('LB_ERR_RATE_LIMITED', 'too many wrong x-lb-debug tokens from this client; retry later')
+      }
+    }
     this.pool = pool
-    if (facts.debug !== '' && isDebugAuthorized(facts.debug, ctx.debugToken)) {
-      this.trace = new DecisionTrace()
-      this.trace.observePool(pool)
+    if (facts.debug !== '') {
+      if (isDebugAuthorized(facts.debug, ctx.debugToken)) {
+        this.trace = new DecisionTrace()
+        this.trace.observePool(pool)
+      } else {
+        ctx.debugThrottle?.fail(this.clientIp)
+      }
     }
     pool.retryBudget.requestStarted()
     this.contentLength = facts.contentLength
@@ -139,7 +157,8 @@ class Exchange implements AttemptOwner {
     this.hasBody = facts.chunked || facts.contentLength > 0
     const max = ctx.limits.maxBodyBytes
     if (max !== undefined && facts.contentLength > max) return this.fail('LB_ERR_BODY_TOO_LARGE')
-    this.target = rewritePath(route, url)
+    const rewrites = route.stripPrefix !== undefined || route.replacePath !== undefined
+    this.target = rewritePath(route, forwardTargetFor(url, rawPath, path, ctx.paths, rewrites))
     const h = this.headers
     appendForwardedHeaders(h, facts, peer, this.proto, this.requestId)
     if (facts.contentLength >= 0) h.push('content-length', String(facts.contentLength))
@@ -303,9 +322,9 @@ class Exchange implements AttemptOwner {
     if (!this.finished) this.finish(499, 'LB_ERR_CLIENT_ABORTED')
   }
 
-  private fail(code: ErrorCode): void {
+  private fail(code: ErrorCode, message?: string): void {
     const extra = this.trace === undefined ? this.rateLimitHeaders : [...(this.rateLimitHeaders ?? []), DECISION_HEADER, this.trace.toString()]
-    sendError(this.res, code, this.requestId, undefined, extra)
+    sendError(this.res, code, this.requestId, message, extra)
     this.finish(this.res.statusCode, code)
   }
 

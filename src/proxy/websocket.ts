@@ -8,6 +8,7 @@ import { appendForwardedHeaders, copyRequestHeaders } from './headers.js'
 import { stripMapped } from './client-address.js'
 import { checkRequest } from './request-guard.js'
 import { rewritePath } from './router.js'
+import { ENCODED_SLASH_MESSAGE, resolveTarget } from './path-normalize.js'
 import type { ProxyRuntime } from './handler.js'
 import type { ClientRequest } from './client-message.js'
 import { hashKeyFor } from './hash-key.js'
@@ -40,10 +41,9 @@ export function createUpgradeHandler(runtime: ProxyRuntime, proto: 'http' | 'htt
       return writeRawError(socket, 'LB_ERR_UPGRADE_REFUSED', requestId, 'h2c upgrade is not supported')
     }
     // Backends get the origin form, as for plain requests (a proxy-style absolute target is converted).
-    const url = toOriginForm(req.url ?? '/')
-    const q = url.indexOf('?')
-    const path = q === -1 ? url : url.slice(0, q)
-    const route = ctx.router.match(req.method ?? 'GET', req.headers.host ?? '', path, req.rawHeaders)
+    const url = resolveTarget(toOriginForm(req.url ?? '/'), ctx.paths)
+    if (url === undefined) return writeRawError(socket, 'LB_ERR_BAD_REQUEST', requestId, ENCODED_SLASH_MESSAGE)
+    const route = ctx.router.match(req.method ?? 'GET', req.headers.host ?? '', url.path, req.rawHeaders)
     const pool = route === undefined ? undefined : ctx.pools.get(route.pool)
     if (route === undefined || pool === undefined) return writeRawError(socket, 'LB_ERR_NO_ROUTE', requestId)
     const headers: string[] = []
@@ -62,7 +62,7 @@ export function createUpgradeHandler(runtime: ProxyRuntime, proto: 'http' | 'htt
         // Counted and logged like a refused plain request (`lb_rate_limited_total`, access log).
         if (requestChannel.hasSubscribers) {
           requestChannel.publish({
-            requestId: rid, clientIp, method: req.method ?? 'GET', host: req.headers.host ?? '', path: url, route: route.name, pool: pool.name,
+            requestId: rid, clientIp, method: req.method ?? 'GET', host: req.headers.host ?? '', path: url.target, route: route.name, pool: pool.name,
             endpoint: '', status: 429, bytesIn: 0, bytesOut: 0, durationMs: 0, upstreamMs: -1, retries: 0, error: 'LB_ERR_RATE_LIMITED',
           } satisfies RequestEvent)
         }
@@ -72,7 +72,8 @@ export function createUpgradeHandler(runtime: ProxyRuntime, proto: 'http' | 'htt
     appendForwardedHeaders(headers, facts, peer, proto, rid)
     if (route.requestHeaders !== undefined) for (const x of route.requestHeaders.append) headers.push(x)
     const hashKey = pool.config.algorithm === 'consistent-hash' ? hashKeyFor(pool.config.hashOn, req.rawHeaders, clientIp) : undefined
-    const tunnel = new Tunnel(pool, socket, head, req.method ?? 'GET', rewritePath(route, url), headers, rid, hashKey, limitHeaders)
+    const target = rewritePath(route, route.stripPrefix === undefined && route.replacePath === undefined ? url.target : url.rewriteTarget)
+    const tunnel = new Tunnel(pool, socket, head, req.method ?? 'GET', target, headers, rid, hashKey, limitHeaders)
     tunnel.connect()
   }
 }

@@ -21,8 +21,8 @@ export interface InProcessProxy {
 }
 
 /**
- * Starts a proxy from `config` (the file format: `pools`, `routes`, `limits`, ...). `listen` is forced to
- * 127.0.0.1:0; the environment is not read (a host's `PORT` or `LOG_LEVEL` cannot leak in).
+ * Starts a proxy from `config` (the file format: `pools`, `routes`, `limits`, ...). `listen`'s address is
+ * forced to 127.0.0.1:0 (its other fields are kept); the environment is not read (a host's `PORT` or `LOG_LEVEL` cannot leak in).
  */
 export async function startProxy(config: Record<string, unknown>): Promise<InProcessProxy> {
   const dir = await mkdtemp(join(tmpdir(), 'lb-inproc-'))
@@ -30,7 +30,7 @@ export async function startProxy(config: Record<string, unknown>): Promise<InPro
   try {
     const file = join(dir, 'lb.config.json')
     // The schema accepts ports 1-65535 only: validate with a placeholder, then bind port 0.
-    await writeFile(file, JSON.stringify({ ...config, listen: { host: '127.0.0.1', port: 1 } }, null, 2))
+    await writeFile(file, JSON.stringify({ ...config, listen: { ...(config.listen as object | undefined), host: '127.0.0.1', port: 1 } }, null, 2))
     const loaded = await loadConfig({ file, env: {} })
     app = createWorkerApp({ ...loaded, listen: { ...loaded.listen, host: '127.0.0.1', port: 0 } })
     await app.listen()
