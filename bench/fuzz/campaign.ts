@@ -190,6 +190,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
   }
   const conns = new Map<number, ConnState>()
   const retired = new Set<number>()
+  const failedConns = new Set<number>()
 
   const onBackend = (e: BackendEvent): void => {
     if (e.kind === 'parse-error') {
@@ -210,7 +211,10 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     // A request given up after its client left (a hang the client side reported) ends aborted, later.
     if (state === undefined && e.kind === 'aborted' && retired.has(m.conn)) return
     if (state === undefined) {
-      find({ kind: retired.has(m.conn) ? 'desync-late' : 'desync-unknown', conn: m.conn, marker: e.marker, detail: `${e.backend} saw ${e.kind} ${e.method} ${e.url.slice(0, 200)}` })
+      // After a hang or another failure the client left; what the balancer does with the rest is counted
+      // apart (the failure itself is already reported).
+      const kind = failedConns.has(m.conn) ? 'late-after-failure' : retired.has(m.conn) ? 'desync-late' : 'desync-unknown'
+      find({ kind, conn: m.conn, marker: e.marker, detail: `${e.backend} saw ${e.kind} ${e.method} ${e.url.slice(0, 200)}` })
       return
     }
     const req = state.plan.requests[m.index]
@@ -280,17 +284,17 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     const port = lb.port
     const started = Date.now()
     let nextConn = 0
-    let planned = 0
     let lastProgress = Date.now()
 
     const lane = async (limit: number): Promise<void> => {
-      while (planned < limit) {
+      // Whole connections until `limit` requests were sent (requests behind a refused one are not sent):
+      // the connections under way finish, so the total ends a little above `limit`.
+      while (stats.sent < limit) {
         const n = nextConn++
         if (options.only !== undefined && n >= options.only.length * (options.repeat ?? 1)) return
         const id = options.only === undefined ? n : (options.only[n % options.only.length] as number)
         const rng = new Rng(`${opts.seed}/${id}`)
         const plan = generateConnection(rng, id, { corpus })
-        planned += plan.requests.length
         const state: ConnState = {
           plan,
           outcome: new Uint8Array(plan.requests.length),
@@ -299,8 +303,16 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
         }
         conns.set(id, state)
         stats.connections++
+        const t0 = Date.now()
         await runConnection(port, state, rng, opts.hangMs, stats, find, refusedByMutation)
+        if (process.env.FUZZ_DEBUG) {
+          const k = `${plan.requests.at(-1)?.expect}:${plan.requests.at(-1)?.closes}:${plan.requests.length > 4 ? 'long' : 'short'}`
+          const d = (debugTimes[k] ??= [0, 0])
+          d[0]++
+          d[1] += Date.now() - t0
+        }
         // Forwards may trail the client's view by a moment: check the connection as a whole a bit later.
+        if (state.outcome.includes(UNKNOWN)) failedConns.add(id)
         pendingChecks.push(sleep(1000).then(() => {
           crossCheck(state, find)
           conns.delete(id)
@@ -313,6 +325,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       }
     }
     const pendingChecks: Array<Promise<void>> = []
+    const debugTimes: Record<string, [number, number]> = {}
     const runLanes = async (limit: number): Promise<void> => {
       await Promise.all(Array.from({ length: opts.connections }, () => lane(limit)))
     }
@@ -327,6 +340,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     const runEnd = Date.now()
     await Promise.all(pendingChecks)
     const durationMs = Date.now() - started
+    if (process.env.FUZZ_DEBUG) console.error(Object.entries(debugTimes).map(([k, [n, t]]) => `${k}: ${n} conns, ${Math.round(t / n)} ms avg`).join('\n'))
     // Let idle keep-alive sockets expire (upstream idle 4 s, client keep-alive 5 s), then measure again.
     await sleep(6000)
     const eld = readEventLoopDelay(eldDir, runStart, runEnd)

@@ -2,7 +2,7 @@
  * `npm run fuzz`: the fuzzing campaign from the command line (see campaign.ts). Prints a summary table and
  * writes it, with the date, versions and seed, to bench/FUZZ.md. Exit code 1 when an oracle failed.
  *
- *   npm run fuzz -- --requests 1000000 --seed 1 --connections 64
+ *   npm run fuzz -- --requests 1000000 --seed 1 --connections 256
  *   npm run fuzz -- --listener node            # LB_HTTP1_SERVER=node
  *   npm run fuzz -- --show 1234 --seed 1       # the raw bytes of connection 1234 of that run
  *   npm run fuzz -- --only 1234 --repeat 50    # replay connection 1234 (same bytes, same splits) 50 times
@@ -20,7 +20,7 @@ const { values } = parseArgs({
   options: {
     requests: { type: 'string', default: '1000000' },
     seed: { type: 'string', default: '1' },
-    connections: { type: 'string', default: '64' },
+    connections: { type: 'string', default: '256' },
     listener: { type: 'string', default: 'own' },
     'hang-ms': { type: 'string', default: '5000' },
     out: { type: 'string', default: fileURLToPath(new URL('../FUZZ.md', import.meta.url)) },
