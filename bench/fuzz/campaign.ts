@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { startBalancerProcess, type BalancerProcess } from '../../test/helpers/balancer-process.js'
-import { HEALTH_PATH, startLoggingBackend, type BackendEvent, type LoggingBackend } from './backends.js'
+import { createHash } from 'node:crypto'
+import { HEALTH_PATH, startLoggingBackends, type BackendEvent } from './backends.js'
 import { loadCorpusSeeds, type CorpusSeed } from './corpus.js'
 import { generateConnection, parseMarker, type ConnectionPlan, type PlannedRequest } from './generate.js'
 import { Rng } from './prng.js'
@@ -152,14 +153,14 @@ const UNANSWERED = 4
 const UNKNOWN = 5
 
 /** The balancer's configuration for the campaign. */
-export function campaignConfig(backends: readonly LoggingBackend[]): Record<string, unknown> {
+export function campaignConfig(backendUrls: readonly string[]): Record<string, unknown> {
   return {
     listen: { host: '127.0.0.1' },
     workers: 2,
     log: { level: 'warn', accessLog: false },
     pools: {
       fuzz: {
-        backends: backends.map((b) => ({ url: b.url })),
+        backends: backendUrls.map((url) => ({ url })),
         healthCheck: { path: HEALTH_PATH, interval: '2s' },
       },
     },
@@ -189,7 +190,8 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     if (n <= 10) examples.push(f)
   }
   const conns = new Map<number, ConnState>()
-  const retired = new Set<number>()
+  /** Connections checked and dropped, with the client outcome of each request. */
+  const retired = new Map<number, Uint8Array>()
   const failedConns = new Set<number>()
 
   const onBackend = (e: BackendEvent): void => {
@@ -214,7 +216,8 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       // After a hang or another failure the client left; what the balancer does with the rest is counted
       // apart (the failure itself is already reported).
       const kind = failedConns.has(m.conn) ? 'late-after-failure' : retired.has(m.conn) ? 'desync-late' : 'desync-unknown'
-      find({ kind, conn: m.conn, marker: e.marker, detail: `${e.backend} saw ${e.kind} ${e.method} ${e.url.slice(0, 200)}` })
+      const outcome = ['pending', 'answered', 'refused', '404', 'unanswered', 'unknown'][retired.get(m.conn)?.[m.index] ?? 0]
+      find({ kind, conn: m.conn, marker: e.marker, detail: `${e.backend} saw ${e.kind} ${e.method} ${e.url.slice(0, 200)} more than 3 s after the client's connection ended; client outcome of it: ${outcome}` })
       return
     }
     const req = state.plan.requests[m.index]
@@ -227,7 +230,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       stats.abortedHeads++
       if (req.expect === 'invalid' && !req.headMayReach) {
         find({ kind: req.framing ? 'desync-forwarded-invalid' : 'accepted-invalid', conn: m.conn, marker: e.marker, mutation: req.mutation, detail: `head of an invalid request reached ${e.backend} (aborted)` })
-      } else if (req.expect !== 'invalid') {
+      } else if (req.expect !== 'invalid' && !req.headMayReach) {
         find({ kind: 'aborted-valid', conn: m.conn, marker: e.marker, mutation: req.mutation, detail: `${e.backend}: the balancer gave up on ${req.method} ${req.target ?? ''} mid-request` })
       }
       return
@@ -236,7 +239,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     const seen = ++state.forwarded[m.index]!
     if (seen > 1) find({ kind: 'desync-duplicate', conn: m.conn, marker: e.marker, mutation: req.mutation, detail: `${e.backend}: forwarded ${seen} times` })
     if (req.expect === 'invalid') {
-      find({ kind: req.framing ? 'desync-forwarded-invalid' : 'accepted-invalid', conn: m.conn, marker: e.marker, mutation: req.mutation, detail: `${e.backend} saw ${e.method} ${e.url.slice(0, 120)} body ${e.body.length} B` })
+      find({ kind: req.framing ? 'desync-forwarded-invalid' : 'accepted-invalid', conn: m.conn, marker: e.marker, mutation: req.mutation, detail: `${e.backend} saw ${e.method} ${e.url.slice(0, 120)} body ${e.bodyLength} B` })
       return
     }
     if (req.expect === 'noroute') {
@@ -246,11 +249,13 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     const problems: string[] = []
     if (e.method !== req.method) problems.push(`method ${e.method} != ${req.method}`)
     if (req.target !== undefined && e.url !== req.target) problems.push(`target ${JSON.stringify(e.url.slice(0, 120))} != ${JSON.stringify(req.target.slice(0, 120))}`)
-    if (!e.body.equals(req.body)) problems.push(`body ${e.body.length} B != ${req.body.length} B (${JSON.stringify(e.body.subarray(0, 40).toString('latin1'))} vs ${JSON.stringify(req.body.subarray(0, 40).toString('latin1'))})`)
+    if (e.bodyLength !== req.body.length || e.bodyHash !== createHash('sha1').update(req.body).digest('base64')) {
+      problems.push(`body ${e.bodyLength} B != ${req.body.length} B (${JSON.stringify(e.bodyStart)} vs ${JSON.stringify(req.body.subarray(0, 40).toString('latin1'))})`)
+    }
     if (problems.length > 0) find({ kind: 'desync-mismatch', conn: m.conn, marker: e.marker, mutation: req.mutation, detail: `${e.backend}: ${problems.join('; ')}` })
   }
 
-  const backends = await Promise.all(['b1', 'b2', 'b3'].map((n) => startLoggingBackend(n, onBackend)))
+  const backends = await startLoggingBackends(['b1', 'b2', 'b3'], onBackend)
   const eldDir = mkdtempSync(join(tmpdir(), 'lb-fuzz-eld-'))
   let lb: BalancerProcess | undefined
   const crashLines: string[] = []
@@ -263,7 +268,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       LOG_LEVEL: 'warn',
     }
     if (opts.listener === 'node') env.LB_HTTP1_SERVER = 'node'
-    lb = await startBalancerProcess({ config: campaignConfig(backends), env, timeoutMs: 30_000 })
+    lb = await startBalancerProcess({ config: campaignConfig(backends.urls), env, timeoutMs: 30_000 })
     const primary = lb.pid
     const deadline = Date.now() + 15_000
     while (childrenOf(primary).length !== 2 && Date.now() < deadline) await sleep(100)
@@ -313,10 +318,10 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
         }
         // Forwards may trail the client's view by a moment: check the connection as a whole a bit later.
         if (state.outcome.includes(UNKNOWN)) failedConns.add(id)
-        pendingChecks.push(sleep(1000).then(() => {
+        pendingChecks.push(sleep(3000).then(() => {
           crossCheck(state, find)
           conns.delete(id)
-          retired.add(id)
+          retired.set(id, state.outcome)
         }))
         if (options.onProgress && Date.now() - lastProgress >= (options.progressMs ?? 5000)) {
           lastProgress = Date.now()
@@ -384,7 +389,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
   } finally {
     if (monitor !== undefined) clearInterval(monitor)
     await lb?.stop('SIGKILL')
-    await Promise.all(backends.map((b) => b.close()))
+    await backends.close()
     rmSync(eldDir, { recursive: true, force: true })
   }
 }

@@ -32,7 +32,7 @@ export interface PlannedRequest {
   closes: boolean
   /** The server may close after answering it (HTTP/1.0): always the last one. */
   mayClose: boolean
-  /** `invalid` only: the fault lies in the body, so its head may have been forwarded (and must be aborted). */
+  /** The fault (invalid) or the tolerated form (lenient) lies in the body: its head may have been forwarded, then aborted. */
   headMayReach: boolean
   /** `invalid` only: the fault concerns framing (a forward would be a desync), not only conformance. */
   framing: boolean
@@ -238,6 +238,8 @@ function finish(d: Draft): PlannedRequest {
   d.req.bytes = Buffer.concat([latin1(serializeHead(d.head)), d.wire])
   return d.req
 }
+
+const BODY_LEVEL = new Set(['chunk-extensions', 'trailers', 'chunk-size-leading-zeros', 'te-ows-case', 'http10-te'])
 
 /** Tolerated forms: forwarded exactly as framed, or refused (4xx and close). */
 const LENIENT: Array<[string, (rng: Rng, d: Draft) => void]> = [
@@ -509,6 +511,9 @@ export function generateConnection(rng: Rng, id: number, options: GenerateOption
       mutate(rng, d)
       d.req.expect = 'lenient'
       d.req.mutation = name
+      // A tolerated form inside a chunked body is only seen after the head went out: refusing it then
+      // aborts the forwarded head, which is allowed.
+      d.req.headMayReach = BODY_LEVEL.has(name)
       if (!last) {
         d.req.closes = false
         d.req.mayClose = false
