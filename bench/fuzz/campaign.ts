@@ -49,6 +49,8 @@ export const FAILURE_KINDS = new Set([
   'invalid-kept-open', 'data-after-close', 'extra-response', 'desync-forwarded-invalid', 'desync-mismatch',
   'desync-smuggled', 'desync-unmarked', 'desync-unknown', 'desync-late', 'desync-executed-unanswered',
   'desync-duplicate', 'backend-parse-error', 'phantom-answer', 'aborted-valid', 'noroute-forwarded',
+  // Malformed (not ambiguous) requests forwarded: no desync, but the oracle wants them refused.
+  'accepted-invalid',
 ])
 
 /** Desync kinds (the "desyncs" column): a backend saw something else than the client framed. */
@@ -206,6 +208,13 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     const m = parseMarker(e.marker)
     if (m === undefined) return
     if (m.smuggled) {
+      // The probe behind an invalid request whose fault is not in its framing: if that request was accepted,
+      // the probe is simply the next request (the acceptance itself is reported as accepted-invalid).
+      const before = conns.get(m.conn)?.plan.requests[m.index - 1]
+      if (before !== undefined && m.index === conns.get(m.conn)?.plan.requests.length && before.expect === 'invalid' && !before.framing) {
+        find({ kind: 'accepted-invalid-next', conn: m.conn, marker: e.marker, mutation: before.mutation, detail: `${e.backend} saw the request after an accepted ${before.mutation}` })
+        return
+      }
       find({ kind: 'desync-smuggled', conn: m.conn, marker: e.marker, detail: `${e.backend} saw the hidden request ${e.method} ${e.url.slice(0, 200)} (${e.kind})` })
       return
     }
@@ -459,6 +468,7 @@ async function runConnection(
   let closed = false
   let closeAfter = -1 // index of the answer after which the server must (or, HTTP/1.0, may) close
   let closingSeen = false
+  let tailAnswered = false
   let failed = false
   let lastActivity = Date.now()
   let wake: (() => void) | undefined
@@ -473,6 +483,12 @@ async function runConnection(
   const onResponse = (r: FramedResponse): void => {
     const req = plan.requests[next]
     if (closeAfter >= 0 && next > closeAfter) return fail('data-after-close', `a response after the one that closed: ${r.status}`)
+    const lastReq = plan.requests[plan.requests.length - 1]
+    // The probe behind an accepted, malformed-but-unambiguous request is just the next request.
+    if (req === undefined && lastReq?.expect === 'invalid' && !lastReq.framing && state.outcome[plan.requests.length - 1] === OK && !tailAnswered) {
+      tailAnswered = true
+      return
+    }
     if (req === undefined) return fail('extra-response', `response ${r.status} x-fuzz-id ${r.headers.get('x-fuzz-id') ?? '-'} to no request`)
     const id = r.headers.get('x-fuzz-id')
     const closing = /(^|,)\s*close\s*(,|$)/i.test(r.headers.get('connection') ?? '')
@@ -594,7 +610,8 @@ async function runConnection(
   if (failed) return
   const lastReq = plan.requests[plan.requests.length - 1]
   const mustClose = closeAfter >= 0 && (closeAfter < plan.requests.length - 1 || lastReq?.mayClose !== true || closingSeen)
-  if (mustClose || lastReq?.expect === 'invalid') {
+  const lastAccepted = state.outcome[plan.requests.length - 1] === OK
+  if (mustClose || (lastReq?.expect === 'invalid' && !lastAccepted)) {
     // The server must close now.
     if (!(await until(() => closed || failed))) return hang('no close')
   }
