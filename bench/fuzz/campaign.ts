@@ -208,10 +208,13 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     const m = parseMarker(e.marker)
     if (m === undefined) return
     if (m.smuggled) {
-      // The probe behind an invalid request whose fault is not in its framing: if that request was accepted,
-      // the probe is simply the next request (the acceptance itself is reported as accepted-invalid).
-      const before = conns.get(m.conn)?.plan.requests[m.index - 1]
-      if (before !== undefined && m.index === conns.get(m.conn)?.plan.requests.length && before.expect === 'invalid' && !before.framing) {
+      // The probe behind an invalid request whose fault is not in its framing, when that request was accepted
+      // (forwarded): the probe is simply the next request (the acceptance is reported as accepted-invalid).
+      // Behind a refused one it is a request that should never have run: a desync.
+      const st = conns.get(m.conn)
+      const before = st?.plan.requests[m.index - 1]
+      const accepted = (st?.forwarded[m.index - 1] ?? 0) > 0
+      if (before !== undefined && accepted && m.index === st?.plan.requests.length && before.expect === 'invalid' && !before.framing) {
         find({ kind: 'accepted-invalid-next', conn: m.conn, marker: e.marker, mutation: before.mutation, detail: `${e.backend} saw the request after an accepted ${before.mutation}` })
         return
       }
