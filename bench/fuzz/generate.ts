@@ -229,9 +229,16 @@ function frameChunked(rng: Rng, d: Draft, opts: Parameters<typeof chunked>[2] = 
   d.framing = 'chunked'
 }
 
-/** A framing field ending in HTAB (valid OWS) is counted apart: the balancer refuses it today. */
+/**
+ * A framing field ending in HTAB is valid OWS (RFC 9110 5.6.3), but llhttp in strict mode refuses it
+ * (`HPE_INVALID_CONTENT_LENGTH`, and `chunked\t` is not `chunked` to it), in `node:http` and in the
+ * balancer's own listener alike: refusing framing one is unsure of is safe, so it is a tolerated form
+ * (forwarded exactly, or refused with 400 and close), counted apart.
+ */
 function labelTrailingTab(d: Draft, value: string): void {
-  if (value.endsWith('\t') && d.req.mutation === 'valid') d.req.mutation = 'valid-framing-trailing-htab'
+  if (!value.endsWith('\t') || d.req.expect !== 'valid') return
+  d.req.expect = 'lenient'
+  d.req.mutation = 'framing-trailing-htab'
 }
 
 function finish(d: Draft): PlannedRequest {

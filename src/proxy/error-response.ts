@@ -23,7 +23,9 @@ const closingAfterError = new WeakSet<object>()
 /**
  * True when `socket` carries an error response that closes the connection once written. A parse error
  * reported after that response was queued (llhttp finds some framing errors only when the body starts)
- * must then leave the socket alone: destroying it would drop the 400 before it is flushed.
+ * must then leave the socket alone: destroying it would drop the 400 before it is flushed. And a request
+ * parsed after it (pipelined behind a refused one) is never forwarded: the client's bytes after a refused
+ * request cannot be trusted to be where a request starts (request smuggling).
  */
 export function isClosingAfterError(socket: object): boolean {
   return closingAfterError.has(socket)
@@ -45,8 +47,10 @@ export function errorBody(code: ErrorCode, requestId: string, message?: string):
 /**
  * Answers a request with the error for `code`. Safe to call when headers were already sent:
  * then the connection is destroyed instead (the client must not take a truncated body as whole).
+ * `requestSocket`: the request's connection, marked as closing when the code closes it (a pipelined
+ * response's own `socket` is still null).
  */
-export function sendError(res: ClientResponse, code: ErrorCode, requestId: string, message?: string, extraHeaders?: readonly string[]): void {
+export function sendError(res: ClientResponse, code: ErrorCode, requestId: string, message?: string, extraHeaders?: readonly string[], requestSocket?: object): void {
   if (res.headersSent || res.destroyed) {
     res.destroy()
     return
@@ -65,7 +69,10 @@ export function sendError(res: ClientResponse, code: ErrorCode, requestId: strin
   const close = CLOSE_CONNECTION.has(code)
   if (close) {
     headers.push('connection', 'close')
+    // A pipelined response has no socket until the responses before it are out: mark the request's
+    // connection too, so requests parsed behind this one are never forwarded (see isClosingAfterError).
     if (res.socket != null) closingAfterError.add(res.socket)
+    if (requestSocket !== undefined) closingAfterError.add(requestSocket)
   }
   res.writeHead(status, headers)
   res.end(body)

@@ -5,7 +5,7 @@ import { requestChannel, retryChannel, systemRandom, type ErrorCode, type Failur
 import type { ClientLimits } from '../config/index.js'
 import { backoffMs, classifyRetry, isReady, type RetryFailure, type UpstreamPool } from '../upstream/index.js'
 import { stripMapped, type ClientAddressResolver } from './client-address.js'
-import { sendError } from './error-response.js'
+import { isClosingAfterError, sendError } from './error-response.js'
 import { appendForwardedHeaders, copyRequestHeaders, isValidRequestId, knownName } from './headers.js'
 import { checkRequest, type RequestHead } from './request-guard.js'
 import { rewritePath, type CompiledRoute, type Router } from './router.js'
@@ -54,11 +54,14 @@ export function createRequestHandler(runtime: ProxyRuntime, proto: 'http' | 'htt
   // Reused for every request: filled by the guard and read right after it, with no await in between.
   const head: RequestHead = { host: '' }
   return (req, res) => {
+    // Pipelined behind a request refused with a close: left unanswered and unforwarded; the connection
+    // closes once the refusal is written.
+    if (isClosingAfterError(req.socket)) return
     const ctx = runtime.context
     head.host = ''
     const problem = checkRequest(req, ctx.limits, head)
     if (problem !== undefined) {
-      sendError(res, problem, incomingRequestId(req.rawHeaders))
+      sendError(res, problem, incomingRequestId(req.rawHeaders), undefined, undefined, req.socket)
       return
     }
     new Exchange(runtime, ctx, req, res, proto, head.host).start()
@@ -324,7 +327,7 @@ class Exchange implements AttemptOwner {
 
   private fail(code: ErrorCode, message?: string): void {
     const extra = this.trace === undefined ? this.rateLimitHeaders : [...(this.rateLimitHeaders ?? []), DECISION_HEADER, this.trace.toString()]
-    sendError(this.res, code, this.requestId, message, extra)
+    sendError(this.res, code, this.requestId, message, extra, this.req.socket)
     this.finish(this.res.statusCode, code)
   }
 
