@@ -59,6 +59,10 @@ export class Http1Connection implements MessageConnection {
   private consumed = false
   private bodyPaused = false
   private queuePaused = false
+  /** Inside {@link startWaiting}: a response ended synchronously must not start the next one itself. */
+  private starting = false
+  /** A response with `Connection: close` ended: nothing more is answered on this connection. */
+  private closing = false
   private gone = false
 
   constructor(
@@ -105,12 +109,32 @@ export class Http1Connection implements MessageConnection {
     if (!res.req.complete) res.req.dump()
     if (!res.keepAlive) {
       // Nothing after this response is answered: refuse what is queued, then close once it is flushed.
+      this.closing = true
       for (const w of this.waiting.splice(0)) w.closed()
       this.socket.end()
       return
     }
-    const next = this.waiting.shift()
-    if (next !== undefined) return this.start(next)
+    this.startWaiting()
+  }
+
+  /**
+   * Starts the queued responses one after another. A response answered synchronously (404, 429, 503)
+   * ends inside `start` and comes back here through `responseDone`: that nested call only returns, and
+   * this loop starts the next one, so a deep pipeline never deepens the stack.
+   */
+  private startWaiting(): void {
+    if (this.starting) return
+    this.starting = true
+    try {
+      while (this.current === undefined && !this.closing && !this.gone && !this.socket.destroyed) {
+        const next = this.waiting.shift()
+        if (next === undefined) break
+        this.start(next)
+      }
+    } finally {
+      this.starting = false
+    }
+    if (this.current !== undefined || this.closing || this.gone || this.socket.destroyed) return
     if (this.queuePaused) {
       this.queuePaused = false
       if (!this.bodyPaused) this.readingOn()

@@ -1,0 +1,164 @@
+// Pipelines, bodies behind pipelined requests, parse errors in a pipeline, and clients that never read, over
+// real sockets through the balancer, on both listener implementations (own HTTP/1.1 code and node:http).
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import http from 'node:http'
+import net from 'node:net'
+import { completeResponseEnd } from '../helpers/index.js'
+import { poolConfig, startProxy, type InProcessProxy } from '../helpers/in-process.js'
+import { Http1Server } from '../../src/server/http1/index.js'
+
+type Mode = 'own' | 'node'
+
+interface Backend {
+  url: string
+  seen: string[]
+  close(): void
+}
+
+/** `/api/slow` answers after 300 ms, `/api/stream` streams 64 MiB, everything else echoes its body at once. */
+async function backend(onStreamClosed?: () => void): Promise<Backend> {
+  const seen: string[] = []
+  const server = http.createServer((req, res) => {
+    seen.push(`${req.method ?? ''} ${req.url ?? ''}`)
+    if (req.url === '/api/stream') {
+      const chunk = Buffer.alloc(64 * 1024, 'x')
+      let sent = 0
+      res.on('close', () => onStreamClosed?.())
+      res.writeHead(200, { 'content-type': 'application/octet-stream' })
+      const pump = (): void => {
+        while (sent < 1024 && !res.destroyed) {
+          sent++
+          if (!res.write(chunk)) return void res.once('drain', pump)
+        }
+        if (!res.destroyed) res.end()
+      }
+      pump()
+      return
+    }
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      const body = Buffer.concat(chunks)
+      const send = (): void => {
+        res.writeHead(200, { 'content-length': String(body.length), 'x-path': req.url ?? '' })
+        res.end(body)
+      }
+      if (req.url === '/api/slow') setTimeout(send, 300)
+      else send()
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    seen,
+    close: () => {
+      server.closeAllConnections()
+      server.close()
+    },
+  }
+}
+
+async function withProxy(mode: Mode, config: Record<string, unknown>, fn: (proxy: InProcessProxy) => Promise<void>): Promise<void> {
+  const before = process.env.LB_HTTP1_SERVER
+  if (mode === 'node') process.env.LB_HTTP1_SERVER = 'node'
+  else delete process.env.LB_HTTP1_SERVER
+  let proxy: InProcessProxy
+  try {
+    proxy = await startProxy(config)
+  } finally {
+    if (before === undefined) delete process.env.LB_HTTP1_SERVER
+    else process.env.LB_HTTP1_SERVER = before
+  }
+  try {
+    assert.equal(proxy.app.server instanceof Http1Server, mode === 'own')
+    await fn(proxy)
+  } finally {
+    await proxy.close()
+  }
+}
+
+/** Only `/api/` is routed: everything else is a 404 answered by the balancer itself, synchronously. */
+function routedConfig(url: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return poolConfig([url], { routes: [{ match: { pathPrefix: '/api/' }, pool: 'main' }], ...extra })
+}
+
+/** Statuses of the complete responses in `buf`, in order. */
+function statuses(buf: Buffer): number[] {
+  const out: number[] = []
+  let rest = buf
+  for (;;) {
+    const { end, status } = completeResponseEnd(rest)
+    if (end < 0 || status === undefined) return out
+    out.push(status)
+    rest = rest.subarray(end)
+  }
+}
+
+/**
+ * A client connection: `send` writes raw bytes; `until` resolves with all bytes received once `count`
+ * complete responses arrived, the server closed, or the deadline passed.
+ */
+function client(port: number): { socket: net.Socket; send(bytes: string | Buffer): void; until(count: number, deadlineMs?: number): Promise<{ buf: Buffer; closed: boolean }> } {
+  const socket = net.connect(port, '127.0.0.1')
+  const chunks: Buffer[] = []
+  let closed = false
+  const waiters = new Set<() => void>()
+  socket.on('data', (c: Buffer) => {
+    chunks.push(c)
+    for (const w of waiters) w()
+  })
+  socket.on('error', () => {})
+  socket.on('close', () => {
+    closed = true
+    for (const w of waiters) w()
+  })
+  return {
+    socket,
+    send: (bytes) => socket.write(bytes),
+    until: (count, deadlineMs = 10_000) =>
+      new Promise((resolve) => {
+        const check = (): void => {
+          const buf = Buffer.concat(chunks)
+          if (closed || statuses(buf).length >= count) finish()
+        }
+        const finish = (): void => {
+          clearTimeout(timer)
+          waiters.delete(check)
+          resolve({ buf: Buffer.concat(chunks), closed })
+        }
+        const timer = setTimeout(finish, deadlineMs)
+        waiters.add(check)
+        check()
+      }),
+  }
+}
+
+for (const mode of ['own', 'node'] as const) {
+  test(`${mode} listener: 1000 pipelined requests answered synchronously behind a slow one are all answered, in order`, async () => {
+    const be = await backend()
+    try {
+      await withProxy(mode, routedConfig(be.url), async (proxy) => {
+        const c = client(proxy.port)
+        let bytes = 'GET /api/slow HTTP/1.1\r\nHost: x\r\n\r\n'
+        for (let i = 0; i < 1000; i++) bytes += `GET /none/${i} HTTP/1.1\r\nHost: x\r\n\r\n`
+        c.send(bytes)
+        const { buf } = await c.until(1001, 20_000)
+        const got = statuses(buf)
+        assert.equal(got.length, 1001, `answers: ${got.length}`)
+        assert.equal(got[0], 200)
+        assert.ok(got.slice(1).every((s) => s === 404), 'every queued request got its 404')
+        // The connection is still usable afterwards, and nothing is left in flight: the drain is quick.
+        c.send('GET /api/fast HTTP/1.1\r\nHost: x\r\n\r\n')
+        const after = await c.until(1002, 5000)
+        assert.equal(statuses(after.buf)[1001], 200)
+        c.socket.destroy()
+        const started = Date.now()
+        await proxy.app.drain(5000)
+        assert.ok(Date.now() - started < 2500, `drain took ${Date.now() - started} ms`)
+      })
+    } finally {
+      be.close()
+    }
+  })
+}
