@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { ErrorCode } from '../core/index.js'
 import { writeRawError } from '../proxy/index.js'
@@ -22,10 +22,23 @@ export function handleClientError(err: NodeJS.ErrnoException & { rawPacket?: Buf
   if (answered.has(socket)) return
   answered.add(socket)
   const error = codeFor(code, err.rawPacket, maxUrlBytes)
-  const res = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage
+  const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage
+  // node:http has already handed the pipelined requests before the bad one to the handler: their responses
+  // queue behind the current one. The error is answered after the last of them, in its own slot.
+  const queued = unfinished.get(socket)?.filter((r) => !r.writableFinished && !r.destroyed) ?? []
+  const res = queued.at(-1) ?? current
   if (res == null) return writeRawError(socket, error, randomUUID())
   // The request guard's own refusal (sent with `Connection: close`) is on its way: let it flush and close.
   if (isClosingAfterError(socket)) return
+  if (!res.req.complete && res !== current && current != null) {
+    // The error is in the body of a queued request: answer it in that request's slot, after the one before.
+    const before = queued.at(-2) ?? current
+    before.once('finish', () => writeRawError(socket, error, randomUUID()))
+    before.once('close', () => {
+      if (!before.writableFinished) socket.destroy()
+    })
+    return
+  }
   if (!res.req.complete) {
     // The error is in the body of the request being answered (bad chunking). Before any response byte the
     // 400 answers that request (the exchange sees the close and abandons its try); after, the client must
@@ -38,6 +51,28 @@ export function handleClientError(err: NodeJS.ErrnoException & { rawPacket?: Buf
   res.once('finish', () => writeRawError(socket, error, randomUUID()))
   res.once('close', () => {
     if (!res.writableFinished) socket.destroy()
+  })
+}
+
+/** The responses of a `node:http` connection not finished yet, oldest first (see {@link trackResponses}). */
+const unfinished = new WeakMap<Duplex, ServerResponse[]>()
+
+/**
+ * Keeps, per connection of a `node:http` server, the responses not finished yet, so that a parse error
+ * in a pipeline is answered after all of them (the balancer's own listener holds its queue itself).
+ */
+export function trackResponses(server: { on(event: 'request', listener: (req: IncomingMessage, res: ServerResponse) => void): unknown }): void {
+  server.on('request', (req, res) => {
+    const socket = req.socket
+    let list = unfinished.get(socket)
+    if (list === undefined) unfinished.set(socket, (list = []))
+    list.push(res)
+    const forget = (): void => {
+      const i = list.indexOf(res)
+      if (i >= 0) list.splice(i, 1)
+    }
+    res.once('finish', forget)
+    res.once('close', forget)
   })
 }
 

@@ -2,7 +2,7 @@ import { createServer } from 'node:http'
 import type { Server as NetServer } from 'node:net'
 import type { ClientLimits } from '../config/index.js'
 import { createRequestHandler, createUpgradeHandler, type ProxyRuntime } from '../proxy/index.js'
-import { handleClientError } from './client-errors.js'
+import { handleClientError, trackResponses } from './client-errors.js'
 import { trackConnections } from './drain.js'
 import { Http1Server, loadParserBinding, type Http1ServerOptions, type ParserBinding } from './http1/index.js'
 
@@ -55,6 +55,7 @@ export function createHttpServer(runtime: ProxyRuntime, limits: ClientLimits): P
   if (binding === undefined) {
     const node = createServer(options)
     node.maxHeadersCount = options.maxHeadersCount
+    trackResponses(node)
     node.on('request', onRequest)
     server = node
   } else {

@@ -5,7 +5,7 @@ import { Server as NetServer, type Socket } from 'node:net'
 import { createServer as createTlsSocketServer, type Server as TlsServer, type TlsOptions as TlsSecureOptions, type TLSSocket } from 'node:tls'
 import type { ClientLimits, TlsConfig } from '../config/index.js'
 import { createRequestHandler, createUpgradeHandler, type ProxyRuntime } from '../proxy/index.js'
-import { handleClientError } from './client-errors.js'
+import { handleClientError, trackResponses } from './client-errors.js'
 import { sweepIdleConnections, trackConnections } from './drain.js'
 import { ownHttp1 } from './http-server.js'
 import { Http1Connections, serveHttp1 } from './http1/index.js'
@@ -145,6 +145,7 @@ function createHttp1TlsServer(secure: TlsSecureOptions, limits: ClientLimits, ha
   if (binding === undefined) {
     const https = createHttpsServer({ ...secure, ALPNProtocols: ['http/1.1'], ...options })
     https.maxHeadersCount = options.maxHeadersCount
+    trackResponses(https)
     https.on('request', handler)
     return https
   }

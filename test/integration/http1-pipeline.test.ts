@@ -162,3 +162,34 @@ for (const mode of ['own', 'node'] as const) {
     }
   })
 }
+
+for (const mode of ['own', 'node'] as const) {
+  test(`${mode} listener: a parse error in a pipeline is answered after the valid requests before it, then the connection closes`, async () => {
+    const be = await backend()
+    try {
+      await withProxy(mode, routedConfig(be.url), async (proxy) => {
+        for (const first of ['/api/a', '/api/slow']) {
+          be.seen.length = 0
+          const c = client(proxy.port)
+          c.send(`GET ${first} HTTP/1.1\r\nHost: x\r\n\r\nPOST /api/b HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\nGET /api/c HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n`)
+          const { buf, closed } = await c.until(4, 5000)
+          c.socket.destroy()
+          const text = buf.toString('latin1')
+          assert.deepEqual(statuses(buf), [200, 200, 400], text)
+          assert.match(text, new RegExp(`x-path: ${first}\\r\\n[^]*x-path: /api/b\\r\\n`, 'i'))
+          assert.ok(closed, 'closed after the 400')
+          assert.deepEqual(be.seen, [`GET ${first}`, 'POST /api/b'])
+        }
+        // Bad chunking in the body of a queued request: the 400 is its answer, after the slow one's.
+        const c = client(proxy.port)
+        c.send('GET /api/slow HTTP/1.1\r\nHost: x\r\n\r\nPOST /api/b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n')
+        const { buf, closed } = await c.until(3, 5000)
+        c.socket.destroy()
+        assert.deepEqual(statuses(buf), [200, 400], buf.toString('latin1'))
+        assert.ok(closed)
+      })
+    } finally {
+      be.close()
+    }
+  })
+}

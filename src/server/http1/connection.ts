@@ -63,6 +63,8 @@ export class Http1Connection implements MessageConnection {
   private starting = false
   /** A response with `Connection: close` ended: nothing more is answered on this connection. */
   private closing = false
+  /** A parse error held back until the requests before it are answered. */
+  private deferredError: Error | undefined
   private gone = false
 
   constructor(
@@ -135,6 +137,12 @@ export class Http1Connection implements MessageConnection {
       this.starting = false
     }
     if (this.current !== undefined || this.closing || this.gone || this.socket.destroyed) return
+    const failure = this.deferredError
+    if (failure !== undefined) {
+      // Every request before the bad one is answered: now the error, then the connection closes.
+      this.closing = true
+      return this.owner.onClientError(failure, this.socket)
+    }
     if (this.queuePaused) {
       this.queuePaused = false
       if (!this.bodyPaused) this.readingOn()
@@ -278,7 +286,7 @@ export class Http1Connection implements MessageConnection {
     if (ret instanceof Error) {
       const err = ret as Error & { rawPacket?: Buffer }
       err.rawPacket = data ?? this.parser.getCurrentBuffer()
-      this.owner.onClientError(err, this.socket)
+      this.parseFailed(err)
       return
     }
     const req = this.upgradeRequest
@@ -294,9 +302,28 @@ export class Http1Connection implements MessageConnection {
     this.owner.onUpgrade(req, this.socket, head)
   }
 
+  /**
+   * The parser refused the stream. The error answers the request it was found in, in that request's slot:
+   * the valid requests before it are answered first (a queued request whose body is bad is never started),
+   * then the error goes to `clientError` with no response in progress, which answers it and closes.
+   * An error in the body of the response in progress is reported at once (client-errors decides).
+   */
+  private parseFailed(err: Error): void {
+    if (this.deferredError !== undefined) return // the parser stays failed: every later packet reports again
+    const reading = this.reading
+    if (reading !== undefined && reading === this.current?.req) return this.owner.onClientError(err, this.socket)
+    this.readingOff()
+    if (reading !== undefined) {
+      const i = this.waiting.findIndex((w) => w.req === reading)
+      if (i >= 0) for (const w of this.waiting.splice(i)) w.closed()
+    }
+    if (this.current === undefined && this.waiting.length === 0) return this.owner.onClientError(err, this.socket)
+    this.deferredError = err
+  }
+
   /** The client sent FIN. As Node's server (no half-open HTTP): abandon what is unanswered, then close. */
   private readonly onEnd = (): void => {
-    if (this.gone) return
+    if (this.gone || this.deferredError !== undefined) return
     const ret = this.parser.finish()
     if (ret instanceof Error) {
       this.owner.onClientError(ret, this.socket)
