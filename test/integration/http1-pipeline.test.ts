@@ -193,3 +193,40 @@ for (const mode of ['own', 'node'] as const) {
     }
   })
 }
+
+for (const mode of ['own', 'node'] as const) {
+  test(`${mode} listener: the body of a pipelined request that arrives later is read, and both requests are answered`, async () => {
+    const be = await backend()
+    try {
+      await withProxy(mode, routedConfig(be.url), async (proxy) => {
+        const c = client(proxy.port)
+        c.send('GET /api/slow HTTP/1.1\r\nHost: x\r\n\r\nPOST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n')
+        const first = await c.until(1, 5000)
+        assert.deepEqual(statuses(first.buf), [200])
+        await new Promise((resolve) => setTimeout(resolve, 300))
+        c.send('0123456789')
+        const { buf, closed } = await c.until(2, 5000)
+        const text = buf.toString('latin1')
+        assert.deepEqual(statuses(buf), [200, 200], text)
+        assert.ok(text.endsWith('\r\n\r\n0123456789'), text)
+        assert.equal(closed, false)
+        // The connection goes on.
+        c.send('GET /api/again HTTP/1.1\r\nHost: x\r\n\r\n')
+        assert.deepEqual(statuses((await c.until(3, 5000)).buf), [200, 200, 200])
+        c.socket.destroy()
+        // The body arrives while the first request is still being answered.
+        const d = client(proxy.port)
+        d.send('GET /api/slow HTTP/1.1\r\nHost: x\r\n\r\nPOST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n')
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        d.send('abcdefghij')
+        const early = await d.until(2, 5000)
+        assert.deepEqual(statuses(early.buf), [200, 200], early.buf.toString('latin1'))
+        assert.ok(early.buf.toString('latin1').endsWith('\r\n\r\nabcdefghij'))
+        assert.equal(early.closed, false)
+        d.socket.destroy()
+      })
+    } finally {
+      be.close()
+    }
+  })
+}

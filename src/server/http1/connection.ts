@@ -136,21 +136,30 @@ export class Http1Connection implements MessageConnection {
     } finally {
       this.starting = false
     }
-    if (this.current !== undefined || this.closing || this.gone || this.socket.destroyed) return
+    if (this.closing || this.gone || this.socket.destroyed) return
+    if (this.current !== undefined) {
+      // The queue is empty but the request just started may still be waiting for its body: read on.
+      if (this.waiting.length === 0 && this.deferredError === undefined) this.queueDrained()
+      return
+    }
     const failure = this.deferredError
     if (failure !== undefined) {
       // Every request before the bad one is answered: now the error, then the connection closes.
       this.closing = true
       return this.owner.onClientError(failure, this.socket)
     }
-    if (this.queuePaused) {
-      this.queuePaused = false
-      if (!this.bodyPaused) this.readingOn()
-    }
+    this.queueDrained()
     if (this.phase === Phase.Answering) {
       this.phase = Phase.Idle
       this.since = performance.now()
     }
+  }
+
+  /** Nothing waits behind the response in progress: the socket is read again (if the body allows). */
+  private queueDrained(): void {
+    if (!this.queuePaused) return
+    this.queuePaused = false
+    if (!this.bodyPaused) this.readingOn()
   }
 
   pauseBody(): void {
