@@ -1,5 +1,6 @@
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
+import http from 'node:http'
 import net from 'node:net'
 import { once } from 'node:events'
 import { Http1Server, loadParserBinding, type RequestListener } from './index.js'
@@ -249,4 +250,44 @@ test('random bytes never crash the listener: each connection is answered 400 or 
   const ok = await exchange(port, 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
   assert.match(ok, /^HTTP\/1\.1 200 OK/)
   assert.ok(requests >= 1)
+})
+
+test('writeHead refuses CR, LF and NUL in header names and values, as node:http does: no split response', async (t) => {
+  const bad: [string, string][] = [
+    ['x-a', 'a\r\nx-injected: 1'],
+    ['x-a', 'a\nx-injected: 1'],
+    ['x-a', 'a\rb'],
+    ['x-a', 'a\0b'],
+    ['x-a\r\nx-injected', '1'],
+    ['x a', '1'],
+  ]
+  const listener = (req: { url: string }, res: { writeHead(status: number, headers: string[]): unknown; end(body?: string): unknown }): void => {
+    const [name, value] = bad[Number(req.url.slice(1))] as [string, string]
+    let code = 'none'
+    try {
+      res.writeHead(200, [name, value, 'content-length', '2'])
+    } catch (err) {
+      code = (err as { code?: string }).code ?? 'unknown'
+      res.writeHead(502, ['x-refused', code, 'content-length', '0'])
+      return void res.end()
+    }
+    res.end('ok')
+  }
+  const own = await serve(t, listener as unknown as RequestListener)
+  const node = http.createServer(listener as unknown as http.RequestListener)
+  node.listen(0, '127.0.0.1')
+  await once(node, 'listening')
+  t.after(() => {
+    node.closeAllConnections()
+    node.close()
+  })
+  const nodePort = (node.address() as net.AddressInfo).port
+  for (let i = 0; i < bad.length; i++) {
+    const request = `GET /${i} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`
+    const [mine, theirs] = await Promise.all([exchange(own.port, request), exchange(nodePort, request)])
+    assert.match(theirs, /^HTTP\/1\.1 502 /, `node:http, case ${i}`)
+    assert.match(mine, /^HTTP\/1\.1 502 /, `own, case ${i}: ${JSON.stringify(mine)}`)
+    assert.doesNotMatch(mine, /x-injected/i)
+    assert.equal(/x-refused: (\S+)/.exec(mine)?.[1], /x-refused: (\S+)/.exec(theirs)?.[1], `same error code, case ${i}`)
+  }
 })

@@ -168,16 +168,20 @@ export class Http1Response extends EventEmitter {
 
   writeHead(status: number, headers?: readonly string[]): this {
     if (this.headersSent || this.head !== '') return this
-    this.statusCode = status
     let s = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`
     let hasLength = false
     let hasDate = false
     let hasConnection = false
     let hasEncoding = false
+    let keepAlive = this.keepAlive
+    let chunked = false
     if (headers !== undefined) {
       for (let i = 0; i < headers.length; i += 2) {
         const name = headers[i] as string
         const value = headers[i + 1] as string
+        // As node:http: a field that could end the line or the head is refused, never written (response splitting).
+        if (!TOKEN.test(name)) throw invalidHeader('ERR_INVALID_HTTP_TOKEN', `Header name must be a valid HTTP token ["${name}"]`)
+        if (INVALID_VALUE.test(value)) throw invalidHeader('ERR_INVALID_CHAR', `Invalid character in header content ["${name}"]`)
         switch (name.length) {
           case 4:
             if (sameToken(name, 'date')) hasDate = true
@@ -185,7 +189,7 @@ export class Http1Response extends EventEmitter {
           case 10:
             if (sameToken(name, 'connection')) {
               hasConnection = true
-              if (/(?:^|[\s,])close(?:$|[\s,])/i.test(value)) this.keepAlive = false
+              if (/(?:^|[\s,])close(?:$|[\s,])/i.test(value)) keepAlive = false
             }
             break
           case 14:
@@ -194,13 +198,16 @@ export class Http1Response extends EventEmitter {
           case 17:
             if (sameToken(name, 'transfer-encoding')) {
               hasEncoding = true
-              if (/chunked\s*$/i.test(value)) this.chunked = true
+              if (/chunked\s*$/i.test(value)) chunked = true
             }
             break
         }
         s += `${name}: ${value}\r\n`
       }
     }
+    this.statusCode = status
+    this.keepAlive = keepAlive
+    this.chunked = chunked
     this.hasBody = !(this.req.method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200))
     if (!this.hasBody) this.chunked = false
     else if (!hasLength && !hasEncoding) {
@@ -287,6 +294,16 @@ export class Http1Response extends EventEmitter {
     socket.write(chunk)
     return socket.write('\r\n', 'latin1')
   }
+}
+
+/** A header name node:http accepts (an RFC 9110 token). */
+const TOKEN = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/
+/** A header value character node:http refuses: controls other than HTAB (CR, LF, NUL among them) and DEL. */
+const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/
+
+/** The error node:http throws for a header it will not write. */
+function invalidHeader(code: string, message: string): TypeError {
+  return Object.assign(new TypeError(message), { code })
 }
 
 /** Bodies up to this size go out in one string with the head. */
