@@ -4,6 +4,7 @@ import type { ClientLimits } from '../config/index.js'
 import { createRequestHandler, createUpgradeHandler, type ProxyRuntime } from '../proxy/index.js'
 import { handleClientError, trackResponses } from './client-errors.js'
 import { trackConnections } from './drain.js'
+import { watchSendDeadline } from './send-deadline.js'
 import { Http1Server, loadParserBinding, type Http1ServerOptions, type ParserBinding } from './http1/index.js'
 
 /**
@@ -63,6 +64,7 @@ export function createHttpServer(runtime: ProxyRuntime, limits: ClientLimits): P
   }
   server.on('upgrade', createUpgradeHandler(runtime, 'http'))
   trackConnections(server)
+  watchSendDeadline(server, limits.sendTimeoutMs)
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => handleClientError(err, socket, limits.maxUrlBytes))
   return server
 }

@@ -7,6 +7,7 @@ import type { ClientLimits, TlsConfig } from '../config/index.js'
 import { createRequestHandler, createUpgradeHandler, type ProxyRuntime } from '../proxy/index.js'
 import { handleClientError, trackResponses } from './client-errors.js'
 import { sweepIdleConnections, trackConnections } from './drain.js'
+import { watchSendDeadline } from './send-deadline.js'
 import { ownHttp1 } from './http-server.js'
 import { Http1Connections, serveHttp1 } from './http1/index.js'
 import { CertificateStore, type CertificateStoreOptions } from './certificates.js'
@@ -147,9 +148,11 @@ function createHttp1TlsServer(secure: TlsSecureOptions, limits: ClientLimits, ha
     https.maxHeadersCount = options.maxHeadersCount
     trackResponses(https)
     https.on('request', handler)
+    watchSendDeadline(https, limits.sendTimeoutMs, 'secureConnection')
     return https
   }
   const server = createTlsSocketServer({ ...secure, ALPNProtocols: ['http/1.1'], allowHalfOpen: true, noDelay: true })
+  watchSendDeadline(server, limits.sendTimeoutMs, 'secureConnection')
   serveHttp1(server, 'secureConnection', new Http1Connections(binding, options, handler, server))
   return server
 }

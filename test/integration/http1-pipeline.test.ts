@@ -230,3 +230,25 @@ for (const mode of ['own', 'node'] as const) {
     }
   })
 }
+
+for (const mode of ['own', 'node'] as const) {
+  test(`${mode} listener: a client that never reads its response is disconnected after limits.sendTimeout, which ends the backend's request`, async () => {
+    let backendClosed = 0
+    const be = await backend(() => backendClosed++)
+    try {
+      await withProxy(mode, routedConfig(be.url, { limits: { sendTimeout: '500ms' } }), async (proxy) => {
+        const c = client(proxy.port)
+        c.send('GET /api/stream HTTP/1.1\r\nHost: x\r\n\r\n')
+        // Take the head, then read nothing more: the kernel buffers fill and the balancer's writes stall.
+        await new Promise<void>((resolve) => c.socket.once('data', () => resolve()))
+        c.socket.pause()
+        const started = Date.now()
+        while (backendClosed === 0 && Date.now() - started < 15_000) await new Promise((resolve) => setTimeout(resolve, 50))
+        assert.equal(backendClosed, 1, "the backend's response was aborted")
+        c.socket.destroy()
+      })
+    } finally {
+      be.close()
+    }
+  })
+}
