@@ -5,6 +5,7 @@ import { createRequestHandler, createUpgradeHandler, type ProxyRuntime } from '.
 import { handleClientError, trackResponses } from './client-errors.js'
 import { trackConnections } from './drain.js'
 import { watchSendDeadline } from './send-deadline.js'
+import { deferContinue } from './expect-continue.js'
 import { Http1Server, loadParserBinding, type Http1ServerOptions, type ParserBinding } from './http1/index.js'
 
 /**
@@ -57,6 +58,7 @@ export function createHttpServer(runtime: ProxyRuntime, limits: ClientLimits): P
     const node = createServer(options)
     node.maxHeadersCount = options.maxHeadersCount
     trackResponses(node)
+    deferContinue(node)
     node.on('request', onRequest)
     server = node
   } else {

@@ -8,6 +8,7 @@ import { createRequestHandler, createUpgradeHandler, type ProxyRuntime } from '.
 import { handleClientError, trackResponses } from './client-errors.js'
 import { sweepIdleConnections, trackConnections } from './drain.js'
 import { watchSendDeadline } from './send-deadline.js'
+import { deferContinue } from './expect-continue.js'
 import { ownHttp1 } from './http-server.js'
 import { Http1Connections, serveHttp1 } from './http1/index.js'
 import { CertificateStore, type CertificateStoreOptions } from './certificates.js'
@@ -147,6 +148,7 @@ function createHttp1TlsServer(secure: TlsSecureOptions, limits: ClientLimits, ha
     const https = createHttpsServer({ ...secure, ALPNProtocols: ['http/1.1'], ...options })
     https.maxHeadersCount = options.maxHeadersCount
     trackResponses(https)
+    deferContinue(https)
     https.on('request', handler)
     watchSendDeadline(https, limits.sendTimeoutMs, 'secureConnection')
     return https

@@ -252,3 +252,41 @@ for (const mode of ['own', 'node'] as const) {
     }
   })
 }
+
+for (const mode of ['own', 'node'] as const) {
+  test(`${mode} listener: Expect: 100-continue is answered 100 only once the request is routed, allowed and sent on`, async () => {
+    const be = await backend()
+    try {
+      await withProxy(mode, routedConfig(be.url, { limits: { maxBodySize: '1KiB' } }), async (proxy) => {
+        // Routed and within limits: 100, then the body, then the answer.
+        const ok = client(proxy.port)
+        ok.send('POST /api/echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n')
+        await new Promise<void>((resolve) => ok.socket.once('data', () => resolve()))
+        const interim = await ok.until(0, 100)
+        assert.equal(interim.buf.toString('latin1'), 'HTTP/1.1 100 Continue\r\n\r\n')
+        ok.send('hello')
+        const answered = await ok.until(1, 5000)
+        assert.match(answered.buf.toString('latin1'), /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nhello$/)
+        ok.socket.destroy()
+        be.seen.length = 0
+        // Refused before any try (no route, body too large): the final status without 100, then close.
+        for (const [request, status] of [
+          ['POST /nowhere HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n', 404],
+          ['POST /api/echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n', 413],
+        ] as const) {
+          const c = client(proxy.port)
+          c.send(request)
+          const { buf, closed } = await c.until(2, 5000)
+          const text = buf.toString('latin1')
+          assert.doesNotMatch(text, /100 Continue/, text)
+          assert.deepEqual(statuses(buf), [status], text)
+          assert.ok(closed, `closed after ${status}`)
+          c.socket.destroy()
+        }
+        assert.deepEqual(be.seen, [])
+      })
+    } finally {
+      be.close()
+    }
+  })
+}

@@ -207,7 +207,9 @@ export class Http1Connection implements MessageConnection {
     const req = res.req
     const expect = expectation(req)
     if (expect !== undefined) {
-      if (/^100-continue$/i.test(expect)) res.writeContinue()
+      // 100 goes out when the handler first reads the body: only once the request was routed, allowed
+      // and sent on. A request refused before that gets its final status without 100, then a close.
+      if (/^100-continue$/i.test(expect)) res.expectContinue()
       else {
         res.keepAlive = false
         res.writeHead(417, ['content-length', '0'])

@@ -111,13 +111,20 @@ test('the request body is streamed to the reader, chunked or not, and a retry re
   assert.deepEqual(bodies.map((b) => b.length), [7, 300_000])
 })
 
-test('Expect: 100-continue gets 100 Continue first; another expectation gets 417', async (t) => {
-  const { port } = await serve(t, (_req, res) => {
-    res.writeHead(204)
-    res.end()
+test('Expect: 100-continue gets 100 Continue when the body is first read, before the answer; another expectation gets 417', async (t) => {
+  const { port } = await serve(t, (req, res) => {
+    const answer = (): void => {
+      res.writeHead(204)
+      res.end()
+    }
+    if (req.url === '/read') void req.iterator().next().then(answer)
+    else answer()
   })
-  const text = await exchange(port, 'PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
+  const text = await exchange(port, 'PUT /read HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
   assert.match(text, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 204 No Content\r\n/)
+  // Answered without reading the body: no 100, and the connection closes (the client may still send it).
+  const unread = await exchange(port, 'PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n')
+  assert.match(unread, /^HTTP\/1\.1 204 No Content\r\n[^]*connection: close\r\n/)
   const refused = await exchange(port, 'PUT / HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\nContent-Length: 0\r\n\r\n')
   assert.match(refused, /^HTTP\/1\.1 417 Expectation Failed\r\n/)
 })

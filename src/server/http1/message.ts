@@ -30,6 +30,8 @@ export class Http1Request {
   private failure: Error | undefined
   private wake: (() => void) | undefined
   private dumping = false
+  /** Its response owes `100 Continue`, sent on the first read of the body. */
+  continueFor: Http1Response | undefined
   private headerObject: Record<string, string> | undefined
 
   constructor(
@@ -101,6 +103,11 @@ export class Http1Request {
   }
 
   private async read(): Promise<IteratorResult<Buffer>> {
+    const owed = this.continueFor
+    if (owed !== undefined) {
+      this.continueFor = undefined
+      owed.writeContinue()
+    }
     for (;;) {
       const chunk = this.chunks.shift()
       if (chunk !== undefined) {
@@ -152,6 +159,9 @@ export class Http1Response extends EventEmitter {
   private head = ''
   private hasBody = true
   private chunked = false
+  /** The client asked for `100 Continue` (see {@link expectContinue}); `sent100`: it went out. */
+  private continueExpected = false
+  private sent100 = false
 
   constructor(
     private readonly conn: MessageConnection,
@@ -173,7 +183,8 @@ export class Http1Response extends EventEmitter {
     let hasDate = false
     let hasConnection = false
     let hasEncoding = false
-    let keepAlive = this.keepAlive
+    // As node:http: a client still waiting for 100 may or may not send the body; the connection cannot go on.
+    let keepAlive = this.keepAlive && !(this.continueExpected && !this.sent100)
     let chunked = false
     if (headers !== undefined) {
       for (let i = 0; i < headers.length; i += 2) {
@@ -227,9 +238,17 @@ export class Http1Response extends EventEmitter {
     return this
   }
 
-  /** `HTTP/1.1 100 Continue`, before the final response. */
+  /** `HTTP/1.1 100 Continue`, before the final response (once). */
   writeContinue(): void {
-    if (!this.headersSent) this.conn.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1')
+    if (this.headersSent || this.head !== '' || this.sent100 || this.destroyed) return
+    this.sent100 = true
+    this.conn.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1')
+  }
+
+  /** The request carries `Expect: 100-continue`: 100 is sent when its body is first read, if ever. */
+  expectContinue(): void {
+    this.continueExpected = true
+    this.req.continueFor = this
   }
 
   write(chunk: Buffer | string): boolean {
