@@ -27,13 +27,17 @@ export function handleClientError(err: NodeJS.ErrnoException & { rawPacket?: Buf
   // queue behind the current one. The error is answered after the last of them, in its own slot.
   const queued = unfinished.get(socket)?.filter((r) => !r.writableFinished && !r.destroyed) ?? []
   const res = queued.at(-1) ?? current
+  // Bytes after a request that closes the connection (`Connection: close`, HTTP/1.0) are ignored, not
+  // answered: the connection ends with that request's response.
+  if (code === 'HPE_CLOSED_CONNECTION' && res != null) return
   if (res == null) return writeRawError(socket, error, randomUUID())
   // The request guard's own refusal (sent with `Connection: close`) is on its way: let it flush and close.
   if (isClosingAfterError(socket)) return
   if (!res.req.complete && res !== current && current != null) {
     // The error is in the body of a queued request: answer it in that request's slot, after the one before.
     const before = queued.at(-2) ?? current
-    before.once('finish', () => writeRawError(socket, error, randomUUID()))
+    // Prepended: node:http's own finish handler may end a half-closed socket before a later listener runs.
+    before.prependOnceListener('finish', () => writeRawError(socket, error, randomUUID()))
     before.once('close', () => {
       if (!before.writableFinished) socket.destroy()
     })
@@ -48,7 +52,10 @@ export function handleClientError(err: NodeJS.ErrnoException & { rawPacket?: Buf
     return
   }
   // The error is in a later pipelined request: finish the response in progress first, then refuse and close.
-  res.once('finish', () => writeRawError(socket, error, randomUUID()))
+  res.prependOnceListener('finish', () => {
+    // Not after a response that closes the connection (the client's `Connection: close`, a refusal).
+    if (res.shouldKeepAlive && !isClosingAfterError(socket)) writeRawError(socket, error, randomUUID())
+  })
   res.once('close', () => {
     if (!res.writableFinished) socket.destroy()
   })

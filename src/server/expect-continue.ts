@@ -11,13 +11,17 @@ export function deferContinue(server: HttpServer): void {
     const iterator = req.iterator.bind(req)
     let sent = false
     // Each try takes a fresh iterator: 100 goes out on the first only.
-    req.iterator = ((options?: Parameters<IncomingMessage['iterator']>[0]) => {
-      if (!sent && !res.headersSent) {
-        sent = true
-        res.writeContinue()
-      }
-      return iterator(options)
-    }) as IncomingMessage['iterator']
+    // A pipelined request (its response waits behind another) gets no 100: node:http would buffer it behind
+    // a head written meanwhile. Without 100 node:http closes the connection after the response.
+    if (res.socket != null) {
+      req.iterator = ((options?: Parameters<IncomingMessage['iterator']>[0]) => {
+        if (!sent) {
+          sent = true
+          if (!res.headersSent && !res.writableEnded) res.writeContinue()
+        }
+        return iterator(options)
+      }) as IncomingMessage['iterator']
+    }
     server.emit('request', req, res)
   })
 }

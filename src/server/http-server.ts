@@ -97,6 +97,9 @@ export function createHttpServer(runtime: ProxyRuntime, limits: ClientLimits): P
     const node = createServer(options)
     node.maxHeadersCount = options.maxHeadersCount
     trackResponses(node)
+    // A half-closed client gets the answers to what it sent, as from the own listener (undocumented but
+    // long-standing `http.Server` switch; without it node:http abandons them on FIN).
+    ;(node as typeof node & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true
     deferContinue(node)
     node.on('request', onRequest)
     server = node

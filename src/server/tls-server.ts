@@ -148,6 +148,7 @@ function createHttp1TlsServer(secure: TlsSecureOptions, limits: ClientLimits, ha
     const https = createHttpsServer({ ...secure, ALPNProtocols: ['http/1.1'], ...options })
     https.maxHeadersCount = options.maxHeadersCount
     trackResponses(https)
+    ;(https as typeof https & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true
     deferContinue(https)
     https.on('request', handler)
     watchSendDeadline(https, limits.sendTimeoutMs, 'secureConnection')

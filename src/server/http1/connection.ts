@@ -63,6 +63,8 @@ export class Http1Connection implements MessageConnection {
   private starting = false
   /** A response with `Connection: close` ended: nothing more is answered on this connection. */
   private closing = false
+  /** The client half-closed: close once the last request is answered. */
+  private peerEnded = false
   /** A parse error held back until the requests before it are answered. */
   private deferredError: Error | undefined
   private gone = false
@@ -142,6 +144,12 @@ export class Http1Connection implements MessageConnection {
       if (this.waiting.length === 0 && this.deferredError === undefined) this.queueDrained()
       return
     }
+    if (this.peerEnded) {
+      // Half-closed: everything it sent is answered.
+      this.closing = true
+      if (this.socket.writable) this.socket.end()
+      return
+    }
     const failure = this.deferredError
     if (failure !== undefined) {
       // Every request before the bad one is answered: now the error, then the connection closes.
@@ -209,7 +217,7 @@ export class Http1Connection implements MessageConnection {
     if (expect !== undefined) {
       // 100 goes out when the handler first reads the body: only once the request was routed, allowed
       // and sent on. A request refused before that gets its final status without 100, then a close.
-      if (/^100-continue$/i.test(expect)) res.expectContinue()
+      if (/^100-continue$/i.test(expect)) res.expectContinue(!res.queued)
       else {
         res.keepAlive = false
         res.writeHead(417, ['content-length', '0'])
@@ -263,9 +271,12 @@ export class Http1Connection implements MessageConnection {
       this.upgradeRequest = req
       return UPGRADE_REQUESTED
     }
+    // The connection closes with a response already ended: what follows is read but never started.
+    if (this.closing) return 0
     const res = new Http1Response(this, req, shouldKeepAlive)
     if (this.current === undefined) this.start(res)
     else {
+      res.queued = true
       this.waiting.push(res)
       if (!this.queuePaused) {
         // Pipelined: read no further until the queue is answered.
@@ -332,7 +343,11 @@ export class Http1Connection implements MessageConnection {
     this.deferredError = err
   }
 
-  /** The client sent FIN. As Node's server (no half-open HTTP): abandon what is unanswered, then close. */
+  /**
+   * The client sent FIN (half-close): it has sent all it will send. What it sent is answered, then the
+   * connection closes (nginx and HAProxy do the same; `node:http` with `httpAllowHalfOpen`, set for it too).
+   * Reading stops anyway while pipelined requests wait, so a FIN seen only then gets the same treatment.
+   */
   private readonly onEnd = (): void => {
     if (this.gone || this.deferredError !== undefined) return
     const ret = this.parser.finish()
@@ -340,8 +355,8 @@ export class Http1Connection implements MessageConnection {
       this.owner.onClientError(ret, this.socket)
       return
     }
-    this.abandon()
-    if (this.socket.writable) this.socket.end()
+    this.peerEnded = true
+    if (this.current === undefined && this.waiting.length === 0 && this.socket.writable) this.socket.end()
   }
 
   private readonly onClose = (): void => {

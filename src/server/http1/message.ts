@@ -159,6 +159,8 @@ export class Http1Response extends EventEmitter {
   private head = ''
   private hasBody = true
   private chunked = false
+  /** It waited behind another response (pipelined). */
+  queued = false
   /** The client asked for `100 Continue` (see {@link expectContinue}); `sent100`: it went out. */
   private continueExpected = false
   private sent100 = false
@@ -245,10 +247,14 @@ export class Http1Response extends EventEmitter {
     this.conn.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1')
   }
 
-  /** The request carries `Expect: 100-continue`: 100 is sent when its body is first read, if ever. */
-  expectContinue(): void {
+  /**
+   * The request carries `Expect: 100-continue`: 100 is sent when its body is first read, if ever. A
+   * pipelined request (`offer` false) gets none, as from node:http, which hands it to the proxy while the
+   * response before it is still going out; without 100 the connection closes after its response.
+   */
+  expectContinue(offer: boolean): void {
     this.continueExpected = true
-    this.req.continueFor = this
+    if (offer) this.req.continueFor = this
   }
 
   write(chunk: Buffer | string): boolean {
