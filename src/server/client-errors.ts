@@ -30,6 +30,8 @@ export function handleClientError(err: NodeJS.ErrnoException & { rawPacket?: Buf
   // Bytes after a request that closes the connection (`Connection: close`, HTTP/1.0) are ignored, not
   // answered: the connection ends with that request's response.
   if (code === 'HPE_CLOSED_CONNECTION' && res != null) return
+  // A queued refusal that closes the connection ends it: nothing after it is answered.
+  if (queued.some(closesConnection)) return
   if (res == null) return writeRawError(socket, error, randomUUID())
   // The request guard's own refusal (sent with `Connection: close`) is on its way: let it flush and close.
   if (isClosingAfterError(socket)) return
@@ -59,6 +61,12 @@ export function handleClientError(err: NodeJS.ErrnoException & { rawPacket?: Buf
   res.once('close', () => {
     if (!res.writableFinished) socket.destroy()
   })
+}
+
+/** True when the response (head already formed) closes the connection after it. */
+function closesConnection(res: ServerResponse): boolean {
+  const head = (res as ServerResponse & { _header?: string | null })._header
+  return !res.shouldKeepAlive || (typeof head === 'string' && /\r\nconnection: *close\r\n/i.test(head))
 }
 
 /** The responses of a `node:http` connection not finished yet, oldest first (see {@link trackResponses}). */
