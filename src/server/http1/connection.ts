@@ -63,6 +63,10 @@ export class Http1Connection implements MessageConnection {
   private starting = false
   /** A response with `Connection: close` ended: nothing more is answered on this connection. */
   private closing = false
+  /** Inside a parsed batch of bytes (from a message's start to the end of the batch). */
+  private parsing = false
+  /** A response ended within the current batch (its bytes are not flushed yet). */
+  private endedWhileParsing = false
   /** The client half-closed: close once the last request is answered. */
   private peerEnded = false
   /** A parse error held back until the requests before it are answered. */
@@ -108,6 +112,7 @@ export class Http1Connection implements MessageConnection {
   responseDone(res: Http1Response): void {
     if (res !== this.current) return
     this.current = undefined
+    if (this.parsing) this.endedWhileParsing = true
     setHttpMessage(this.socket, null)
     if (this.gone || this.socket.destroyed) return
     if (!res.req.complete) res.req.dump()
@@ -229,6 +234,7 @@ export class Http1Connection implements MessageConnection {
   }
 
   private readonly onMessageBegin = (): void => {
+    this.parsing = true
     if (this.phase === Phase.Idle || this.phase === Phase.Answering) {
       this.phase = Phase.Head
       this.since = performance.now()
@@ -274,6 +280,9 @@ export class Http1Connection implements MessageConnection {
     // The connection closes with a response already ended: what follows is read but never started.
     if (this.closing) return 0
     const res = new Http1Response(this, req, shouldKeepAlive)
+    // Pipelined in the bytes that also held the request before it (node:http too treats it as queued:
+    // the response before it is not flushed yet), even when that one was answered synchronously.
+    if (this.endedWhileParsing) res.queued = true
     if (this.current === undefined) this.start(res)
     else {
       res.queued = true
@@ -305,6 +314,8 @@ export class Http1Connection implements MessageConnection {
   }
 
   private readonly onExecute = (ret: number | Error, data?: Buffer): void => {
+    this.parsing = false
+    this.endedWhileParsing = false
     if (ret instanceof Error) {
       const err = ret as Error & { rawPacket?: Buffer }
       err.rawPacket = data ?? this.parser.getCurrentBuffer()
