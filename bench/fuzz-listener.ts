@@ -16,6 +16,8 @@ const concurrency = Number(arg('concurrency', 16))
 const out = arg('out', 'bench/FUZZ-LISTENER.md')
 /** Stop starting new streams after this many seconds (0 = run all); the summary says how many ran. */
 const maxSeconds = Number(arg('max-seconds', 0))
+/** Only these stream numbers (comma-separated), to re-check differences found before. */
+const only = arg('only', '') === '' ? undefined : arg('only', '').split(',').map(Number)
 
 const backend = await startLoggingBackend()
 const own = await startListener('own', backend.url)
@@ -31,8 +33,9 @@ let once = 0
 async function worker(): Promise<void> {
   for (;;) {
     if (maxSeconds > 0 && Date.now() - started > maxSeconds * 1000) return
-    const i = next++
-    if (i >= streams) return
+    const n = next++
+    const i = only === undefined ? n : (only[n] ?? streams)
+    if (i >= streams || (only !== undefined && n >= only.length)) return
     const stream = makeStream(seed, i)
     for (const k of stream.kinds) kinds.set(k, (kinds.get(k) ?? 0) + 1)
     requests += stream.kinds.length

@@ -39,7 +39,9 @@ export function handleClientError(err: NodeJS.ErrnoException & { rawPacket?: Buf
     // The error is in the body of a queued request: answer it in that request's slot, after the one before.
     const before = queued.at(-2) ?? current
     // Prepended: node:http's own finish handler may end a half-closed socket before a later listener runs.
-    before.prependOnceListener('finish', () => writeRawError(socket, error, randomUUID()))
+    before.prependOnceListener('finish', () => {
+      if (before.shouldKeepAlive && !isClosingAfterError(socket)) writeRawError(socket, error, randomUUID())
+    })
     before.once('close', () => {
       if (!before.writableFinished) socket.destroy()
     })
