@@ -21,12 +21,12 @@ import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import { ActiveHealthChecker, UpstreamPool, type UpstreamPoolOptions } from './upstream/index.js'
 import { ClientAddressResolver, Router, type ProxyContext, type ProxyRuntime } from './proxy/index.js'
-import { createHttpServer, createRedirectServer, createTlsServer, drainServer, type PlainServer } from './server/index.js'
+import { chooseHttp1Listener, createHttpServer, createRedirectServer, createTlsServer, describeHttp1Listener, drainServer, type PlainServer } from './server/index.js'
 import { Fleet, IpcCounter, WorkerSupervisor, isWorkerMessage, type PrimaryMessage, type WorkerApp, type WorkerMessage } from './cluster/index.js'
 import { circuitChannel, FailureThrottle, type CircuitEvent } from './core/index.js'
 import diagnostics from 'node:diagnostics_channel'
 import cluster from 'node:cluster'
-import { startWorkerObservability, createLogger, logEvents, InstanceStatsExchange, type ListenerMetricsSource } from './observability/index.js'
+import { startWorkerObservability, createLogger, logEvents, InstanceStatsExchange, setHttp1ListenerLabel, type ListenerMetricsSource } from './observability/index.js'
 import { AdminServer, MetricsServer, generateToken, isLoopbackHost } from './admin/index.js'
 
 /** What a worker's pools get from outside the configuration. */
@@ -308,6 +308,10 @@ export async function startBalancer(given: LbConfig, options: StartOptions = {})
   // One reload at a time: a second request waits for the first and reloads again after it.
   const serialReload = (): Promise<{ ok: boolean; problems: string[] }> =>
     (reloading = (reloading ?? Promise.resolve({ ok: true, problems: [] })).then(reload, reload))
+  // The workers choose the same way (same Node, same environment): the primary names the choice once.
+  const listener = chooseHttp1Listener()
+  setHttp1ListenerLabel(listener.kind)
+  log(describeHttp1Listener(listener))
   // Admin server first: a taken admin port fails the start before any worker is forked.
   let draining = false
   const stopEventLog = logEvents(createLogger(config.log.level, { role: 'primary' }, config.log.format))

@@ -54,7 +54,7 @@ test('defaults fill everything the file leaves out', async (t) => {
   assert.deepEqual(c.state, { kind: 'memory' })
   assert.deepEqual(c.admin, { host: '127.0.0.1', port: 9901, allowedHosts: [] })
   assert.deepEqual(c.log, { level: 'info', accessLog: true, format: 'json', metrics: true })
-  assert.deepEqual(c.limits, { headerTimeoutMs: 10_000, requestTimeoutMs: 60_000, keepAliveTimeoutMs: 5000, maxHeaderBytes: 16_384, maxHeaderCount: 100, maxUrlBytes: 8192, maxBodyBytes: undefined })
+  assert.deepEqual(c.limits, { headerTimeoutMs: 10_000, requestTimeoutMs: 60_000, keepAliveTimeoutMs: 5000, sendTimeoutMs: 60_000, maxHeaderBytes: 16_384, maxHeaderCount: 100, maxUrlBytes: 8192, maxBodyBytes: undefined })
   assert.equal(c.drainTimeoutMs, 30_000)
   assert.equal(c.via, false)
   assert.deepEqual(c.trustedProxies, [])

@@ -86,6 +86,8 @@ export interface ClientLimits {
   requestTimeoutMs: number
   /** Idle keep-alive timeout for client connections, ms (default 5 s). */
   keepAliveTimeoutMs: number
+  /** A client that takes no response byte for this long is disconnected, ms (default 60 s; 0 = never). */
+  sendTimeoutMs: number
   /** Request head size limit, bytes (default 16 KiB) -> 431. */
   maxHeaderBytes: number
   /** Request header field count limit (default 100) -> 431. */

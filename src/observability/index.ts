@@ -17,7 +17,7 @@ export {
 } from './metrics.js'
 export { collectProcessMetrics, LAG_WINDOW_MS } from './process-metrics.js'
 export { ClusterMetricsCollector, serveMetricsToPrimary, type MetricsJson } from './cluster-metrics.js'
-export { PrimaryMetrics, buildVersion, type PrimaryMetricsOptions, type EndpointStateSource } from './primary-metrics.js'
+export { PrimaryMetrics, buildVersion, setHttp1ListenerLabel, type PrimaryMetricsOptions, type EndpointStateSource } from './primary-metrics.js'
 export { readCumulative, type Cumulative } from './stats-totals.js'
 export { InstanceStatsExchange, type InstanceStatsOptions, type StatsStore } from './instance-stats.js'
 export { StatsTracker, quantileMs, HISTORY_POINTS, type DashboardSnapshot, type StatsPoint, type EndpointStats, type PoolStateSource } from './stats.js'

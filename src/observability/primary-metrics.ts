@@ -24,6 +24,16 @@ export interface PrimaryMetricsOptions {
   stateStoreUp?: () => boolean
 }
 
+let http1ListenerLabel = 'unknown'
+
+/**
+ * Names the HTTP/1.1 listener for the `listener` label of `lb_build_info` (`own` or `node`); the composition
+ * root decides it at start-up (the server layer sits above this one).
+ */
+export function setHttp1ListenerLabel(name: string): void {
+  http1ListenerLabel = name
+}
+
 /** The balancer's version, from package.json (read once; `unknown` when missing). */
 export function buildVersion(): string {
   try {
@@ -90,10 +100,16 @@ export class PrimaryMetrics {
         this.set(options.stateStoreUp?.() === false ? 0 : 1)
       },
     })
-    new Gauge({ name: 'lb_build_info', help: 'Build information (value always 1).', labelNames: ['version', 'node'], registers }).set(
-      { version: buildVersion(), node: process.version },
-      1,
-    )
+    new Gauge({
+      name: 'lb_build_info',
+      help: 'Build information (value always 1); `listener`: the HTTP/1.1 code serving (own or node).',
+      labelNames: ['version', 'node', 'listener'],
+      registers,
+      collect() {
+        this.reset()
+        this.set({ version: buildVersion(), node: process.version, listener: http1ListenerLabel }, 1)
+      },
+    })
     diagnostics.subscribe(CHANNELS.probe, this.onProbe)
   }
 

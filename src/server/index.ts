@@ -1,4 +1,4 @@
-export { createHttpServer, type PlainServer } from './http-server.js'
+export { chooseHttp1Listener, createHttpServer, describeHttp1Listener, type Http1ListenerChoice, type PlainServer } from './http-server.js'
 export { drainServer } from './drain.js'
 export { handleClientError } from './client-errors.js'
 export { createTlsServer, createRedirectServer, type TlsListener, type TlsServerOptions } from './tls-server.js'
