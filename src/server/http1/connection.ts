@@ -28,6 +28,8 @@ export const enum Phase {
 }
 
 const UPGRADE_REQUESTED = 2
+/** kOnHeadersComplete's answer that fails the parse (llhttp: HPE_CB_HEADERS_COMPLETE, answered 400). */
+const PARSE_ERROR = -1
 
 /** The parts of a socket's libuv stream handle used for back-pressure on a consumed handle. */
 interface StreamHandle {
@@ -270,7 +272,11 @@ export class Http1Connection implements MessageConnection {
       target = this.partialUrl
       this.partialUrl = ''
     }
-    const req = new Http1Request(this, this.socket, this.owner.binding.methods[method] ?? 'GET', target, raw, versionMajor, versionMinor)
+    // llhttp parses only methods it knows, and every one of them is in the table; were one missing, the
+    // request must not go on under another method's name: the parse fails as an unknown method would.
+    const methodName = this.owner.binding.methodByCode[method]
+    if (methodName === undefined) return PARSE_ERROR
+    const req = new Http1Request(this, this.socket, methodName, target, raw, versionMajor, versionMinor)
     this.reading = req
     if (this.phase === Phase.Head) this.phase = Phase.Body
     if (upgrade) {

@@ -9,8 +9,14 @@ import { createRequire } from 'node:module'
  */
 export interface ParserBinding {
   readonly HTTPParser: HttpParserClass
-  /** Method names by the index llhttp reports. */
+  /** The method names `node:http` accepts (`_http_common.methods`), in llhttp's order. */
   readonly methods: readonly string[]
+  /**
+   * Method names by the code llhttp reports in `kOnHeadersComplete`. Not `methods` itself: llhttp's
+   * codes have gaps where RTSP methods sit (QUERY is code 46 but `methods[34]`), so the table is built
+   * by parsing each name once (see {@link methodCodes}); a code missing from it is no method to forward.
+   */
+  readonly methodByCode: readonly (string | undefined)[]
   readonly kOnMessageBegin: number
   readonly kOnHeaders: number
   readonly kOnHeadersComplete: number
@@ -68,9 +74,11 @@ function shapeOf(load: ModuleLoader): ParserBinding | undefined {
     for (const m of ['initialize', 'consume', 'unconsume', 'execute', 'finish', 'getCurrentBuffer', 'close']) {
       if (typeof proto[m] !== 'function') return undefined
     }
+    const names = methods as string[]
     return {
       HTTPParser: P,
-      methods: methods as string[],
+      methods: names,
+      methodByCode: methodCodes(P, P.kOnHeadersComplete as number, names),
       kOnMessageBegin: P.kOnMessageBegin as number,
       kOnHeaders: P.kOnHeaders as number,
       kOnHeadersComplete: P.kOnHeadersComplete as number,
@@ -81,6 +89,32 @@ function shapeOf(load: ModuleLoader): ParserBinding | undefined {
   } catch {
     return undefined
   }
+}
+
+/**
+ * The code llhttp reports for each of `names`, learnt by parsing `NAME / HTTP/1.1` once per name (35
+ * tiny parses, once per process). A name the parser refuses is left out.
+ */
+function methodCodes(P: HttpParserClass, kOnHeadersComplete: number, names: readonly string[]): (string | undefined)[] {
+  const table: (string | undefined)[] = []
+  for (const name of names) {
+    const parser = new P()
+    parser.initialize(P.REQUEST, {}, 16 * 1024, 0)
+    let code = -1
+    parser[kOnHeadersComplete] = (_major: number, _minor: number, _headers: unknown, method: number): number => {
+      code = method
+      return 0
+    }
+    try {
+      parser.execute(Buffer.from(`${name} / HTTP/1.1\r\nHost: x\r\n\r\n`, 'latin1'))
+    } catch {
+      // A parser that throws here is caught again, and reported, by the self-test.
+    } finally {
+      parser.close()
+    }
+    if (code >= 0 && table[code] === undefined) table[code] = name
+  }
+  return table
 }
 
 /** What the self-test's canned bytes must parse to: one line per message event. */
