@@ -54,7 +54,7 @@ test('a ConfigMap-style ..data symlink swap reloads; an invalid swap is rejected
   await version('..2026_12_07_03', configFor(b).replace('url: ', 'url: ftp://nope # '))
   await flip('..2026_12_07_03')
   await waitFor(() => /reload rejected, the running configuration stays/.test(lb.output()), { timeoutMs: 15_000, message: 'the invalid swap is rejected' })
-  assert.match(lb.output(), /pools\.web\.backends\[0\]\.url: expected an http:\/\/ URL/)
+  assert.match(lb.output(), /pools\.web\.backends\[0\]\.url: expected an http:\/\/ or https:\/\/ URL/)
   for (let i = 0; i < 5; i++) assert.equal(await servedBy(lb.port), 'b')
   assert.equal(lb.child.exitCode, null, 'still running')
 })
