@@ -25,16 +25,17 @@ import { poolConfig, startProxy, type InProcessProxy } from '../helpers/in-proce
  * - the order in which the backend sees pipelined requests: node:http hands every pipelined request to the
  *   proxy at once (they reach the backend concurrently), the own listener one after another; the set of
  *   requests the backend sees is compared, not their order;
- * - requests pipelined behind one whose answer closes the connection (a refusal by the request guard,
- *   `Connection: close`): node:http has already handed them to the proxy, which forwards them, so the
- *   backend sees requests whose answers the client never gets; the own listener never starts them. The
- *   backend must see every request through node:http that it sees through the own listener, and more only
- *   when the client got fewer answers than it sent requests;
+ * - requests pipelined behind one whose answer closes the connection for a reason node:http decides itself
+ *   (an `Expect: 100-continue` request answered without 100, a client's `Connection: close`): node:http has
+ *   already handed them to the proxy, which forwards them, so the backend sees requests whose answers the
+ *   client never gets; the own listener never starts them. (Behind a refusal by the balancer, 4xx and
+ *   close, neither listener forwards anything.) The backend must see every request through node:http that
+ *   it sees through the own listener, and more only when the client got fewer answers than it sent;
  * - a connection reset: when the server closes after a refusal while the client is still sending, the
  *   client's kernel may answer with a reset and drop the last answer (timing, either listener). When one
  *   side was reset, its answers must be a prefix of the other side's.
  */
-export const DELIBERATE = ['header case and order of listener-added fields', 'Keep-Alive and Connection: keep-alive headers', 'requests behind a closing answer reach the backend through node:http', 'Date and request ids', 'backend arrival order of pipelined requests', 'a reset may drop the last answer']
+export const DELIBERATE = ['header case and order of listener-added fields', 'Keep-Alive and Connection: keep-alive headers', 'requests behind an answer node:http closes itself (100-continue refused, Connection: close) reach the backend through node:http', 'Date and request ids', 'backend arrival order of pipelined requests', 'a reset may drop the last answer']
 
 /** A tiny seeded PRNG (mulberry32): the same seed gives the same streams on every run. */
 export function prng(seed: number): () => number {
