@@ -12,6 +12,7 @@
 import http from 'node:http'
 import net from 'node:net'
 import { poolConfig, startProxy, type InProcessProxy } from '../helpers/in-process.js'
+import { seededRandom } from '../../src/core/index.js'
 
 /**
  * Differences between the listeners that are deliberate, normalised away before comparing:
@@ -36,18 +37,6 @@ import { poolConfig, startProxy, type InProcessProxy } from '../helpers/in-proce
  *   side was reset, its answers must be a prefix of the other side's.
  */
 export const DELIBERATE = ['header case and order of listener-added fields', 'Keep-Alive and Connection: keep-alive headers', 'requests behind an answer node:http closes itself (100-continue refused, Connection: close) reach the backend through node:http', 'Date and request ids', 'backend arrival order of pipelined requests', 'a reset may drop the last answer']
-
-/** A tiny seeded PRNG (mulberry32): the same seed gives the same streams on every run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** One generated stream. */
 export interface Stream {
@@ -123,7 +112,8 @@ function request(r: () => number, id: string, n: number): [string, string] {
 
 /** Stream number `index` of `seed`. */
 export function makeStream(seed: number, index: number): Stream {
-  const r = prng(seed * 1_000_003 + index)
+  // Seeded (mulberry32): the same seed gives the same streams on every run.
+  const r = seededRandom(seed * 1_000_003 + index)
   const id = `${seed}-${index}`
   const count = 1 + Math.floor(r() * 6)
   let text = ''
