@@ -117,7 +117,7 @@ export function createWorkerApp(config: LbConfig, send: (msg: WorkerMessage) => 
   diagnostics.subscribe(circuitChannel.name, onCircuit)
   const tls = config.tls
   // With `tls.redirectHttp` the plain listener only redirects to HTTPS.
-  const server = tls?.redirectHttp === true ? createRedirectServer(tls.port, config.limits) : createHttpServer(runtime, config.limits)
+  const server = tls?.redirectHttp === true ? createRedirectServer(tls.port, config.limits) : createHttpServer(runtime, config.limits, config.listen)
   const tlsListener = tls === undefined ? undefined : createTlsServer(runtime, config.limits, tls)
   return {
     runtime,

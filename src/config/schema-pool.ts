@@ -150,6 +150,9 @@ const stickySession = z
   .transform((s) => (s === true ? { cookie: 'lb_sticky', ttlMs: 3_600_000 } : { cookie: s.cookie, ttlMs: s.ttl }))
   .describe('Pin a client to a backend with a cookie: true or { cookie, ttl }.')
 
+/** Protocols the balancer speaks to a pool's backends. */
+export const UPSTREAM_PROTOCOLS = ['http1', 'h2c', 'h2'] as const
+
 /** Names a pool may have (they appear in URLs and metric labels). */
 export const POOL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
 
@@ -170,6 +173,10 @@ export const poolSchema = strictObject({
   panicThresholdPercent: percent.default(0).describe('When fewer than this percent of the pool is ready, balance over all of it; 0 = off. Default 0.'),
   stickySession: stickySession.optional(),
   maxConnectionsPerEndpoint: count(1).default(256).describe('Max keep-alive connections per backend per worker. Default 256.'),
+  protocol: z
+    .enum(UPSTREAM_PROTOCOLS, { error: (iss) => `expected one of ${UPSTREAM_PROTOCOLS.join(', ')}, got ${show(iss.input)}` })
+    .default('http1')
+    .describe('Protocol to the backends: http1, h2c (HTTP/2 prior knowledge over cleartext) or h2 (HTTP/2 over TLS via ALPN). Default http1.'),
 })
   .transform((p) => ({
     algorithm: p.algorithm,
@@ -184,5 +191,6 @@ export const poolSchema = strictObject({
     panicThresholdPercent: p.panicThresholdPercent,
     stickySession: p.stickySession,
     maxConnectionsPerEndpoint: p.maxConnectionsPerEndpoint,
+    protocol: p.protocol,
   }))
   .describe('A pool: a set of backends and how to balance over them.')

@@ -86,6 +86,7 @@ export const configFileSchema = strictObject({
   listen: strictObject({
     host: host.default('0.0.0.0').describe('Address to listen on. Default 0.0.0.0.'),
     port: port.default(8080).describe('HTTP port. Default 8080 (env PORT, flag --port).'),
+    h2c: z.boolean({ error: 'expected true or false' }).default(false).describe('Also accept HTTP/2 with prior knowledge (h2c, e.g. gRPC without TLS) on this port. Default false.'),
   }).prefault({}).describe('The plain-HTTP listener.'),
   tls: tls.optional(),
   workers: z

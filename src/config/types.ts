@@ -7,7 +7,8 @@ import type { AlgorithmId } from '../core/index.js'
 export interface LbConfig {
   /** Where the configuration came from (for messages and reload). */
   source: ConfigSource
-  listen: { host: string; port: number }
+  /** `h2c`: the plain listener also accepts HTTP/2 with prior knowledge (default false). */
+  listen: { host: string; port: number; h2c?: boolean | undefined }
   /** Optional TLS listener (issue: edge features). */
   tls?: TlsConfig | undefined
   /** Number of worker processes; default: number of CPUs. */
@@ -174,6 +175,8 @@ export interface PoolConfig {
   stickySession?: { cookie: string; ttlMs: number } | undefined
   /** Max keep-alive connections per endpoint per worker. */
   maxConnectionsPerEndpoint: number
+  /** Protocol to the backends: `http1`, `h2c` (HTTP/2 prior knowledge) or `h2` (HTTP/2 over TLS, ALPN). */
+  protocol: 'http1' | 'h2c' | 'h2'
 }
 
 export interface HeaderEdits {

@@ -247,8 +247,9 @@ class Exchange implements AttemptOwner {
   }
 
   /** The backend finished its response. */
-  onResponseEnd(attempt: Attempt): void {
+  onResponseEnd(attempt: Attempt, trailers: readonly string[]): void {
     if (attempt !== this.current) return
+    if (trailers.length > 0) forwardTrailers(this.res, trailers)
     this.res.end()
     this.finish(this.status, '')
   }
@@ -321,6 +322,18 @@ class Exchange implements AttemptOwner {
       decision: this.trace?.toString(),
     }
   }
+}
+
+/** Passes the backend's trailers (gRPC's `grpc-status`, `grpc-message`) on to the client. */
+function forwardTrailers(res: ClientResponse, trailers: readonly string[]): void {
+  if (res.addTrailers === undefined) return
+  const fields: Record<string, string> = {}
+  for (let i = 0; i + 1 < trailers.length; i += 2) {
+    const name = (trailers[i] as string).toLowerCase()
+    const value = trailers[i + 1] as string
+    fields[name] = fields[name] === undefined ? value : `${fields[name]}, ${value}`
+  }
+  res.addTrailers(fields)
 }
 
 /**

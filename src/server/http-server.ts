@@ -4,6 +4,7 @@ import type { ClientLimits } from '../config/index.js'
 import { createRequestHandler, createUpgradeHandler, type ProxyRuntime } from '../proxy/index.js'
 import { handleClientError } from './client-errors.js'
 import { trackConnections } from './drain.js'
+import { acceptH2c } from './h2c.js'
 import { Http1Server, loadParserBinding, type Http1ServerOptions, type ParserBinding } from './http1/index.js'
 
 /**
@@ -48,7 +49,7 @@ export type PlainServer = NetServer & { closeAllConnections(): void }
  * request 60 s) and a head-size ceiling; the balancer measures URL and header sizes itself so that it
  * can tell 414 from 431 (the parser's ceiling is their sum plus slack, a backstop).
  */
-export function createHttpServer(runtime: ProxyRuntime, limits: ClientLimits): PlainServer {
+export function createHttpServer(runtime: ProxyRuntime, limits: ClientLimits, listen: { h2c?: boolean | undefined } = {}): PlainServer {
   const { binding, options } = ownHttp1(limits)
   const onRequest = createRequestHandler(runtime, 'http')
   let server: PlainServer
@@ -60,6 +61,8 @@ export function createHttpServer(runtime: ProxyRuntime, limits: ClientLimits): P
   } else {
     server = new Http1Server(binding, options, onRequest)
   }
+  // Before any other connection listener: it takes over the HTTP/1.1 ones registered so far.
+  if (listen.h2c === true) acceptH2c(server, onRequest, limits)
   server.on('upgrade', createUpgradeHandler(runtime, 'http'))
   trackConnections(server)
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => handleClientError(err, socket, limits.maxUrlBytes))

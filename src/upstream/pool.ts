@@ -8,6 +8,7 @@ import { EndpointStats } from './endpoint-stats.js'
 import { isReady, type EndpointState } from './endpoint-state.js'
 import { OutlierDetector, type EjectionChange, type OutlierFailureKind } from './health/index.js'
 import { computeReadySets } from './ready-set.js'
+import { Http2Dispatcher } from './h2-dispatcher.js'
 import { RetryBudget } from './retry.js'
 
 /** Options of {@link UpstreamPool}; everything is injectable for tests. */
@@ -288,6 +289,18 @@ function connectionLimit(config: PoolConfig): number | null {
 /** Keep-alive connections to one endpoint, with the pool's timeouts (SPEC 2 defaults). */
 function createUndiciPool(url: URL, config: PoolConfig): Dispatcher {
   const t = config.timeouts
+  if (config.protocol === 'h2c' || config.protocol === 'h2') {
+    const h2 = new Http2Dispatcher(url, {
+      protocol: config.protocol,
+      connectTimeoutMs: t.connectMs,
+      headersTimeoutMs: t.headersMs,
+      bodyTimeoutMs: t.bodyMs,
+      idleTimeoutMs: t.idleMs,
+      maxSessions: connectionLimit(config) ?? 0,
+    })
+    // It implements the part of Dispatcher the proxy calls (dispatch, close, stats.pending).
+    return h2 as unknown as Dispatcher
+  }
   return new UndiciPool(url.origin, {
     connections: connectionLimit(config),
     pipelining: 1,

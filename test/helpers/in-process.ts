@@ -30,7 +30,7 @@ export async function startProxy(config: Record<string, unknown>): Promise<InPro
   try {
     const file = join(dir, 'lb.config.json')
     // The schema accepts ports 1-65535 only: validate with a placeholder, then bind port 0.
-    await writeFile(file, JSON.stringify({ ...config, listen: { host: '127.0.0.1', port: 1 } }, null, 2))
+    await writeFile(file, JSON.stringify({ ...config, listen: { ...(config.listen as object | undefined), host: '127.0.0.1', port: 1 } }, null, 2))
     const loaded = await loadConfig({ file, env: {} })
     app = createWorkerApp({ ...loaded, listen: { ...loaded.listen, host: '127.0.0.1', port: 0 } })
     await app.listen()

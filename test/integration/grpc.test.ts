@@ -1,0 +1,111 @@
+/**
+ * gRPC end to end with `@grpc/grpc-js` as the real client and backend: through the TLS listener (HTTP/2
+ * via ALPN) and through h2c on the plain listener (`listen.h2c`), to an h2c backend pool
+ * (`protocol: h2c`). Every kind of call, every message and the final status must arrive.
+ */
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import * as grpc from '@grpc/grpc-js'
+import { getFreePort } from '../helpers/index.js'
+import { EchoClient, methods, startGrpcBackend, unary, type GrpcBackend } from '../helpers/grpc.js'
+import { startProxy, type InProcessProxy } from '../helpers/in-process.js'
+
+const run = promisify(execFile)
+
+/** A client of the balancer on one listener: `h2c` (plain port) or `tls` (TLS port, HTTP/2 via ALPN). */
+function clientFor(kind: 'h2c' | 'tls', lb: InProcessProxy, tlsPort: number, ca: Buffer): grpc.Client {
+  if (kind === 'h2c') return new EchoClient(`127.0.0.1:${lb.port}`, grpc.credentials.createInsecure())
+  return new EchoClient(`127.0.0.1:${tlsPort}`, grpc.credentials.createSsl(ca), {
+    'grpc.ssl_target_name_override': 'lb.test',
+    'grpc.default_authority': 'lb.test',
+  })
+}
+
+describe('gRPC through the balancer to an h2c pool', () => {
+  let dir = ''
+  let ca: Buffer
+  let tlsPort = 0
+  let backend: GrpcBackend
+  let lb: InProcessProxy
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'lb-grpc-'))
+    const cert = join(dir, 'cert.pem')
+    const key = join(dir, 'key.pem')
+    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=lb.test', '-addext', 'subjectAltName=DNS:lb.test', '-keyout', key, '-out', cert])
+    ca = await readFile(cert)
+    backend = await startGrpcBackend('g1')
+    tlsPort = await getFreePort()
+    lb = await startProxy({
+      workers: 1,
+      listen: { h2c: true },
+      tls: { host: '127.0.0.1', port: tlsPort, http2: true, certificates: [{ cert, key }] },
+      pools: {
+        grpc: { protocol: 'h2c', backends: [{ url: backend.url }], healthCheck: { enabled: false }, retries: { attempts: 1 } },
+      },
+    })
+  })
+  after(async () => {
+    await lb?.close()
+    await backend?.close()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  for (const kind of ['h2c', 'tls'] as const) {
+    test(`${kind}: unary, server-streaming (1000), client-streaming and bidi calls complete with every message`, async (t) => {
+      const client = clientFor(kind, lb, tlsPort, ca)
+      t.after(() => client.close())
+      const m = methods(client)
+
+      assert.equal(await unary(client, 'hello'), 'g1:hello')
+
+      const received: string[] = []
+      const status = await new Promise<grpc.StatusObject>((resolve, reject) => {
+        const call = m.ServerStream(Buffer.from('1000'))
+        call.on('data', (msg: Buffer) => received.push(msg.toString()))
+        call.on('status', resolve)
+        call.on('error', reject)
+      })
+      assert.equal(status.code, grpc.status.OK)
+      assert.equal(received.length, 1000)
+      assert.deepEqual(received.slice(0, 2), ['g1:0', 'g1:1'])
+      assert.equal(received[999], 'g1:999')
+
+      const counted = await new Promise<string>((resolve, reject) => {
+        const call = m.ClientStream((err, res) => (err ? reject(err) : resolve((res as Buffer).toString())))
+        for (let i = 0; i < 500; i++) call.write(Buffer.alloc(100, i % 256))
+        call.end()
+      })
+      assert.equal(counted, 'g1:500:50000')
+
+      const echoes: string[] = []
+      await new Promise<void>((resolve, reject) => {
+        const call = m.Bidi()
+        let sent = 0
+        call.on('data', (msg: Buffer) => {
+          echoes.push(msg.toString())
+          // Ping-pong: the next message goes only after the previous echo came back (both directions live).
+          if (sent < 50) call.write(Buffer.from(String(sent++)))
+          else call.end()
+        })
+        call.on('status', (s: grpc.StatusObject) => (s.code === grpc.status.OK ? resolve() : reject(new Error(s.details))))
+        call.on('error', reject)
+        call.write(Buffer.from(String(sent++)))
+      })
+      assert.equal(echoes.length, 50)
+      assert.equal(echoes[49], 'g1:49')
+    })
+
+    test(`${kind}: 100 concurrent calls over one client connection all succeed`, async (t) => {
+      const client = clientFor(kind, lb, tlsPort, ca)
+      t.after(() => client.close())
+      const results = await Promise.all(Array.from({ length: 100 }, (_, i) => unary(client, `c${i}`)))
+      assert.deepEqual(results, Array.from({ length: 100 }, (_, i) => `g1:c${i}`))
+    })
+  }
+})
