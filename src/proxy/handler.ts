@@ -5,7 +5,7 @@ import { requestChannel, retryChannel, systemRandom, type ErrorCode, type Reques
 import type { ClientLimits } from '../config/index.js'
 import { backoffMs, classifyRetry, isReady, type RetryFailure, type UpstreamPool } from '../upstream/index.js'
 import { stripMapped, type ClientAddressResolver } from './client-address.js'
-import { sendError } from './error-response.js'
+import { isGrpcContentType, sendError, sendGrpcError } from './error-response.js'
 import { appendForwardedHeaders, copyRequestHeaders, isValidRequestId, knownName } from './headers.js'
 import { checkRequest, type RequestHead } from './request-guard.js'
 import { rewritePath, type CompiledRoute, type Router } from './router.js'
@@ -86,6 +86,8 @@ class Exchange implements AttemptOwner {
   /** Present when the client asked for (and is allowed) a decision trace. */
   trace: DecisionTrace | undefined
   traceTry = -1
+  /** An HTTP/2 request with a gRPC content type: the balancer's own errors are gRPC-shaped. */
+  grpc = false
   /** `RateLimit-Policy` / `RateLimit` (and `Retry-After` when refused) for the response. */
   rateLimitHeaders: string[] | undefined
 
@@ -110,6 +112,8 @@ class Exchange implements AttemptOwner {
     const path = q === -1 ? url : url.slice(0, q)
     const route = ctx.router.match(this.method, this.host, path, req.rawHeaders)
     this.route = route
+    // gRPC runs over HTTP/2 only: HTTP/1.1 requests skip the scan.
+    if (req.httpVersion === '2.0') this.grpc = hasGrpcContentType(req.rawHeaders)
     const facts = copyRequestHeaders(req.rawHeaders, this.headers, route?.requestHeaders?.remove)
     this.requestId = facts.requestId !== '' ? facts.requestId : randomUUID()
     const peer = stripMapped(req.socket.remoteAddress ?? '')
@@ -257,7 +261,8 @@ class Exchange implements AttemptOwner {
   /** The backend failed after response bytes reached the client: the client must see a broken response. */
   onResponseAborted(attempt: Attempt, code: ErrorCode): void {
     if (attempt !== this.current) return
-    this.res.destroy()
+    if (this.grpc && !this.clientGone) sendGrpcError(this.res, code, this.requestId)
+    else this.res.destroy()
     this.finish(this.status, code)
   }
 
@@ -285,7 +290,8 @@ class Exchange implements AttemptOwner {
 
   private fail(code: ErrorCode): void {
     const extra = this.trace === undefined ? this.rateLimitHeaders : [...(this.rateLimitHeaders ?? []), DECISION_HEADER, this.trace.toString()]
-    sendError(this.res, code, this.requestId, undefined, extra)
+    if (this.grpc) sendGrpcError(this.res, code, this.requestId, extra)
+    else sendError(this.res, code, this.requestId, undefined, extra)
     this.finish(this.res.statusCode, code)
   }
 
@@ -322,6 +328,13 @@ class Exchange implements AttemptOwner {
       decision: this.trace?.toString(),
     }
   }
+}
+
+function hasGrpcContentType(raw: readonly string[]): boolean {
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if ((raw[i] as string).toLowerCase() === 'content-type') return isGrpcContentType(raw[i + 1] as string)
+  }
+  return false
 }
 
 /** Passes the backend's trailers (gRPC's `grpc-status`, `grpc-message`) on to the client. */

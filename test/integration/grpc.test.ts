@@ -109,3 +109,74 @@ describe('gRPC through the balancer to an h2c pool', () => {
     })
   }
 })
+
+describe('errors the balancer produces for gRPC calls are gRPC statuses', () => {
+  const started: { close(): Promise<void> }[] = []
+  after(async () => {
+    for (const s of started.reverse()) await s.close()
+  })
+  async function proxy(config: Record<string, unknown>): Promise<InProcessProxy> {
+    const lb = await startProxy({ workers: 1, listen: { h2c: true }, ...config })
+    started.push(lb)
+    return lb
+  }
+  function client(lb: InProcessProxy): grpc.Client {
+    const c = new EchoClient(`127.0.0.1:${lb.port}`, grpc.credentials.createInsecure())
+    started.push({ close: async () => c.close() })
+    return c
+  }
+  const pool = (url: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+    protocol: 'h2c', backends: [{ url }], healthCheck: { enabled: false }, retries: { attempts: 1 }, ...extra,
+  })
+
+  test('every backend down: UNAVAILABLE at once, with a grpc-message naming the error', async () => {
+    const dead = await getFreePort() // nothing listens there: connections are refused
+    const lb = await proxy({ pools: { grpc: pool(`http://127.0.0.1:${dead}`) } })
+    const startedAt = performance.now()
+    const err = (await unary(client(lb), 'x').then(() => assert.fail('expected an error'), (e: unknown) => e)) as grpc.ServiceError
+    assert.equal(err.code, grpc.status.UNAVAILABLE)
+    assert.match(err.details, /LB_ERR_CONNECT/)
+    assert.ok(performance.now() - startedAt < 2000, 'answered without waiting for a timeout')
+  })
+
+  test('rate limited: RESOURCE_EXHAUSTED', async (t) => {
+    const backend = await startGrpcBackend('r1')
+    t.after(() => backend.close())
+    const lb = await proxy({
+      pools: { grpc: pool(backend.url) },
+      routes: [{ pool: 'grpc', rateLimit: { rate: '1/m', burst: 1 } }],
+    })
+    const c = client(lb)
+    assert.equal(await unary(c, 'a'), 'r1:a')
+    const err = (await unary(c, 'b').then(() => assert.fail('expected an error'), (e: unknown) => e)) as grpc.ServiceError
+    assert.equal(err.code, grpc.status.RESOURCE_EXHAUSTED)
+  })
+
+  test('backend too slow for the response-header timeout: DEADLINE_EXCEEDED', async (t) => {
+    const backend = await startGrpcBackend('s1')
+    t.after(() => backend.close())
+    const lb = await proxy({ pools: { grpc: pool(backend.url, { timeouts: { headers: '300ms' } }) } })
+    const md = new grpc.Metadata()
+    md.set('x-sleep-ms', '3000')
+    const err = (await unary(client(lb), 'z', md).then(() => assert.fail('expected an error'), (e: unknown) => e)) as grpc.ServiceError
+    assert.equal(err.code, grpc.status.DEADLINE_EXCEEDED)
+  })
+
+  test('backend gone mid-stream: the client gets UNAVAILABLE, not a hang', async () => {
+    const backend = await startGrpcBackend('k1', { stallServerStream: true })
+    const lb = await proxy({ pools: { grpc: pool(backend.url) } })
+    const received: string[] = []
+    const status = await new Promise<grpc.StatusObject>((resolve) => {
+      const call = methods(client(lb)).ServerStream(Buffer.from('1000'))
+      call.on('data', (msg: Buffer) => {
+        received.push(msg.toString())
+        // Half the messages arrived and the backend stalls: it dies now.
+        if (received.length === 500) void backend.close()
+      })
+      call.on('status', resolve)
+      call.on('error', () => undefined) // the status carries the outcome
+    })
+    assert.equal(received.length, 500)
+    assert.equal(status.code, grpc.status.UNAVAILABLE)
+  })
+})
