@@ -256,7 +256,7 @@ export async function startBalancer(given: LbConfig, options: StartOptions = {})
     store,
     instanceId,
     log,
-    createChecker: (pool) => (pool.healthCheck.enabled ? new ActiveHealthChecker({ pool: pool.name, config: pool.healthCheck }) : undefined),
+    createChecker: (pool) => (pool.healthCheck.enabled ? new ActiveHealthChecker({ pool: pool.name, config: pool.healthCheck, protocol: pool.protocol }) : undefined),
   })
   let reloading: Promise<{ ok: boolean; problems: string[] }> | undefined
   const reload = async (): Promise<{ ok: boolean; problems: string[] }> => {

@@ -145,9 +145,18 @@ export function sendGrpcError(res: ClientResponse, code: ErrorCode, requestId: s
   }
   res.addTrailers({
     'grpc-status': String(grpcStatusFor(code)),
-    'grpc-message': encodeURIComponent(`${ERROR_CODES[code].message} (${code}, request ${requestId})`),
+    'grpc-message': grpcPercentEncode(`${ERROR_CODES[code].message} (${code}, request ${requestId})`),
   })
   res.end()
+}
+
+/** gRPC's percent-encoding of `grpc-message`: bytes outside printable ASCII, and `%`, as %XX of UTF-8. */
+function grpcPercentEncode(message: string): string {
+  let out = ''
+  for (const byte of Buffer.from(message, 'utf8')) {
+    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`
+  }
+  return out
 }
 
 /**

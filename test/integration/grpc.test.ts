@@ -135,7 +135,7 @@ describe('errors the balancer produces for gRPC calls are gRPC statuses', () => 
     const startedAt = performance.now()
     const err = (await unary(client(lb), 'x').then(() => assert.fail('expected an error'), (e: unknown) => e)) as grpc.ServiceError
     assert.equal(err.code, grpc.status.UNAVAILABLE)
-    assert.match(err.details, /LB_ERR_CONNECT/)
+    assert.match(err.details, /could not connect to backend \(LB_ERR_CONNECT, request /)
     assert.ok(performance.now() - startedAt < 2000, 'answered without waiting for a timeout')
   })
 

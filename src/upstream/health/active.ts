@@ -9,6 +9,7 @@
  * longer than the interval. `interval` is `intervalMs` while healthy, `unhealthyIntervalMs` while not.
  */
 import http from 'node:http'
+import { connect as connectHttp2 } from 'node:http2'
 import https from 'node:https'
 import type { Clock, Endpoint, HealthEvent, HealthTransition, ProbeEvent } from '../../core/index.js'
 import { healthChannel, probeChannel, systemClock, systemRandom } from '../../core/index.js'
@@ -30,6 +31,14 @@ export interface ActiveHealthCheckerOptions {
   random?: (() => number) | undefined
   /** State of an endpoint before its thresholds are met (default true, like the pool's initial state). */
   initiallyHealthy?: boolean | undefined
+  /** Protocol of the pool's backends: `h2c` / `h2` pools are probed over HTTP/2 (default http1). */
+  protocol?: 'http1' | 'h2c' | 'h2' | undefined
+}
+
+/** A probe in flight, as the checker stops it. */
+interface ProbeRequest {
+  readonly destroyed: boolean
+  destroy(): unknown
 }
 
 /** What the checker knows about one endpoint. */
@@ -61,7 +70,7 @@ interface Target {
   generation: number
   active: boolean
   timer: NodeJS.Timeout | undefined
-  request: http.ClientRequest | undefined
+  request: ProbeRequest | undefined
   /** Resolves when the socket of the probe in flight is closed. */
   closing: Promise<void>
   lastStatus: number | undefined
@@ -82,6 +91,7 @@ export class ActiveHealthChecker implements HealthChecker {
   private readonly clock: Clock
   private readonly random: () => number
   private readonly initiallyHealthy: boolean
+  private readonly send: typeof sendProbe
   private readonly targets = new Map<string, Target>()
   private readonly listeners = new Set<(t: HealthTransition) => void>()
 
@@ -91,6 +101,8 @@ export class ActiveHealthChecker implements HealthChecker {
     this.clock = options.clock ?? systemClock
     this.random = options.random ?? systemRandom
     this.initiallyHealthy = options.initiallyHealthy ?? true
+    // An HTTP/2-only backend (a gRPC server) answers an HTTP/1.1 probe by closing the connection.
+    this.send = options.protocol === 'h2c' || options.protocol === 'h2' ? sendHttp2Probe : sendProbe
   }
 
   /** See {@link HealthChecker.start}. A survivor whose URL changed keeps its state; the next probe uses the new URL. */
@@ -185,7 +197,7 @@ export class ActiveHealthChecker implements HealthChecker {
     const generation = target.generation
     let closed!: () => void
     target.closing = new Promise((resolve) => (closed = resolve))
-    const request = sendProbe(target.endpoint.url, this.config, (outcome) => {
+    const request = this.send(target.endpoint.url, this.config, (outcome) => {
       if (generation === target.generation) this.record(target, outcome)
     }, () => {
       closed()
@@ -236,7 +248,7 @@ export class ActiveHealthChecker implements HealthChecker {
  * timeout also bounds a body that never ends). Returns the request, or undefined when it could not
  * even be created (then both callbacks have already run).
  */
-function sendProbe(url: URL, config: HealthCheckConfig, settle: (o: ProbeOutcome) => void, closed: () => void): http.ClientRequest | undefined {
+function sendProbe(url: URL, config: HealthCheckConfig, settle: (o: ProbeOutcome) => void, closed: () => void): ProbeRequest | undefined {
   let settled = false
   const once = (o: ProbeOutcome): void => {
     if (settled) return
@@ -276,6 +288,41 @@ function sendProbe(url: URL, config: HealthCheckConfig, settle: (o: ProbeOutcome
   })
   request.end()
   return request
+}
+
+/**
+ * {@link sendProbe} over HTTP/2 (prior knowledge for `http:`, ALPN h2 for `https:`): one session per
+ * probe, closed after the response headers, as the HTTP/1.1 probe sends `Connection: close`.
+ */
+function sendHttp2Probe(url: URL, config: HealthCheckConfig, settle: (o: ProbeOutcome) => void, closed: () => void): ProbeRequest {
+  let settled = false
+  const once = (o: ProbeOutcome): void => {
+    if (settled) return
+    settled = true
+    settle(o)
+  }
+  const session = connectHttp2(url.origin)
+  const timer = setTimeout(() => {
+    once({ success: false, error: 'timeout', reason: 'timeout' })
+    session.destroy()
+  }, config.timeoutMs > 0 ? config.timeoutMs : DEFAULT_TIMEOUT_MS)
+  timer.unref()
+  session.on('error', (err) => once(failure(err)))
+  session.once('close', () => {
+    clearTimeout(timer)
+    once({ success: false, error: 'ECONNRESET', reason: 'ECONNRESET' })
+    closed()
+  })
+  const stream = session.request({ ':method': config.method, ':path': config.path, 'user-agent': PROBE_USER_AGENT, accept: '*/*' }, { endStream: true })
+  stream.on('response', (headers) => {
+    const status = Number(headers[':status'])
+    once({ success: isExpectedStatus(status, config.expectedStatuses), status, reason: `status ${status}` })
+    session.close()
+  })
+  stream.on('error', (err) => once(failure(err)))
+  stream.resume()
+  stream.once('close', () => session.close())
+  return session
 }
 
 /** True when `status` falls in one of the inclusive ranges; an empty list means "below 500". */
