@@ -47,7 +47,8 @@ export type PlainServer = NetServer & { closeAllConnections(): void }
  * `node:http` is used instead when this Node's parser binding has another shape, or when
  * `LB_HTTP1_SERVER=node` asks for it. The parser enforces the client deadlines (header 10 s, whole
  * request 60 s) and a head-size ceiling; the balancer measures URL and header sizes itself so that it
- * can tell 414 from 431 (the parser's ceiling is their sum plus slack, a backstop).
+ * can tell 414 from 431 (the parser's ceiling is their sum plus slack, a backstop). `listen.h2c`: the
+ * same port also serves HTTP/2 with prior knowledge ({@link acceptH2c}).
  */
 export function createHttpServer(runtime: ProxyRuntime, limits: ClientLimits, listen: { h2c?: boolean | undefined } = {}): PlainServer {
   const { binding, options } = ownHttp1(limits)
