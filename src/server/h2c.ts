@@ -8,6 +8,7 @@ import { createServer as createHttp2Server, type Http2Server } from 'node:http2'
 import type { Server as NetServer, Socket } from 'node:net'
 import type { ClientLimits } from '../config/index.js'
 import type { ClientRequest, ClientResponse } from '../proxy/index.js'
+import { registerHttp2Sessions } from './drain.js'
 import { createHttp2RequestListener, http2ServerOptions, trackSessions } from './http2-server.js'
 
 /** The client connection preface of HTTP/2 (RFC 9113 3.4). */
@@ -31,7 +32,9 @@ export function startsWithPreface(chunk: Buffer): boolean {
 export function acceptH2c(server: NetServer, handler: (req: ClientRequest, res: ClientResponse) => void, limits: ClientLimits): Http2Server {
   const { ALPNProtocols: _alpn, allowHTTP1: _h1, ...options } = http2ServerOptions(limits)
   const h2 = createHttp2Server(options)
-  trackSessions(h2 as unknown as Parameters<typeof trackSessions>[0], IDLE_SESSION_MS)
+  const sessions = trackSessions(h2 as unknown as Parameters<typeof trackSessions>[0], IDLE_SESSION_MS)
+  const http2Sockets = new WeakSet<Socket>()
+  registerHttp2Sessions(server, sessions, http2Sockets)
   h2.on('request', createHttp2RequestListener(handler, limits))
   const http1 = server.listeners('connection') as ((socket: Socket) => void)[]
   server.removeAllListeners('connection')
@@ -45,6 +48,7 @@ export function acceptH2c(server: NetServer, handler: (req: ClientRequest, res: 
       socket.pause()
       socket.unshift(chunk)
       if (startsWithPreface(chunk)) {
+        http2Sockets.add(socket)
         h2.emit('connection', socket)
         return
       }

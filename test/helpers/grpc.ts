@@ -42,10 +42,10 @@ export interface GrpcBackend {
 
 /**
  * Starts an h2c gRPC backend on 127.0.0.1:0 tagged `name`. `ServerStream` takes the message count as
- * decimal text and sends `name:i`; `stallServerStream` makes it send half and then stop (a backend that
+ * decimal text and sends `name:i` (one every `streamIntervalMs` when set); `stallServerStream` makes it send half and then stop (a backend that
  * hangs, for kill tests).
  */
-export async function startGrpcBackend(name: string, options: { stallServerStream?: boolean } = {}): Promise<GrpcBackend> {
+export async function startGrpcBackend(name: string, options: { stallServerStream?: boolean; streamIntervalMs?: number } = {}): Promise<GrpcBackend> {
   const server = new grpc.Server()
   const state = { calls: 0 }
   server.addService(echoService, {
@@ -61,6 +61,18 @@ export async function startGrpcBackend(name: string, options: { stallServerStrea
       const n = Number(call.request.toString())
       const stop = options.stallServerStream === true ? Math.floor(n / 2) : n
       let i = 0
+      const interval = options.streamIntervalMs ?? 0
+      if (interval > 0) {
+        const timer = setInterval(() => {
+          if (i < stop) call.write(Buffer.from(`${name}:${i++}`))
+          if (i >= stop) {
+            clearInterval(timer)
+            if (stop === n) call.end()
+          }
+        }, interval)
+        call.once('cancelled', () => clearInterval(timer))
+        return
+      }
       const writeSome = (): void => {
         while (i < stop) {
           const ok = call.write(Buffer.from(`${name}:${i++}`))

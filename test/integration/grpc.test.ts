@@ -180,3 +180,31 @@ describe('errors the balancer produces for gRPC calls are gRPC statuses', () => 
     assert.equal(status.code, grpc.status.UNAVAILABLE)
   })
 })
+
+test('drain: a gRPC stream in flight on the h2c listener finishes (GOAWAY, not a cut socket)', async (t) => {
+  const backend = await startGrpcBackend('d1', { streamIntervalMs: 100 })
+  t.after(() => backend.close())
+  const lb = await startProxy({
+    workers: 1,
+    listen: { h2c: true },
+    pools: { grpc: { protocol: 'h2c', backends: [{ url: backend.url }], healthCheck: { enabled: false }, retries: { attempts: 1 } } },
+  })
+  t.after(() => lb.close())
+  const client = new EchoClient(`127.0.0.1:${lb.port}`, grpc.credentials.createInsecure())
+  t.after(() => client.close())
+  const received: string[] = []
+  let drained: Promise<void> | undefined
+  const status = await new Promise<grpc.StatusObject>((resolve) => {
+    const call = methods(client).ServerStream(Buffer.from('25'))
+    call.on('data', (msg: Buffer) => {
+      received.push(msg.toString())
+      // The stream lasts 2.5 s, longer than the drain's 1 s idle grace for HTTP/1.1 connections.
+      if (received.length === 1) drained = lb.app.drain(10_000)
+    })
+    call.on('status', resolve)
+    call.on('error', () => undefined)
+  })
+  await drained
+  assert.equal(status.code, grpc.status.OK, status.details)
+  assert.equal(received.length, 25)
+})
