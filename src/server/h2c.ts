@@ -17,6 +17,8 @@ const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
 /** Sessions with no open stream for this long get GOAWAY (as on the TLS listener). */
 const IDLE_SESSION_MS = 60_000
 
+function ignore(): void {}
+
 /** True when `chunk` is (the start of) the HTTP/2 connection preface. */
 export function startsWithPreface(chunk: Buffer): boolean {
   const n = Math.min(chunk.length, PREFACE.length)
@@ -43,11 +45,20 @@ export function acceptH2c(server: NetServer, handler: (req: ClientRequest, res: 
     const timer = setTimeout(() => socket.destroy(), limits.headerTimeoutMs)
     timer.unref()
     socket.once('close', () => clearTimeout(timer))
-    socket.once('data', (chunk: Buffer) => {
+    // Until a protocol's code owns the socket, a reset must not become an unhandled 'error'.
+    socket.on('error', ignore)
+    // Bytes read until the first one that rules the preface in or out (a client may send one at a time).
+    let head: Buffer = Buffer.alloc(0)
+    const onData = (chunk: Buffer): void => {
+      head = head.length === 0 ? chunk : Buffer.concat([head, chunk])
+      const h2c = startsWithPreface(head)
+      if (h2c && head.length < PREFACE.length) return
+      socket.off('data', onData)
+      socket.off('error', ignore)
       clearTimeout(timer)
       socket.pause()
-      socket.unshift(chunk)
-      if (startsWithPreface(chunk)) {
+      socket.unshift(head)
+      if (h2c) {
         http2Sockets.add(socket)
         h2.emit('connection', socket)
         return
@@ -57,7 +68,8 @@ export function acceptH2c(server: NetServer, handler: (req: ClientRequest, res: 
       if (handle != null) handle._consumed = true
       for (const listener of http1) listener.call(server, socket)
       socket.resume()
-    })
+    }
+    socket.on('data', onData)
   })
   return h2
 }
