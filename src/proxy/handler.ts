@@ -88,6 +88,8 @@ class Exchange implements AttemptOwner {
   traceTry = -1
   /** An HTTP/2 request with a gRPC content type: the balancer's own errors are gRPC-shaped. */
   grpc = false
+  /** The call's `grpc-timeout` deadline, when it set one. */
+  grpcDeadline: NodeJS.Timeout | undefined
   /** `RateLimit-Policy` / `RateLimit` (and `Retry-After` when refused) for the response. */
   rateLimitHeaders: string[] | undefined
 
@@ -113,7 +115,11 @@ class Exchange implements AttemptOwner {
     const route = ctx.router.match(this.method, this.host, path, req.rawHeaders)
     this.route = route
     // gRPC runs over HTTP/2 only: HTTP/1.1 requests skip the scan.
-    if (req.httpVersion === '2.0') this.grpc = hasGrpcContentType(req.rawHeaders)
+    if (req.httpVersion === '2.0' && hasGrpcContentType(req.rawHeaders)) {
+      this.grpc = true
+      const timeoutMs = grpcTimeoutMs(req.rawHeaders)
+      if (timeoutMs !== undefined) this.grpcDeadline = setTimeout(this.onGrpcDeadline, timeoutMs)
+    }
     const facts = copyRequestHeaders(req.rawHeaders, this.headers, route?.requestHeaders?.remove)
     this.requestId = facts.requestId !== '' ? facts.requestId : randomUUID()
     const peer = stripMapped(req.socket.remoteAddress ?? '')
@@ -288,6 +294,16 @@ class Exchange implements AttemptOwner {
     if (!this.finished) this.finish(499, 'LB_ERR_CLIENT_ABORTED')
   }
 
+  /** The call's `grpc-timeout` passed: the try is cancelled and the client gets DEADLINE_EXCEEDED. */
+  private readonly onGrpcDeadline = (): void => {
+    if (this.finished) return
+    const attempt = this.current
+    // Detached first, so that the cancelled try's own failure report is ignored.
+    this.current = undefined
+    attempt?.abort()
+    this.fail('LB_ERR_UPSTREAM_TIMEOUT')
+  }
+
   private fail(code: ErrorCode): void {
     const extra = this.trace === undefined ? this.rateLimitHeaders : [...(this.rateLimitHeaders ?? []), DECISION_HEADER, this.trace.toString()]
     if (this.grpc) sendGrpcError(this.res, code, this.requestId, extra)
@@ -298,6 +314,7 @@ class Exchange implements AttemptOwner {
   private finish(status: number, error: string): void {
     if (this.finished) return
     this.finished = true
+    if (this.grpcDeadline !== undefined) clearTimeout(this.grpcDeadline)
     this.runtime.inFlight--
     const pool = this.pool
     if (pool !== undefined) {
@@ -335,6 +352,20 @@ function hasGrpcContentType(raw: readonly string[]): boolean {
     if ((raw[i] as string).toLowerCase() === 'content-type') return isGrpcContentType(raw[i + 1] as string)
   }
   return false
+}
+
+/** gRPC timeout units (grpc/doc/PROTOCOL-HTTP2.md) in ms. */
+const GRPC_TIMEOUT_UNIT_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 0.001, n: 0.000001 }
+
+/** The `grpc-timeout` of a call in ms (`100m`, `5S`: at most 8 digits and a unit), or undefined. */
+export function grpcTimeoutMs(raw: readonly string[]): number | undefined {
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if ((raw[i] as string).toLowerCase() !== 'grpc-timeout') continue
+    const m = /^(\d{1,8})([HMSmun])$/.exec(raw[i + 1] as string)
+    if (m === null) return undefined
+    return Math.ceil(Number(m[1]) * (GRPC_TIMEOUT_UNIT_MS[m[2] as string] as number))
+  }
+  return undefined
 }
 
 /** Passes the backend's trailers (gRPC's `grpc-status`, `grpc-message`) on to the client. */

@@ -192,7 +192,7 @@ export class Http2Dispatcher {
       headersTimer = setTimeout(() => fail(codedError(`no response headers within ${headersTimeoutMs} ms`, 'UND_ERR_HEADERS_TIMEOUT')), headersTimeoutMs)
       headersTimer.unref()
     }
-    stream.on('response', (h: IncomingHttpHeaders) => {
+    stream.on('response', (h: IncomingHttpHeaders, flags: number) => {
       if (done) return
       clearTimeout(headersTimer)
       gotHeaders = true
@@ -200,7 +200,20 @@ export class Http2Dispatcher {
       const resume = (): void => {
         stream.resume()
       }
-      if (handler.onHeaders?.(status, flatten(h), resume, '') === false) stream.pause()
+      let head = h
+      if ((flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0 && h['grpc-status'] !== undefined) {
+        // A gRPC "trailers-only" response: the status is in the only HEADERS frame. Relayed as headers
+        // plus trailers, the form every gRPC client reads, since the client side may not end the
+        // stream with its headers.
+        head = {}
+        const tail: IncomingHttpHeaders = {}
+        for (const [name, value] of Object.entries(h)) {
+          if (name.startsWith('grpc-')) tail[name] = value
+          else head[name] = value
+        }
+        trailers = flattenStrings(tail)
+      }
+      if (handler.onHeaders?.(status, flatten(head), resume, '') === false) stream.pause()
       if (this.options.bodyTimeoutMs > 0) {
         stream.setTimeout(this.options.bodyTimeoutMs, () => fail(codedError(`no response body bytes for ${this.options.bodyTimeoutMs} ms`, 'UND_ERR_BODY_TIMEOUT')))
       }

@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
+import http2 from 'node:http2'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -160,6 +161,54 @@ describe('errors the balancer produces for gRPC calls are gRPC statuses', () => 
     md.set('x-sleep-ms', '3000')
     const err = (await unary(client(lb), 'z', md).then(() => assert.fail('expected an error'), (e: unknown) => e)) as grpc.ServiceError
     assert.equal(err.code, grpc.status.DEADLINE_EXCEEDED)
+  })
+
+  test('grpc-timeout is the call deadline: DEADLINE_EXCEEDED from the balancer when it passes', async (t) => {
+    // A backend that ignores grpc-timeout (grpc-js would enforce it itself) and answers after 3 s.
+    const slow = http2.createServer((_req, res) => {
+      const timer = setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'application/grpc' })
+        res.addTrailers({ 'grpc-status': '0' })
+        res.end()
+      }, 3000)
+      res.on('close', () => clearTimeout(timer))
+    })
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve))
+    t.after(() => new Promise<void>((resolve) => slow.close(() => resolve())))
+    const lb = await proxy({ pools: { grpc: pool(`http://127.0.0.1:${(slow.address() as { port: number }).port}`) } })
+    const session = http2.connect(lb.url)
+    t.after(() => session.close())
+    const payload = Buffer.from('late')
+    const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, payload.length]), payload])
+    const startedAt = performance.now()
+    const { status, grpcStatus } = await new Promise<{ status: number; grpcStatus: unknown }>((resolve, reject) => {
+      const stream = session.request({ ':method': 'POST', ':path': '/test.Echo/Unary', 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '300m' })
+      let status = 0
+      stream.on('response', (h) => {
+        status = Number(h[':status'])
+        if (h['grpc-status'] !== undefined) resolve({ status, grpcStatus: h['grpc-status'] }) // trailers-only
+      })
+      stream.on('trailers', (h) => resolve({ status, grpcStatus: h['grpc-status'] }))
+      stream.on('close', () => resolve({ status, grpcStatus: undefined }))
+      stream.on('error', reject)
+      stream.resume()
+      stream.end(frame)
+    })
+    assert.equal(status, 200)
+    assert.equal(grpcStatus, String(grpc.status.DEADLINE_EXCEEDED))
+    const elapsed = performance.now() - startedAt
+    assert.ok(elapsed < 2500, `answered at the deadline, not with the backend (${Math.round(elapsed)} ms)`)
+  })
+
+  test("a backend's own error status (trailers-only response) reaches the client", async (t) => {
+    const backend = await startGrpcBackend('u1')
+    t.after(() => backend.close())
+    const lb = await proxy({ pools: { grpc: pool(backend.url) } })
+    const c = client(lb)
+    const err = await new Promise<grpc.ServiceError>((resolve) => {
+      c.makeUnaryRequest('/test.Echo/Missing', (b: Buffer) => b, (b: Buffer) => b, Buffer.from('x'), (e) => resolve(e as grpc.ServiceError))
+    })
+    assert.equal(err.code, grpc.status.UNIMPLEMENTED)
   })
 
   test('backend gone mid-stream: the client gets UNAVAILABLE, not a hang', async () => {
