@@ -56,6 +56,8 @@ export class Http2Dispatcher {
   private readonly sessions: Session[] = []
   private readonly waiting: Waiting[] = []
   private closed = false
+  /** The endpoint's last announced SETTINGS_MAX_CONCURRENT_STREAMS: what a session still connecting is assumed to take. */
+  private peerMaxStreams = DEFAULT_MAX_STREAMS
 
   constructor(
     private readonly origin: URL,
@@ -98,7 +100,7 @@ export class Http2Dispatcher {
   private sessionWithRoom(): Session | undefined {
     for (const s of this.sessions) {
       if (s.h2.closed || s.h2.destroyed) continue
-      const max = s.connected ? (s.h2.remoteSettings.maxConcurrentStreams ?? DEFAULT_MAX_STREAMS) : DEFAULT_MAX_STREAMS
+      const max = s.connected ? (s.h2.remoteSettings.maxConcurrentStreams ?? this.peerMaxStreams) : this.peerMaxStreams
       if (s.active < max) return s
     }
     const cap = this.options.maxSessions
@@ -132,7 +134,10 @@ export class Http2Dispatcher {
       if (!session.connected) session.connectError ??= err
     })
     // More streams may fit once the peer says how many it takes.
-    h2.on('remoteSettings', () => this.drainWaiting())
+    h2.on('remoteSettings', (settings) => {
+      if (settings.maxConcurrentStreams !== undefined) this.peerMaxStreams = Math.max(1, settings.maxConcurrentStreams)
+      this.drainWaiting()
+    })
     h2.once('close', () => {
       clearTimeout(timer)
       const i = this.sessions.indexOf(session)

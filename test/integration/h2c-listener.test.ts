@@ -76,3 +76,32 @@ for (const impl of ['own', 'node'] as const) {
     assert.deepEqual(answers.map((a) => [a.status, JSON.parse(a.body).url]), [[200, '/two/0'], [200, '/two/1'], [200, '/two/2']])
   })
 }
+
+test('protocol h2c: requests share HTTP/2 sessions, a new one opening only when the backend\'s max concurrent streams are taken', async (t) => {
+  const sessions = new Set<unknown>()
+  let open = 0
+  let maxOpen = 0
+  const backend = http2.createServer({ settings: { maxConcurrentStreams: 2 } }, (req, res) => {
+    sessions.add(req.stream.session)
+    open++
+    maxOpen = Math.max(maxOpen, open)
+    setTimeout(() => {
+      open--
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(`ok ${req.url}`)
+    }, 300)
+  })
+  await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve))
+  t.after(() => new Promise<void>((resolve) => backend.close(() => resolve())))
+  const port = (backend.address() as { port: number }).port
+  const lb = await startProxy({
+    workers: 1,
+    pools: { main: { protocol: 'h2c', backends: [{ url: `http://127.0.0.1:${port}` }], healthCheck: { enabled: false } } },
+  })
+  t.after(() => lb.close())
+  // Warm up one session, so that the backend's SETTINGS are known before the burst.
+  assert.equal((await httpRequest(`${lb.url}/warm`)).status, 200)
+  const results = await Promise.all(Array.from({ length: 6 }, (_, i) => httpRequest(`${lb.url}/r${i}`)))
+  assert.deepEqual(results.map((r) => r.body), Array.from({ length: 6 }, (_, i) => `ok /r${i}`))
+  assert.equal(maxOpen, 6, 'all six were in flight at once')
+  assert.equal(sessions.size, 3, 'three sessions of two streams each')
+})
