@@ -46,4 +46,18 @@ export default tseslint.config(
     files: ['**/*.mjs', '**/*.js'],
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
+  {
+    // The dashboard's browser code: a classic script (no modules), browser globals only.
+    files: ['src/admin/dashboard/static/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: {
+        window: 'readonly', document: 'readonly', EventSource: 'readonly', sessionStorage: 'readonly', fetch: 'readonly',
+        location: 'readonly', navigator: 'readonly', requestAnimationFrame: 'readonly', devicePixelRatio: 'readonly',
+        getComputedStyle: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly',
+        clearInterval: 'readonly', URL: 'readonly', console: 'readonly', Intl: 'readonly', Date: 'readonly',
+      },
+    },
+    rules: { 'no-var': 'off', strict: ['error', 'function'] },
+  },
 )

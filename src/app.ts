@@ -21,13 +21,13 @@ import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import { ActiveHealthChecker, UpstreamPool, type UpstreamPoolOptions } from './upstream/index.js'
 import { ClientAddressResolver, Router, type ProxyContext, type ProxyRuntime } from './proxy/index.js'
-import { createHttpServer, createRedirectServer, createTlsServer, drainServer, type PlainServer } from './server/index.js'
+import { chooseHttp1Listener, createHttpServer, createRedirectServer, createTlsServer, describeHttp1Listener, drainServer, type PlainServer } from './server/index.js'
 import { Fleet, IpcCounter, WorkerSupervisor, isWorkerMessage, type PrimaryMessage, type WorkerApp, type WorkerMessage } from './cluster/index.js'
-import { circuitChannel, type CircuitEvent } from './core/index.js'
+import { circuitChannel, FailureThrottle, type CircuitEvent } from './core/index.js'
 import diagnostics from 'node:diagnostics_channel'
 import cluster from 'node:cluster'
-import { startWorkerObservability, createLogger, logEvents, InstanceStatsExchange } from './observability/index.js'
-import { AdminServer, generateToken, isLoopbackHost } from './admin/index.js'
+import { startWorkerObservability, createLogger, logEvents, InstanceStatsExchange, setHttp1ListenerLabel, type ListenerMetricsSource } from './observability/index.js'
+import { AdminServer, MetricsServer, generateToken, isLoopbackHost } from './admin/index.js'
 
 /** What a worker's pools get from outside the configuration. */
 export interface ProxyContextExtras {
@@ -71,6 +71,9 @@ export function buildProxyContext(config: LbConfig, send: (msg: WorkerMessage) =
     clientAddress: new ClientAddressResolver(config.trustedProxies),
     via: config.via,
     debugToken: config.admin.token,
+    // Kept across reloads: a reload must not give a token guesser a fresh allowance.
+    debugThrottle: extras.previous?.debugThrottle ?? new FailureThrottle(),
+    paths: { mode: config.listen.normalizePath ?? 'match-only', allowEncodedSlashes: config.listen.allowEncodedSlashes ?? false },
   }
 }
 
@@ -106,8 +109,15 @@ export function createWorkerApp(config: LbConfig, send: (msg: WorkerMessage) => 
   }
   const tokens = cluster.isWorker ? new LocalTokenSource((m) => send(m)) : undefined
   const runtime: ProxyRuntime = { context: buildProxyContext(config, send, { sequence, tokens }), shuttingDown: false, inFlight: 0 }
+  // Filled once the listeners exist (below); the metrics read it only when scraped.
+  const listenerSources: ListenerMetricsSource[] = []
   const observability = (options.observability ?? cluster.isWorker)
-    ? startWorkerObservability({ log: config.log, pools: () => runtime.context.pools.values() })
+    ? startWorkerObservability({
+        log: config.log,
+        pools: () => runtime.context.pools.values(),
+        listeners: () => listenerSources,
+        worker: cluster.worker === undefined ? undefined : String(cluster.worker.id),
+      })
     : undefined
   // Circuits are per worker; the primary collects their states for the admin view.
   const onCircuit = (m: unknown): void => {
@@ -119,6 +129,12 @@ export function createWorkerApp(config: LbConfig, send: (msg: WorkerMessage) => 
   // With `tls.redirectHttp` the plain listener only redirects to HTTPS.
   const server = tls?.redirectHttp === true ? createRedirectServer(tls.port, config.limits) : createHttpServer(runtime, config.limits, config.listen)
   const tlsListener = tls === undefined ? undefined : createTlsServer(runtime, config.limits, tls)
+  listenerSources.push({ name: 'http', getConnections: (cb) => server.getConnections(cb) })
+  if (tlsListener !== undefined) {
+    const source = { name: 'https', getConnections: (cb: (err: Error | null, n: number) => void) => tlsListener.server.getConnections(cb), tlsHandshakeErrors: 0 }
+    tlsListener.server.on('tlsClientError', () => source.tlsHandshakeErrors++)
+    listenerSources.push(source)
+  }
   return {
     runtime,
     server,
@@ -194,6 +210,8 @@ export interface RunningBalancer {
   readonly fleet: Fleet
   /** The admin server (dashboard, metrics, API) and its token (generated when none was configured). */
   readonly admin: { readonly url: string; readonly token: string; readonly tokenGenerated: boolean }
+  /** URL of the metrics listener (`metrics: { host, port }`), when configured. */
+  readonly metricsUrl: string | undefined
   /** Shared state (memory, or Redis across instances). */
   readonly store: StateStore
   /**
@@ -222,6 +240,21 @@ export interface StartOptions {
  * young-generation collection after every few MB relayed, so RSS stays bounded during large transfers.
  */
 const WORKER_V8_FLAGS = ['--expose-gc']
+
+/**
+ * One line for a listener that could not bind: `cannot listen on 127.0.0.1:9901 (admin server): address
+ * already in use`. A worker's failure arrives as text (`listen EADDRINUSE: address already in use
+ * 0.0.0.0:8080`), which names the address itself. Other errors pass through.
+ */
+function listenError(err: unknown, what: string, at?: { host: string; port: number }): unknown {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number }
+  const text = err instanceof Error ? err.message : String(err)
+  const code = e.code ?? /\b(EADDRINUSE|EACCES|EADDRNOTAVAIL)\b/.exec(text)?.[1]
+  const why = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : code === 'EADDRNOTAVAIL' ? 'address not available on this host' : undefined
+  if (why === undefined) return err
+  const address = at !== undefined ? `${at.host}:${at.port}` : (/(\S+:\d+)\s*$/.exec(text)?.[1] ?? 'its address')
+  return new Error(`cannot listen on ${address} (${what}): ${why}`, { cause: err })
+}
 
 /** Starts the primary: forks the workers and waits until every one listens. */
 export async function startBalancer(given: LbConfig, options: StartOptions = {}): Promise<RunningBalancer> {
@@ -256,7 +289,7 @@ export async function startBalancer(given: LbConfig, options: StartOptions = {})
     store,
     instanceId,
     log,
-    createChecker: (pool) => (pool.healthCheck.enabled ? new ActiveHealthChecker({ pool: pool.name, config: pool.healthCheck, protocol: pool.protocol }) : undefined),
+    createChecker: (pool) => (pool.healthCheck.enabled ? new ActiveHealthChecker({ pool: pool.name, config: pool.healthCheck, protocol: pool.protocol, upstreamTls: pool.upstreamTls }) : undefined),
   })
   let reloading: Promise<{ ok: boolean; problems: string[] }> | undefined
   const reload = async (): Promise<{ ok: boolean; problems: string[] }> => {
@@ -275,13 +308,18 @@ export async function startBalancer(given: LbConfig, options: StartOptions = {})
   // One reload at a time: a second request waits for the first and reloads again after it.
   const serialReload = (): Promise<{ ok: boolean; problems: string[] }> =>
     (reloading = (reloading ?? Promise.resolve({ ok: true, problems: [] })).then(reload, reload))
+  // The workers choose the same way (same Node, same environment): the primary names the choice once.
+  const listener = chooseHttp1Listener()
+  setHttp1ListenerLabel(listener.kind)
+  log(describeHttp1Listener(listener))
   // Admin server first: a taken admin port fails the start before any worker is forked.
   let draining = false
-  const stopEventLog = logEvents(createLogger(config.log.level, { role: 'primary' }))
+  const stopEventLog = logEvents(createLogger(config.log.level, { role: 'primary' }, config.log.format))
   const admin = new AdminServer({
     host: config.admin.host,
     port: config.admin.port,
     token: adminToken,
+    allowedHosts: config.admin.allowedHosts,
     fleet,
     workers: () => supervisor.workers().length,
     isReady: () => !draining && supervisor.workers().length > 0,
@@ -296,11 +334,18 @@ export async function startBalancer(given: LbConfig, options: StartOptions = {})
     // One dashboard for every instance sharing the store.
     instanceStats: store.scope === 'global' ? new InstanceStatsExchange({ store, instanceId }) : undefined,
   })
-  await admin.start()
+  // The metrics listener serves the admin server's exposition; it is started before the workers too.
+  const metricsServer = config.metrics === undefined ? undefined : new MetricsServer({ ...config.metrics, metricsText: () => admin.metricsText() })
   try {
-    await supervisor.start()
+    await admin.start().catch((err: unknown) => { throw listenError(err, 'admin server', config.admin) })
+    await metricsServer?.start().catch((err: unknown) => { throw listenError(err, 'metrics listener', config.metrics) })
+    await supervisor.start().catch((err: unknown) => { throw listenError(err, 'proxy listener') })
   } catch (err) {
+    // Workers that did start must not keep the process alive.
+    await supervisor.stop()
+    await metricsServer?.close()
     await admin.close()
+    await store.close()
     stopEventLog()
     throw err
   }
@@ -312,10 +357,12 @@ export async function startBalancer(given: LbConfig, options: StartOptions = {})
     reload: serialReload,
     restartWorkers: () => supervisor.rollingRestart(),
     admin: { url: admin.url(), token: adminToken, tokenGenerated: given.admin.token === undefined },
+    metricsUrl: metricsServer?.url(),
     stop: async () => {
       draining = true
       await fleet.stop()
       await supervisor.stop()
+      await metricsServer?.close()
       await admin.close()
       await store.close()
       stopEventLog()

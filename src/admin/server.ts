@@ -2,17 +2,21 @@
  * The admin server (primary process only, never in the proxy workers): health and readiness probes,
  * Prometheus metrics of all workers, the live dashboard (Server-Sent Events) and the JSON API.
  *
+ * Host check: only loopback names, the configured host and `admin.allowedHosts` are served (421
+ * otherwise; DNS rebinding), probes excepted.
+ *
  * Authentication: a bearer token for every mutating call; beyond loopback, for every call except
  * `/healthz` and `/readyz` (read-only calls there also accept HTTP Basic with the token as password,
  * so a browser can open the dashboard). A non-loopback server without a token refuses to start.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
-import { ERROR_CODES, LbError } from '../core/index.js'
-import { Registry } from 'prom-client'
-import { ClusterMetricsCollector, PrimaryMetrics, StatsTracker, readCumulative, type DashboardSnapshot, type InstanceStatsExchange } from '../observability/index.js'
+import { ERROR_CODES, FailureThrottle, LbError } from '../core/index.js'
+import { AggregatorRegistry, Registry } from 'prom-client'
+import { ClusterMetricsCollector, PrimaryMetrics, StatsTracker, readCumulative, type DashboardSnapshot, type InstanceStatsExchange, type MetricsJson } from '../observability/index.js'
 import { AdminApi, type ApiResponse, type FleetControl, type ReloadResult } from './api.js'
 import { hasBasicToken, hasBearerToken, isLoopbackHost } from './auth.js'
-import { DASHBOARD_HTML } from './dashboard/page.js'
+import { createHostCheck } from './host-check.js'
+import { isDashboardPath, serveDashboard } from './dashboard/assets.js'
 
 /** Options of {@link AdminServer}. */
 export interface AdminServerOptions {
@@ -20,6 +24,8 @@ export interface AdminServerOptions {
   port: number
   /** Required for mutating calls, and for every call beyond loopback. */
   token: string
+  /** Host names served besides loopback names and `host` (`admin.allowedHosts`); others get 421. */
+  allowedHosts?: readonly string[] | undefined
   fleet: FleetControl
   /** Live proxy workers. */
   workers: () => number
@@ -32,6 +38,10 @@ export interface AdminServerOptions {
   instanceStats?: InstanceStatsExchange | undefined
   /** Dashboard refresh period, ms (default 1000). */
   tickMs?: number
+  /** Concurrent `/api/events` streams at most (default 32); one more gets 503. */
+  maxEventClients?: number
+  /** Bytes a stream may have queued for a client that does not read (default 1 MiB); past it, the stream is closed. */
+  maxEventBufferBytes?: number
 }
 
 const MAX_BODY_BYTES = 64 * 1024
@@ -55,12 +65,16 @@ export class AdminServer {
   private ticker: NodeJS.Timeout | undefined
   private ticking = false
   private readonly loopback: boolean
+  private readonly isAllowedHost: (host: string | undefined) => boolean
+  /** Wrong tokens per client address: past the limit, 429 without comparing (no guessing oracle). */
+  private readonly authFailures = new FailureThrottle()
 
   constructor(private readonly options: AdminServerOptions) {
     this.loopback = isLoopbackHost(options.host)
     if (!this.loopback && options.token === '') {
       throw new Error(`admin.host ${options.host} is not a loopback address: refusing to start the admin server without a token (set admin.token or LB_ADMIN_TOKEN, or use admin.host 127.0.0.1)`)
     }
+    this.isAllowedHost = createHostCheck(options.host, options.allowedHosts)
     this.api = new AdminApi(options.fleet, options.reload)
     this.primaryMetrics = new PrimaryMetrics({ pools: () => options.fleet.pools(), workers: options.workers, stateStoreUp: options.stateStoreUp })
     this.server = http.createServer((req, res) => {
@@ -117,8 +131,10 @@ export class AdminServer {
 
   /** The summed Prometheus exposition of every worker plus the primary's own metrics. */
   async metricsText(): Promise<string> {
-    const workers = await this.collector.aggregate()
-    return (await workers.metrics()) + (await this.primaryMetrics.registry.metrics())
+    // The primary's process metrics share their names with the workers': one family each, so merged.
+    const own = (await this.primaryMetrics.processRegistry.getMetricsAsJSON()) as MetricsJson
+    const merged = AggregatorRegistry.aggregate([...(await this.collector.gather()), own]) as Registry
+    return (await merged.metrics()) + (await this.primaryMetrics.registry.metrics())
   }
 
   /** Takes one dashboard snapshot and sends it to every connected dashboard. */
@@ -139,7 +155,17 @@ export class AdminServer {
       this.latest = this.stats.update(Date.now(), totals, this.options.fleet.pools(), { workers: this.options.workers(), ready: this.options.isReady(), instances })
       if (this.clients.size > 0) {
         const frame = `data: ${JSON.stringify(this.latest)}\n\n`
-        for (const c of this.clients) c.write(frame)
+        const maxBuffered = this.options.maxEventBufferBytes ?? 1024 * 1024
+        for (const c of this.clients) {
+          // A client that stopped reading would make us buffer every frame forever: close it instead
+          // (EventSource reconnects by itself once it reads again).
+          if (c.writableLength > maxBuffered) {
+            this.clients.delete(c)
+            c.destroy()
+            continue
+          }
+          c.write(frame)
+        }
       }
     } finally {
       this.ticking = false
@@ -161,12 +187,26 @@ export class AdminServer {
       })
     }
 
+    // After the probes on purpose: orchestrators probe by IP or by a service name the balancer cannot
+    // know, and the probes reveal nothing a rebinding page could use.
+    if (!this.isAllowedHost(req.headers.host)) {
+      return this.json(res, 421, { error: `Host "${req.headers.host ?? ''}" is not a name of this admin server: add it to admin.allowedHosts` })
+    }
+
     const mutating = method !== 'GET' && method !== 'HEAD'
     const auth = req.headers.authorization
     const token = this.options.token
     if (mutating || !this.loopback) {
+      const client = req.socket.remoteAddress ?? ''
+      const waitMs = this.authFailures.retryAfterMs(client)
+      if (waitMs > 0) {
+        res.setHeader('retry-after', String(Math.ceil(waitMs / 1000)))
+        return this.json(res, 429, { error: 'too many wrong admin tokens from this address; retry later' })
+      }
       const ok = hasBearerToken(auth, token) || (!mutating && hasBasicToken(auth, token))
       if (!ok) {
+        // A missing token is no guess (a browser's first try, a forgotten header); a wrong one is.
+        if (auth !== undefined) this.authFailures.fail(client)
         // A browser opening the dashboard beyond loopback gets the Basic prompt (password = token).
         if (!mutating && !this.loopback) res.setHeader('www-authenticate', 'Basic realm="lb admin", charset="UTF-8"')
         else res.setHeader('www-authenticate', 'Bearer realm="lb admin"')
@@ -174,15 +214,7 @@ export class AdminServer {
       }
     }
 
-    if (path === '/' || path === '/index.html') {
-      return this.only(req, res, ['GET', 'HEAD'], () => {
-        res.writeHead(200, {
-          'content-type': 'text/html; charset=utf-8',
-          'content-security-policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'self'",
-        })
-        res.end(method === 'HEAD' ? undefined : DASHBOARD_HTML)
-      })
-    }
+    if (isDashboardPath(path)) return this.only(req, res, ['GET', 'HEAD'], () => serveDashboard(req, res, url))
     if (path === '/metrics') {
       return this.only(req, res, ['GET', 'HEAD'], async () => {
         const text = await this.metricsText()
@@ -230,7 +262,16 @@ export class AdminServer {
     await fn()
   }
 
+  /** Dashboard event streams open now. */
+  get eventClients(): number {
+    return this.clients.size
+  }
+
   private openEvents(req: IncomingMessage, res: ServerResponse): void {
+    if (this.clients.size >= (this.options.maxEventClients ?? 32)) {
+      res.setHeader('retry-after', '5')
+      return this.json(res, 503, { error: `too many dashboard event streams open (${this.clients.size}); retry later` })
+    }
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive', 'x-accel-buffering': 'no' })
     res.write(`retry: 2000\nevent: history\ndata: ${JSON.stringify(this.stats.points())}\n\n`)
     if (this.latest !== undefined) res.write(`data: ${JSON.stringify(this.latest)}\n\n`)

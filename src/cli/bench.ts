@@ -1,9 +1,12 @@
 import { ConfigError } from '../config/index.js'
+import { startBalancer } from '../app.js'
 import {
   ProgressReporter,
   describeScenarioBackend,
   formatComparison,
   formatResult,
+  loadGenerator,
+  LoadGeneratorMissingError,
   parseBenchArgs,
   resultJson,
   runComparison,
@@ -49,9 +52,12 @@ Comparing algorithms (--compare A,B,...): one fresh scenario per algorithm, same
   --degrade N:LAT[@T]    backend N switches to latency LAT after T (default ${DEFAULT_DEGRADE}, T = half the run); none = off
   --backend-concurrency N  requests each backend serves at once, the rest queue (default ${DEFAULT_BACKEND_CONCURRENCY}; 0 = unlimited)
 
-Exit code 0, or 1 on bad arguments or when no request was answered. See docs/bench.md.`
+Needs the load generator autocannon, a development dependency: in a production install (npm ci --omit=dev,
+the Docker image) run 'npm install autocannon' first.
 
-/** `lb bench`: the built-in load tester (SPEC 7). */
+Exit code 0, or 1 on bad arguments, a missing load generator, or when no request was answered. See docs/bench.md.`
+
+/** `lb bench`: the built-in load tester (load, progress, a results table; algorithm comparison). */
 export async function run(argv: string[]): Promise<number> {
   let options: BenchOptions
   try {
@@ -67,6 +73,16 @@ export async function run(argv: string[]): Promise<number> {
   if (options.help) {
     console.log(HELP)
     return 0
+  }
+  // Before any backend or balancer is started: a production install has no load generator.
+  try {
+    await loadGenerator()
+  } catch (err) {
+    if (err instanceof LoadGeneratorMissingError) {
+      console.error(`lb bench: ${err.message}`)
+      return 1
+    }
+    throw err
   }
   return options.compare === undefined ? runSingle(options) : runCompare(options, options.compare)
 }
@@ -112,7 +128,7 @@ async function runSingle(options: BenchOptions): Promise<number> {
   let url = options.target
   if (url === undefined) {
     console.error('lb bench: no --target: starting 3 sample backends and the balancer (round robin, 2 workers)')
-    stack = await startLocalStack({ backends: { kind: 'sample', count: 3 }, algorithm: 'round-robin', workers: options.workers, logLevel: options.json ? 'silent' : 'warn' })
+    stack = await startLocalStack({ startBalancer, backends: { kind: 'sample', count: 3 }, algorithm: 'round-robin', workers: options.workers, logLevel: options.json ? 'silent' : 'warn' })
     url = `${stack.url}${options.path}`
     console.error(`lb bench: balancer on ${stack.url}, backends ${stack.backends.map((b) => b.url).join(', ')}`)
   }
@@ -141,6 +157,7 @@ async function runCompare(options: BenchOptions, algorithms: NonNullable<BenchOp
   let bar: ProgressReporter | undefined
   const forget = stopOnSignal()
   const runs = await runComparison({
+    startBalancer,
     algorithms,
     backends: options.scenario,
     load: loadOptions(options),

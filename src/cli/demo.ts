@@ -1,19 +1,17 @@
-import { parseArgs } from 'node:util'
 import { loadConfig } from '../config/index.js'
 import { startSampleBackends } from '../demo/index.js'
 import { startBalancer } from '../app.js'
+import { parseCommandLine } from './usage.js'
 
-const HELP = `Usage: lb demo [--port 8080] [--workers N]
+/** Help text of `lb demo`. */
+export const HELP = `Usage: lb demo [--port 8080] [--workers N]
 
 Starts three sample backends (ports 3001-3003, or free ones), the balancer on :8080 in front of them
 (round robin) and prints the URLs to try. Ctrl-C stops all of it.`
 
 /** `lb demo`: sample backends + balancer, for a first look. */
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { port: { type: 'string' }, workers: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-  })
+  const { values } = parseCommandLine(argv, { port: { type: 'string' }, workers: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, HELP)
   if (values.help === true) {
     console.log(HELP)
     return 0
@@ -35,8 +33,20 @@ export async function run(argv: string[]): Promise<number> {
       },
     },
     flags: { port, workers },
+  }).catch(async (err: unknown) => {
+    await Promise.all(backends.map((b) => b.stop()))
+    throw err
   })
-  const balancer = await startBalancer(config)
+  let balancer
+  try {
+    balancer = await startBalancer(config)
+  } catch (err) {
+    // Port 8080 taken, say: one line, and the sample backends must not keep the process alive.
+    await Promise.all(backends.map((b) => b.stop()))
+    console.error(`lb demo: ${err instanceof Error ? err.message : String(err)}`)
+    return 1
+  }
+  const running = balancer
   const admin = balancer.admin.url
   console.log(
     [
@@ -58,7 +68,7 @@ export async function run(argv: string[]): Promise<number> {
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       console.log('lb demo: stopping')
-      balancer
+      running
         .stop()
         .then(() => Promise.all(backends.map((b) => b.stop())))
         .then(() => resolve(), () => resolve())

@@ -32,7 +32,16 @@ export function runWorker(build: (config: LbConfig, send: (msg: WorkerMessage) =
     if (!isPrimaryMessage(msg)) return
     if (msg.type === 'lb:config' && app === undefined) {
       drainTimeoutMs = msg.config.drainTimeoutMs
-      const built = build(msg.config, send)
+      let built: WorkerApp
+      try {
+        built = build(msg.config, send)
+      } catch (err) {
+        // A listener that cannot be built (unreadable certificate, ...): report it like a failed listen,
+        // so that the primary fails the start with the message instead of replacing crashing workers.
+        send({ type: 'lb:failed', pid: process.pid, error: err instanceof Error ? err.message : String(err) })
+        setTimeout(() => process.exit(1), 100)
+        return
+      }
       app = built
       built.listen().then(
         () => send({ type: 'lb:ready', pid: process.pid }),

@@ -116,5 +116,9 @@ export function crossCheck(raw: unknown): CrossProblem[] {
   const tlsPort = raw.tls === undefined ? undefined : portOf(raw.tls, 8443)
   if (listenPort !== undefined && listenPort === adminPort) out.push({ path: ['admin', 'port'], message: `expected a port other than the listener's (${listenPort})` })
   if (tlsPort !== undefined && (tlsPort === listenPort || tlsPort === adminPort)) out.push({ path: ['tls', 'port'], message: `expected a port other than the listener's and the admin server's, got ${tlsPort}` })
+  const metricsPort = isObj(raw.metrics) && typeof raw.metrics.port === 'number' ? raw.metrics.port : undefined
+  if (metricsPort !== undefined && (metricsPort === listenPort || metricsPort === adminPort || metricsPort === tlsPort)) {
+    out.push({ path: ['metrics', 'port'], message: `expected a port other than the listener's, the TLS listener's and the admin server's, got ${metricsPort}` })
+  }
   return out
 }

@@ -19,6 +19,7 @@ export function describeConfig(config: LbConfig): string {
         ? `redis sentinel "${config.state.sentinelName ?? ''}" (${config.state.sentinels.length} nodes)`
         : `redis cluster (${config.state.cluster?.length ?? 0} seed nodes)`
   lines.push(`state: ${state}; admin: http://${config.admin.host}:${config.admin.port}${config.admin.token === undefined ? '' : ' (token set)'}`)
+  if (config.metrics !== undefined) lines.push(`metrics: http://${config.metrics.host}:${config.metrics.port}/metrics (no token)`)
   for (const pool of Object.values(config.pools)) {
     const hash = pool.algorithm === 'consistent-hash' ? ` on ${pool.hashOn.kind === 'ip' ? 'ip' : `${pool.hashOn.kind}:${pool.hashOn.name}`}` : ''
     const hc = pool.healthCheck.enabled ? `health ${pool.healthCheck.method} ${pool.healthCheck.path} every ${formatDuration(pool.healthCheck.intervalMs)}` : 'no active health checks'

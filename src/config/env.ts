@@ -25,8 +25,11 @@ export const ENV_VARS = {
   ADMIN_HOST: 'admin.host',
   ADMIN_PORT: 'admin.port',
   LB_ADMIN_TOKEN: 'admin.token',
+  METRICS_HOST: 'metrics.host',
+  METRICS_PORT: 'metrics.port',
   LOG_LEVEL: 'log.level',
   LB_CONFIG: 'the configuration file',
+  LB_STICKY_SECRET: 'pools.*.stickySession.secret (when not in the file)',
 } as const
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
@@ -119,6 +122,18 @@ export function applyOverrides(doc: Obj, env: NodeJS.ProcessEnv, flags: ConfigFl
   if (adminPort !== undefined) {
     const n = integer('env ADMIN_PORT', adminPort, 1, 65535, problems)
     if (n !== undefined) set('admin', 'port', n)
+  }
+  const metricsHost = read(env, 'METRICS_HOST')
+  const metricsPort = read(env, 'METRICS_PORT')
+  if (metricsPort !== undefined) {
+    const n = integer('env METRICS_PORT', metricsPort, 1, 65535, problems)
+    if (n !== undefined) set('metrics', 'port', n)
+  }
+  if (metricsHost !== undefined) {
+    // A host alone would turn on a listener without a port: say which variable is missing instead.
+    if (metricsPort === undefined && !isObj(doc.metrics)) problems.push(`env METRICS_HOST: expected METRICS_PORT (or metrics.port in the file) as well`)
+    else if (host.safeParse(metricsHost).success) set('metrics', 'host', metricsHost)
+    else problems.push(`env METRICS_HOST: expected a host name or IP address, got ${show(metricsHost)}`)
   }
   const token = read(env, 'LB_ADMIN_TOKEN')
   if (token !== undefined) set('admin', 'token', token)

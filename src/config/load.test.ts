@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { generateKeyPairSync } from 'node:crypto'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
@@ -31,17 +32,29 @@ async function problemsOf(promise: Promise<unknown>): Promise<string[]> {
   assert.fail('expected loadConfig to throw')
 }
 
+test('the probe timeout defaults to 2s or the interval when shorter (env interval included); a configured one is kept', async (t) => {
+  const pools = 'pools:\n  a:\n    backends: [{ url: http://127.0.0.1:3001 }]\n    healthCheck: { interval: 1s }\n' +
+    '  b:\n    backends: [{ url: http://127.0.0.1:3002 }]\n    healthCheck: { interval: 500ms, timeout: 3s }\n' +
+    '  c:\n    backends: [{ url: http://127.0.0.1:3003 }]\n'
+  const c = await loadConfig({ cwd: tempDir(t, { 'lb.config.yaml': pools }), env: {} })
+  assert.equal(c.pools.a?.healthCheck.timeoutMs, 1000)
+  assert.equal(c.pools.b?.healthCheck.timeoutMs, 3000)
+  assert.equal(c.pools.c?.healthCheck.timeoutMs, 2000)
+  const fromEnv = await loadConfig({ cwd: tempDir(t, { 'lb.config.yaml': MINIMAL }), env: { HEALTH_CHECK_INTERVAL: '700' } })
+  assert.equal(fromEnv.pools.api?.healthCheck.timeoutMs, 700)
+})
+
 test('defaults fill everything the file leaves out', async (t) => {
   const cwd = tempDir(t, { 'lb.config.yaml': MINIMAL })
   const c = await loadConfig({ cwd, env: {} })
   assert.equal(c.source.kind, 'full')
   assert.equal(c.source.file, join(cwd, 'lb.config.yaml'))
-  assert.deepEqual(c.listen, { host: '0.0.0.0', port: 8080, h2c: false })
+  assert.deepEqual(c.listen, { host: '0.0.0.0', port: 8080, normalizePath: 'match-only', allowEncodedSlashes: false, h2c: false })
   assert.ok(c.workers >= 1)
   assert.deepEqual(c.state, { kind: 'memory' })
-  assert.deepEqual(c.admin, { host: '127.0.0.1', port: 9901 })
+  assert.deepEqual(c.admin, { host: '127.0.0.1', port: 9901, allowedHosts: [] })
   assert.deepEqual(c.log, { level: 'info', accessLog: true, format: 'json', metrics: true })
-  assert.deepEqual(c.limits, { headerTimeoutMs: 10_000, requestTimeoutMs: 60_000, keepAliveTimeoutMs: 5000, maxHeaderBytes: 16_384, maxHeaderCount: 100, maxUrlBytes: 8192, maxBodyBytes: undefined })
+  assert.deepEqual(c.limits, { headerTimeoutMs: 10_000, requestTimeoutMs: 60_000, keepAliveTimeoutMs: 5000, sendTimeoutMs: 60_000, maxHeaderBytes: 16_384, maxHeaderCount: 100, maxUrlBytes: 8192, maxBodyBytes: undefined })
   assert.equal(c.drainTimeoutMs, 30_000)
   assert.equal(c.via, false)
   assert.deepEqual(c.trustedProxies, [])
@@ -56,7 +69,7 @@ test('defaults fill everything the file leaves out', async (t) => {
   assert.deepEqual(pool.outlierDetection, { enabled: true, consecutiveFailures: 5, baseEjectionMs: 30_000, maxEjectionMs: 300_000, maxEjectedPercent: 50 })
   assert.deepEqual(pool.circuitBreaker, { maxConnections: 0, maxPending: 0, maxRequests: 0, errorRatePercent: 50, minRequests: 20, windowMs: 10_000, openMs: 5000, halfOpenRequests: 3 })
   assert.deepEqual(pool.retries, { attempts: 3, on: ['connect-failure', 'reset', 'timeout', '502', '503', '504'], budgetPercent: 20, minRetriesPerSecond: 10, perTryTimeoutMs: 0, backoffBaseMs: 25, backoffMaxMs: 250 })
-  assert.deepEqual(pool.timeouts, { connectMs: 3000, headersMs: 30_000, idleMs: 4000, bodyMs: 60_000 })
+  assert.deepEqual(pool.timeouts, { connectMs: 3000, headersMs: 30_000, idleMs: 4000, bodyMs: 60_000, tunnelIdleMs: 3_600_000 })
   assert.equal(pool.slowStartMs, 0)
   assert.equal(pool.panicThresholdPercent, 0)
   assert.equal(pool.stickySession, undefined)
@@ -121,7 +134,7 @@ test('precedence: defaults < file < env < flags', async (t) => {
   assert.equal(fromEnv.pools.api?.healthCheck.intervalMs, 2500)
   assert.equal(fromEnv.pools.api?.healthCheck.unhealthyIntervalMs, 2500)
   assert.equal(fromEnv.pools.api?.healthCheck.path, '/env')
-  assert.deepEqual(fromEnv.admin, { host: 'localhost', port: 9100, token: 'secret' })
+  assert.deepEqual(fromEnv.admin, { host: 'localhost', port: 9100, token: 'secret', allowedHosts: [] })
   assert.equal(fromEnv.log.level, 'debug')
   assert.deepEqual(fromEnv.state, { kind: 'redis', url: 'redis://10.0.0.1:6379', sentinels: undefined, sentinelName: undefined, cluster: undefined, keyPrefix: 'lb:' })
 
@@ -188,7 +201,7 @@ test('every problem of a file is reported at once, in the documented format', as
   assert.deepEqual(problems, [
     'lb.config.yaml: listen.port: expected an integer port 1-65535, got 0',
     'lb.config.yaml: pools.api.algorithm: expected one of round-robin, weighted-round-robin, least-connections, p2c, ewma, consistent-hash, random, got "p2" (did you mean "p2c"?)',
-    'lb.config.yaml: pools.api.backends[1].url: expected an http:// URL, got "ftp://x"',
+    'lb.config.yaml: pools.api.backends[1].url: expected an http:// or https:// URL, got "ftp://x"',
     'lb.config.yaml: routes[0].match.pathRegex: expected a valid regular expression, got "(" (Invalid regular expression: /(/: Unterminated group)',
     'lb.config.yaml: pools.api.backends[2].url: duplicate endpoint id "127.0.0.1:3001" (same as backends[0]): expected ids unique within the pool (set id to tell them apart)',
     'lb.config.yaml: pools.api.retries.backoffBase: expected backoffBase <= backoffMax ("1s" > "100ms")',
@@ -243,4 +256,51 @@ test('describeConfig summarises listeners, pools and routes', async (t) => {
   assert.match(text, /pool api: round-robin, 2 endpoints \[127\.0\.0\.1:3001 \(weight 3\), b \(backup\)\]; health GET \/ every 5s/)
   assert.match(text, /routes: route-0 -> api/)
   assert.doesNotMatch(text, /pw/)
+})
+
+test('sticky-session secret: the file, else env LB_STICKY_SECRET, else one random key per process', async () => {
+  const pools = (sticky: unknown) => ({ pools: { a: { backends: [{ url: 'http://127.0.0.1:3001' }], stickySession: sticky }, b: { backends: [{ url: 'http://127.0.0.1:3002' }], stickySession: true } } })
+  const secretOf = (c: Awaited<ReturnType<typeof loadConfig>>, pool: string) => {
+    const s = c.pools[pool]?.stickySession
+    return s?.kind === 'cookie' ? s.secret : undefined
+  }
+  const own = await loadConfig({ inline: pools({ secret: 'file-secret-0123456789' }), env: { LB_STICKY_SECRET: 'env-secret-0123456789' } })
+  assert.equal(secretOf(own, 'a'), 'file-secret-0123456789')
+  assert.equal(secretOf(own, 'b'), 'env-secret-0123456789')
+  const first = await loadConfig({ inline: pools(true), env: {} })
+  const again = await loadConfig({ inline: pools(true), env: {} })
+  const random = secretOf(first, 'a') ?? ''
+  assert.ok(random.length >= 32)
+  // Reloads (and every pool) keep the process's key, so cookies stay valid.
+  assert.equal(secretOf(first, 'b'), random)
+  assert.equal(secretOf(again, 'a'), random)
+  assert.deepEqual(await problemsOf(loadConfig({ inline: pools(true), env: { LB_STICKY_SECRET: 'short' } })), ['env LB_STICKY_SECRET: expected a secret of at least 16 characters, got 5'])
+  assert.deepEqual(await problemsOf(loadConfig({ inline: pools({ secret: 'short' }), env: {} })), ['inline: pools.a.stickySession.secret: expected a secret of at least 16 characters, got "short"'])
+})
+
+test('upstreamTls: https urls (default id port 443), paths relative to the file, every file problem named by its field', async (t) => {
+  const ca = readFileSync(new URL('../../examples/tls/internal-ca.pem', import.meta.url))
+  const cert = readFileSync(new URL('../../examples/tls/lb-client.pem', import.meta.url))
+  const key = readFileSync(new URL('../../examples/tls/lb-client-key.pem', import.meta.url))
+  const dir = tempDir(t, { 'tls/ca.pem': ca.toString(), 'tls/client.pem': cert.toString(), 'tls/client-key.pem': key.toString(), 'tls/other-key.pem': generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 'not-pem.txt': 'hello' })
+  const write = (body: string): string => {
+    writeFileSync(join(dir, 'lb.config.yaml'), body)
+    return join(dir, 'lb.config.yaml')
+  }
+  const ok = await loadConfig({ file: write('pools:\n  api:\n    backends:\n      - url: https://api.internal\n    upstreamTls: { ca: tls/ca.pem, cert: tls/client.pem, key: tls/client-key.pem, serverName: api.internal }\n'), env: {}, cwd: dir })
+  const pool = ok.pools.api
+  assert.equal(pool?.backends[0]?.id, 'api.internal:443')
+  assert.deepEqual(pool?.upstreamTls, { ca: join(dir, 'tls/ca.pem'), cert: join(dir, 'tls/client.pem'), key: join(dir, 'tls/client-key.pem'), serverName: 'api.internal', verify: true })
+  assert.deepEqual(await problemsOf(loadConfig({ file: write('pools:\n  api:\n    backends: [{ url: "https://a:1" }]\n    upstreamTls: { cert: tls/client.pem }\n'), env: {}, cwd: dir })), [
+    'lb.config.yaml: pools.api.upstreamTls.key: missing: expected cert and key together (client certificate for mTLS)',
+  ])
+  assert.deepEqual(await problemsOf(loadConfig({ file: write('pools:\n  api:\n    backends: [{ url: "https://a:1" }]\n    upstreamTls: { ca: tls/missing.pem }\n'), env: {}, cwd: dir })), [
+    `lb.config.yaml: pools.api.upstreamTls.ca: cannot read ${join(dir, 'tls/missing.pem')} (ENOENT)`,
+  ])
+  const bad = await problemsOf(loadConfig({ file: write('pools:\n  api:\n    backends: [{ url: "https://a:1" }]\n    upstreamTls: { ca: not-pem.txt }\n'), env: {}, cwd: dir }))
+  assert.equal(bad.length, 1)
+  assert.deepEqual(bad, ['lb.config.yaml: pools.api.upstreamTls: ca: expected a PEM file with at least one certificate (-----BEGIN CERTIFICATE-----)'])
+  const mismatch = await problemsOf(loadConfig({ file: write('pools:\n  api:\n    backends: [{ url: "https://a:1" }]\n    upstreamTls: { cert: tls/client.pem, key: tls/other-key.pem }\n'), env: {}, cwd: dir }))
+  assert.equal(mismatch.length, 1)
+  assert.match(mismatch[0] ?? '', /^lb\.config\.yaml: pools\.api\.upstreamTls: expected PEM files and a key that matches cert/)
 })

@@ -10,6 +10,8 @@ import { parseDocument } from 'yaml'
 import { crossCheck } from './cross-check.js'
 import type { ConfigFlags } from './env.js'
 import { applyOverrides } from './env.js'
+import { resolveStickySecrets } from './sticky-secret.js'
+import { checkUpstreamTlsFiles } from './upstream-tls-check.js'
 import { ConfigError } from './errors.js'
 import type { ConfigPath } from './issues.js'
 import { formatIssues, formatPath, show } from './issues.js'
@@ -126,6 +128,18 @@ function validate(doc: unknown, abs: string | undefined, label: string, env: Nod
     const at = (p: string): string => (p.includes('-----BEGIN') ? p : resolve(base, p))
     config.tls.certificates = config.tls.certificates.map((c) => ({ ...c, cert: at(c.cert), key: at(c.key) }))
   }
+  if (abs !== undefined) {
+    const base = dirname(abs)
+    for (const pool of Object.values(config.pools)) {
+      const t = pool.upstreamTls
+      if (t === undefined) continue
+      if (t.ca !== undefined) t.ca = resolve(base, t.ca)
+      if (t.cert !== undefined) t.cert = resolve(base, t.cert)
+      if (t.key !== undefined) t.key = resolve(base, t.key)
+    }
+  }
+  const lateProblems = [...resolveStickySecrets(config, env), ...checkUpstreamTlsFiles(config).map((p) => `${label}: ${p}`)]
+  if (lateProblems.length > 0) return { problems: lateProblems }
   return { config, problems }
 }
 

@@ -71,17 +71,17 @@ export const regex = z.string({ error: 'expected a regular expression' }).superR
 })
 
 /** An http:// backend URL with no path, query or credentials. */
-export const backendUrl = z.string({ error: 'expected an http:// URL' }).superRefine((s, ctx) => {
+export const backendUrl = z.string({ error: 'expected an http:// or https:// URL' }).superRefine((s, ctx) => {
   let url: URL
   try {
     url = new URL(s)
   } catch {
-    ctx.addIssue({ code: 'custom', message: 'expected an http:// URL such as http://10.0.0.5:3000' })
+    ctx.addIssue({ code: 'custom', message: 'expected an http:// or https:// URL such as http://10.0.0.5:3000' })
     return
   }
-  if (url.protocol !== 'http:') ctx.addIssue({ code: 'custom', message: 'expected an http:// URL' })
-  else if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '') ctx.addIssue({ code: 'custom', message: 'expected an http:// URL without a path or query (routes rewrite paths)' })
-  else if (url.username !== '' || url.password !== '') ctx.addIssue({ code: 'custom', message: 'expected an http:// URL without credentials' })
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: 'expected an http:// or https:// URL' })
+  else if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '') ctx.addIssue({ code: 'custom', message: 'expected a URL without a path or query (routes rewrite paths)' })
+  else if (url.username !== '' || url.password !== '') ctx.addIssue({ code: 'custom', message: 'expected a URL without credentials' })
 })
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/

@@ -1,10 +1,11 @@
 /**
  * Schema of one pool (`pools.<name>`): algorithm, backends, health checks, outlier detection, circuit breaker,
- * retries, timeouts. Durations come out in milliseconds; defaults are those of SPEC section 2.
+ * retries, timeouts. Durations come out in milliseconds; each default is
+ * given beside its field (and listed in docs/configuration.md).
  */
 import { z } from 'zod'
 import { ALGORITHMS } from '../core/index.js'
-import type { BackendConfig, RetryCondition } from './types.js'
+import type { BackendConfig, RetryCondition, StickySessionConfig, UpstreamTlsConfig } from './types.js'
 import { backendUrl, count, duration, host, percent, port, requestKey, strictObject, text, urlPath } from './schema-parts.js'
 import { didYouMean, show } from './issues.js'
 
@@ -13,15 +14,18 @@ function urlOf(h: string, p: number): string {
   return `http://${h.includes(':') ? `[${h}]` : h}:${p}`
 }
 
-/** `host:port` of an http URL, the default endpoint id. */
+/** `host:port` of an http(s) URL, the default endpoint id. */
 export function endpointIdOf(url: string): string {
   const u = new URL(url)
-  return `${u.hostname}:${u.port === '' ? '80' : u.port}`
+  return `${u.hostname}:${u.port === '' ? (u.protocol === 'https:' ? '443' : '80') : u.port}`
 }
 
 const backend = strictObject({
-  id: text('an endpoint id').optional().describe('Endpoint id used by the admin API and metrics. Default: host:port of the URL.'),
-  url: backendUrl.optional().describe('Backend base URL, http:// with host and port, no path (e.g. http://10.0.0.5:3000). Either url or host + port.'),
+  // Visible ASCII only: ids go into response headers (the decision trace), metric labels and log lines,
+  // where CR/LF/NUL or spaces would split or forge them.
+  id: text('an endpoint id').regex(/^[\x21-\x7e]+$/, { error: 'expected an endpoint id of visible ASCII characters (no spaces, CR, LF or NUL)' }).optional()
+    .describe('Endpoint id used by the admin API and metrics: visible ASCII, no spaces. Default: host:port of the URL.'),
+  url: backendUrl.optional().describe('Backend base URL, http:// or https:// with host and port, no path (e.g. http://10.0.0.5:3000). Either url or host + port.'),
   host: host.optional().describe('Backend host (seed style, with port) instead of url.'),
   port: port.optional().describe('Backend port (seed style, with host) instead of url.'),
   weight: z.number({ error: 'expected a weight >= 0' }).min(0, { error: 'expected a weight >= 0' }).max(1_000_000, { error: 'expected a weight <= 1000000' }).default(1).describe('Relative share of traffic (weighted algorithms). 0 = send nothing. Default 1.'),
@@ -30,7 +34,7 @@ const backend = strictObject({
 })
   .superRefine((b, ctx) => {
     if (b.url !== undefined && (b.host !== undefined || b.port !== undefined)) ctx.addIssue({ code: 'custom', message: 'both url and host + port given: use one of them' })
-    else if (b.url === undefined && b.host === undefined) ctx.addIssue({ code: 'custom', path: ['url'], message: 'missing: expected an http:// URL (or host + port)' })
+    else if (b.url === undefined && b.host === undefined) ctx.addIssue({ code: 'custom', path: ['url'], message: 'missing: expected an http:// or https:// URL (or host + port)' })
     else if (b.url === undefined && b.port === undefined) ctx.addIssue({ code: 'custom', path: ['port'], message: 'missing: expected a port with host' })
   })
   .transform((b): BackendConfig => {
@@ -60,7 +64,7 @@ const healthCheck = strictObject({
   method: z.enum(['GET', 'HEAD', 'OPTIONS']).default('GET').describe('Probe method. Default GET.'),
   interval: duration.prefault('5s').describe('Time between probes of one backend. Default 5s.'),
   unhealthyInterval: duration.optional().describe('Time between probes while a backend is unhealthy. Default: interval.'),
-  timeout: duration.prefault('2s').describe('A probe not answered within this fails. Default 2s.'),
+  timeout: duration.optional().describe('A probe not answered within this fails. Default: 2s, or the interval when shorter.'),
   expectedStatuses: z.array(statusRange).min(1).prefault(['100-499']).describe('Statuses counting as healthy: codes, ranges ("200-399") or classes ("2xx"). Default 100-499 (any answer below 500).'),
   healthyThreshold: count(1).default(2).describe('Consecutive successes to turn healthy ("rise"). Default 2.'),
   unhealthyThreshold: count(1).default(3).describe('Consecutive failures to turn unhealthy ("fall"). Default 3.'),
@@ -72,7 +76,8 @@ const healthCheck = strictObject({
     method: h.method,
     intervalMs: h.interval,
     unhealthyIntervalMs: h.unhealthyInterval ?? h.interval,
-    timeoutMs: h.timeout,
+    // As HAProxy: by default a probe never outlives its interval, so a hanging backend fails one per interval.
+    timeoutMs: h.timeout ?? Math.min(2000, h.interval),
     expectedStatuses: h.expectedStatuses,
     healthyThreshold: h.healthyThreshold,
     unhealthyThreshold: h.unhealthyThreshold,
@@ -135,20 +140,46 @@ const timeouts = strictObject({
   headers: duration.prefault('30s').describe('Time to the response headers. Default 30s.'),
   idle: duration.prefault('4s').describe('Keep-alive idle time of upstream sockets (keep below the backend\'s own, Node: 5s). Default 4s.'),
   body: duration.prefault('60s').describe('Time without body bytes in either direction. Default 60s.'),
+  tunnelIdle: duration.prefault('1h').describe('An upgraded connection (WebSocket) with no byte in either direction this long is closed. Default 1h.'),
 })
-  .transform((t) => ({ connectMs: t.connect, headersMs: t.headers, idleMs: t.idle, bodyMs: t.body }))
+  .transform((t) => ({ connectMs: t.connect, headersMs: t.headers, idleMs: t.idle, bodyMs: t.body, tunnelIdleMs: t.tunnelIdle }))
   .describe('Upstream timeouts.')
+
+/** An HTTP token (RFC 9110), as cookie and header names must be. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 
 const stickySession = z
   .union([
     z.literal(true),
     strictObject({
-      cookie: text('a cookie name').default('lb_sticky').describe('Cookie naming the chosen backend. Default lb_sticky.'),
-      ttl: duration.prefault('1h').describe('Cookie lifetime. Default 1h.'),
+      header: z.string().regex(TOKEN, { error: 'expected a header name' }).describe('Hash on this request header over the ready backends instead of a cookie (no cookie is set).'),
     }),
-  ], { error: 'expected true or { cookie, ttl }' })
-  .transform((s) => (s === true ? { cookie: 'lb_sticky', ttlMs: 3_600_000 } : { cookie: s.cookie, ttlMs: s.ttl }))
-  .describe('Pin a client to a backend with a cookie: true or { cookie, ttl }.')
+    strictObject({
+      cookie: z.string().regex(TOKEN, { error: 'expected a cookie name (letters, digits, - _ .)' }).default('lb_sticky').describe('Cookie naming the chosen backend (an opaque signed tag, never its address). Default lb_sticky.'),
+      ttl: duration.prefault('1h').describe('Cookie lifetime (Max-Age). Default 1h.'),
+      secret: z.string({ error: 'expected a secret of at least 16 characters' }).min(16, { error: 'expected a secret of at least 16 characters' }).optional().describe('HMAC key of the cookie; instances sharing it honour each other\'s cookies. Default: env LB_STICKY_SECRET, else random per balancer instance.'),
+    }),
+  ], { error: 'expected true, { cookie, ttl, secret } or { header }' })
+  .transform((s): StickySessionConfig => {
+    if (s === true) return { kind: 'cookie', cookie: 'lb_sticky', ttlMs: 3_600_000, secret: '' }
+    if ('header' in s) return { kind: 'header', header: s.header.toLowerCase() }
+    // '' = not configured: load.ts fills in the environment's or the process's secret.
+    return { kind: 'cookie', cookie: s.cookie, ttlMs: s.ttl, secret: s.secret ?? '' }
+  })
+  .describe('Pin a client to a backend: true, { cookie, ttl, secret } (a cookie the balancer sets) or { header } (hash on a request header).')
+
+const upstreamTls = strictObject({
+  ca: text('a PEM file path').optional().describe('CA bundle (PEM file) that verifies https:// backends instead of the system CAs. Reloaded when it changes.'),
+  cert: text('a PEM file path').optional().describe('Client certificate (PEM file) presented to https:// backends (mTLS), with key. Reloaded when it changes.'),
+  key: text('a PEM file path').optional().describe('Private key (PEM file) of cert. Reloaded when it changes.'),
+  serverName: host.optional().describe('Name sent in SNI and checked against the backend certificate. Default: the host of the backend url.'),
+  verify: z.boolean().default(true).describe('Verify backend certificates. Default true; false only for testing (lb check warns).'),
+})
+  .superRefine((t, ctx) => {
+    if ((t.cert === undefined) !== (t.key === undefined)) ctx.addIssue({ code: 'custom', path: [t.cert === undefined ? 'cert' : 'key'], message: 'missing: expected cert and key together (client certificate for mTLS)' })
+  })
+  .transform((t): UpstreamTlsConfig => ({ ca: t.ca, cert: t.cert, key: t.key, serverName: t.serverName, verify: t.verify }))
+  .describe('TLS to https:// backends: CA, client certificate (mTLS), server name, verification.')
 
 /** Protocols the balancer speaks to a pool's backends. */
 export const UPSTREAM_PROTOCOLS = ['http1', 'h2c', 'h2'] as const
@@ -172,6 +203,7 @@ export const poolSchema = strictObject({
   slowStart: duration.prefault(0).describe('Ramp-up time for a recovered backend (e.g. 10s); 0 = off. Default 0.'),
   panicThresholdPercent: percent.default(0).describe('When fewer than this percent of the pool is ready, balance over all of it; 0 = off. Default 0.'),
   stickySession: stickySession.optional(),
+  upstreamTls: upstreamTls.optional(),
   maxConnectionsPerEndpoint: count(1).default(256).describe('Max keep-alive connections per backend per worker. Default 256.'),
   protocol: z
     .enum(UPSTREAM_PROTOCOLS, { error: (iss) => `expected one of ${UPSTREAM_PROTOCOLS.join(', ')}, got ${show(iss.input)}` })
@@ -190,6 +222,7 @@ export const poolSchema = strictObject({
     slowStartMs: p.slowStart,
     panicThresholdPercent: p.panicThresholdPercent,
     stickySession: p.stickySession,
+    upstreamTls: p.upstreamTls,
     maxConnectionsPerEndpoint: p.maxConnectionsPerEndpoint,
     protocol: p.protocol,
   }))

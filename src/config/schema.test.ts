@@ -32,10 +32,10 @@ test('backends accept { url } and { host, port }, ids default to host:port', () 
 
 test('backend url problems', () => {
   assert.deepEqual(problems({ pools: { p: { backends: [{ url: 'http://a:1/api' }, { url: 'http://a:2', host: 'a', port: 2 }, {}, { url: 'http://u:p@a:3' }] } } }), [
-    'f: pools.p.backends[0].url: expected an http:// URL without a path or query (routes rewrite paths), got "http://a:1/api"',
+    'f: pools.p.backends[0].url: expected a URL without a path or query (routes rewrite paths), got "http://a:1/api"',
     'f: pools.p.backends[1]: both url and host + port given: use one of them',
-    'f: pools.p.backends[2].url: missing: expected an http:// URL (or host + port)',
-    'f: pools.p.backends[3].url: expected an http:// URL without credentials, got "http://u:p@a:3"',
+    'f: pools.p.backends[2].url: missing: expected an http:// or https:// URL (or host + port)',
+    'f: pools.p.backends[3].url: expected a URL without credentials, got "http://u:p@a:3"',
   ])
 })
 
@@ -62,7 +62,12 @@ test('durations, statuses, retry conditions and sticky sessions normalise', () =
   assert.deepEqual(p.healthCheck.expectedStatuses, [[200, 200], [300, 304], [200, 299]])
   assert.deepEqual(p.retries.on, ['reset', '503', 'status:500', '502', 'status:429'])
   assert.equal(p.slowStartMs, 10_000)
-  assert.deepEqual(p.stickySession, { cookie: 'lb_sticky', ttlMs: 3_600_000 })
+  // The secret is filled in at load (file, env LB_STICKY_SECRET or a per-process random key).
+  assert.deepEqual(p.stickySession, { kind: 'cookie', cookie: 'lb_sticky', ttlMs: 3_600_000, secret: '' })
+  const sticky = (s: unknown) => parse({ pools: { p: { backends, stickySession: s } } }).pools.p?.stickySession
+  assert.deepEqual(sticky({ cookie: 'sid', ttl: '10m', secret: 'x'.repeat(16) }), { kind: 'cookie', cookie: 'sid', ttlMs: 600_000, secret: 'x'.repeat(16) })
+  assert.deepEqual(sticky({}), { kind: 'cookie', cookie: 'lb_sticky', ttlMs: 3_600_000, secret: '' })
+  assert.deepEqual(sticky({ header: 'X-Session' }), { kind: 'header', header: 'x-session' })
   assert.deepEqual(parse({ pools: { p: { algorithm: 'consistent-hash', hashOn: 'cookie:sid', backends } } }).pools.p?.hashOn, { kind: 'cookie', name: 'sid' })
 })
 

@@ -64,6 +64,7 @@ const limits = strictObject({
   headerTimeout: duration.prefault('10s').describe('Client must send all request headers within this (408). Default 10s.'),
   requestTimeout: duration.prefault('60s').describe('Whole request (headers + body) must arrive within this. Default 60s.'),
   keepAliveTimeout: duration.prefault('5s').describe('Idle keep-alive timeout of client connections. Default 5s.'),
+  sendTimeout: duration.prefault('60s').describe('A client that reads nothing of its response for this long (no buffered byte is sent) is disconnected, which ends the upstream request. 0 = never. Default 60s.'),
   maxHeaderSize: size.prefault('16KiB').describe('Request head size limit (431). Default 16KiB.'),
   maxHeaderCount: count(1).default(100).describe('Request header field count limit (431). Default 100.'),
   maxUrlLength: size.prefault('8KiB').describe('Request target length limit (414). Default 8KiB.'),
@@ -73,6 +74,7 @@ const limits = strictObject({
     headerTimeoutMs: l.headerTimeout,
     requestTimeoutMs: l.requestTimeout,
     keepAliveTimeoutMs: l.keepAliveTimeout,
+    sendTimeoutMs: l.sendTimeout,
     maxHeaderBytes: l.maxHeaderSize,
     maxHeaderCount: l.maxHeaderCount,
     maxUrlBytes: l.maxUrlLength,
@@ -86,8 +88,11 @@ export const configFileSchema = strictObject({
   listen: strictObject({
     host: host.default('0.0.0.0').describe('Address to listen on. Default 0.0.0.0.'),
     port: port.default(8080).describe('HTTP port. Default 8080 (env PORT, flag --port).'),
+    normalizePath: z.enum(['forward', 'match-only', 'off'], { error: 'expected "forward", "match-only" or "off"' }).default('match-only')
+      .describe('Path normalization (dot-segments, unreserved percent-escapes, merged slashes): match-only (default) routes on the normalized path and forwards the path as sent; forward also sends the normalized path; off routes on the path as sent.'),
+    allowEncodedSlashes: z.boolean().default(false).describe('Accept %2F and %5C in request paths. Default false: 400.'),
     h2c: z.boolean({ error: 'expected true or false' }).default(false).describe('Also accept HTTP/2 with prior knowledge (h2c, e.g. gRPC without TLS) on this port. Default false.'),
-  }).prefault({}).describe('The plain-HTTP listener.'),
+  }).prefault({}).describe('The plain-HTTP listener (its path rules apply to the TLS listener too).'),
   tls: tls.optional(),
   workers: z
     .union([z.literal('auto'), count(1)], { error: 'expected a number of workers >= 1 or "auto"' })
@@ -98,11 +103,17 @@ export const configFileSchema = strictObject({
     host: host.default('127.0.0.1').describe('Admin server address. Default 127.0.0.1; anything beyond loopback requires a token.'),
     port: port.default(9901).describe('Admin server port. Default 9901.'),
     token: text('a bearer token').optional().describe('Bearer token for mutating admin calls (and every call beyond loopback). Env LB_ADMIN_TOKEN.'),
+    allowedHosts: z.array(host).default([]).describe('Host names (no port) the admin server answers besides localhost, 127.0.0.1, [::1] and admin.host; other Host headers get 421 (DNS rebinding). /healthz and /readyz answer any Host. Default none.'),
   }).prefault({}).describe('Admin server: dashboard, metrics, API.'),
+  metrics: strictObject({
+    host: host.default('127.0.0.1').describe('Metrics listener address. Default 127.0.0.1; set 0.0.0.0 for a Prometheus outside the host (env METRICS_HOST).'),
+    port: port.describe('Metrics listener port (env METRICS_PORT).'),
+  }).optional().describe('Optional metrics listener: serves only GET /metrics (all workers aggregated), without a token and without the admin API. Off unless set.'),
+  watchConfig: z.boolean().default(false).describe('Reload the configuration when its file changes (also Kubernetes ConfigMap symlink swaps), as SIGHUP does. Default false (flag --watch-config).'),
   log: strictObject({
     level: z.enum(LOG_LEVELS).default('info').describe('Log level. Default info (env LOG_LEVEL).'),
     accessLog: z.boolean().default(true).describe('One JSON line per request. Default true.'),
-    format: z.enum(['json', 'pretty']).default('json').describe('Log format. Default json.'),
+    format: z.enum(['json', 'pretty']).default('json').describe('Log format: json, or pretty (human-readable, through the optional package pino-pretty; JSON when it is missing). Default json.'),
     accessLogFile: text('a file path').optional().describe('Write the access log to this file instead of stdout.'),
     metrics: z.boolean().default(true).describe('Record Prometheus metrics in the workers. Default true; off only to measure their cost (the dashboard and /metrics then show no traffic).'),
   }).prefault({}).describe('Logging and metrics.'),
@@ -127,6 +138,8 @@ export const configFileSchema = strictObject({
     workers: c.workers === undefined || c.workers === 'auto' ? availableParallelism() : c.workers,
     state: c.state,
     admin: c.admin,
+    metrics: c.metrics,
+    watchConfig: c.watchConfig,
     log: c.log,
     limits: c.limits,
     trustedProxies: c.trustedProxies,

@@ -7,14 +7,32 @@ import type { AlgorithmId } from '../core/index.js'
 export interface LbConfig {
   /** Where the configuration came from (for messages and reload). */
   source: ConfigSource
-  /** `h2c`: the plain listener also accepts HTTP/2 with prior knowledge (default false). */
-  listen: { host: string; port: number; h2c?: boolean | undefined }
+  listen: {
+    host: string
+    port: number
+    /** Path normalization for routing (default `match-only`; `forward` also sends it upstream; `off`). */
+    normalizePath?: 'forward' | 'match-only' | 'off' | undefined
+    /** Accept `%2F` / `%5C` in request paths (default false: 400). */
+    allowEncodedSlashes?: boolean | undefined
+    /** The plain listener also accepts HTTP/2 with prior knowledge (h2c; default false). */
+    h2c?: boolean | undefined
+  }
   /** Optional TLS listener (issue: edge features). */
   tls?: TlsConfig | undefined
   /** Number of worker processes; default: number of CPUs. */
   workers: number
   state: StateConfig
-  admin: { host: string; port: number; token?: string | undefined }
+  admin: {
+    host: string
+    port: number
+    token?: string | undefined
+    /** Host names the admin server answers besides loopback names and `host` (default none). */
+    allowedHosts?: string[] | undefined
+  }
+  /** Optional metrics listener: `GET /metrics` only, no token (undefined = off). */
+  metrics?: { host: string; port: number } | undefined
+  /** Reload when the configuration file changes (default false). */
+  watchConfig?: boolean | undefined
   log: {
     level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'
     accessLog: boolean
@@ -70,6 +88,8 @@ export interface ClientLimits {
   requestTimeoutMs: number
   /** Idle keep-alive timeout for client connections, ms (default 5 s). */
   keepAliveTimeoutMs: number
+  /** A client that takes no response byte for this long is disconnected, ms (default 60 s; 0 = never). */
+  sendTimeoutMs: number
   /** Request head size limit, bytes (default 16 KiB) -> 431. */
   maxHeaderBytes: number
   /** Request header field count limit (default 100) -> 431. */
@@ -155,6 +175,8 @@ export interface UpstreamTimeouts {
   idleMs: number
   /** Time without body bytes in either direction (default 60 s). */
   bodyMs: number
+  /** An upgraded connection idle in both directions this long is closed (default 1 h). */
+  tunnelIdleMs: number
 }
 
 export interface PoolConfig {
@@ -172,11 +194,36 @@ export interface PoolConfig {
   slowStartMs: number
   /** When fewer than this percent of the pool is ready, balance over all of it (0 = off). */
   panicThresholdPercent: number
-  stickySession?: { cookie: string; ttlMs: number } | undefined
+  /** Session affinity (off when undefined). */
+  stickySession?: StickySessionConfig | undefined
+  /** TLS to `https://` backends (defaults apply when undefined: system CAs, verification on). */
+  upstreamTls?: UpstreamTlsConfig | undefined
   /** Max keep-alive connections per endpoint per worker. */
   maxConnectionsPerEndpoint: number
   /** Protocol to the backends: `http1`, `h2c` (HTTP/2 prior knowledge) or `h2` (HTTP/2 over TLS, ALPN). */
   protocol: 'http1' | 'h2c' | 'h2'
+}
+
+/**
+ * Session affinity of a pool. `cookie`: the balancer sets a cookie naming the chosen endpoint by an
+ * HMAC tag under `secret` (resolved at load: the file, else env `LB_STICKY_SECRET`, else random per
+ * primary process). `header`: consistent hash on that request header over the ready endpoints.
+ */
+export type StickySessionConfig =
+  | { kind: 'cookie'; cookie: string; ttlMs: number; secret: string }
+  | { kind: 'header'; header: string }
+
+/** TLS settings towards `https://` backends. File paths are absolute after load. */
+export interface UpstreamTlsConfig {
+  /** CA bundle (PEM file) replacing the system CAs. */
+  ca?: string | undefined
+  /** Client certificate and key (PEM files) for mTLS; both or neither. */
+  cert?: string | undefined
+  key?: string | undefined
+  /** SNI and certificate name; default: the backend url's host. */
+  serverName?: string | undefined
+  /** Verify the backend certificate (default true). */
+  verify: boolean
 }
 
 export interface HeaderEdits {

@@ -9,6 +9,12 @@ test('every error code is documented in docs/errors.md', () => {
   assert.deepEqual(missing, [])
 })
 
+test('docs/errors.md lists no code the balancer does not have', () => {
+  const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8')
+  const listed = new Set(doc.match(/`LB_ERR_[A-Z_]+`/g)?.map((c) => c.slice(1, -1)) ?? [])
+  assert.deepEqual([...listed].filter((code) => !(code in ERROR_CODES)), [])
+})
+
 test('LbError carries code, source, retryable and cause', () => {
   const cause = new Error('ECONNREFUSED')
   const err = new LbError('LB_ERR_CONNECT', undefined, { cause })

@@ -55,7 +55,14 @@ export interface RequestEvent {
   /** Decision trace, only for requests that asked for one with the admin token. */
   decision?: string | undefined
 }
-export interface UpstreamErrorEvent { pool: string; endpoint: string; kind: 'connect' | 'reset' | 'timeout' | 'protocol'; requestId: string }
+export interface UpstreamErrorEvent {
+  pool: string
+  endpoint: string
+  kind: 'connect' | 'reset' | 'timeout' | 'protocol' | 'upstream-tls'
+  requestId: string
+  /** The underlying error code when it says more than the kind (`upstream-tls`: `UNABLE_TO_VERIFY_LEAF_SIGNATURE`, ...). */
+  detail?: string | undefined
+}
 export interface RetryEvent { pool: string; endpoint: string; reason: string; requestId: string }
 export interface ProbeEvent { pool: string; endpoint: string; result: 'success' | 'failure'; status?: number; error?: string }
 export interface WebSocketEvent { pool: string; endpoint: string; open: boolean }
@@ -72,4 +79,3 @@ export const retryChannel = diagnostics.channel(CHANNELS.retry)
 export const probeChannel = diagnostics.channel(CHANNELS.probe)
 export const websocketChannel = diagnostics.channel(CHANNELS.websocket)
 export const lifecycleChannel = diagnostics.channel(CHANNELS.lifecycle)
-export const configChannel = diagnostics.channel(CHANNELS.config)

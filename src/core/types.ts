@@ -1,8 +1,5 @@
 /** Shared vocabulary of the balancer. No I/O lives in `core/`. */
 
-/** Name of a pool as written in the configuration (`pools.<name>`). */
-export type PoolName = string
-
 /**
  * One backend in a pool. Immutable: a change of weight or state produces a new ready set, never a mutation.
  * `id` is `host:port` unless the configuration names it.
@@ -30,6 +27,11 @@ export interface PickContext {
   hashKey?: string | undefined
   /** Endpoint ids already tried by this request; a balancer never returns one of them. */
   exclude?: ReadonlySet<string> | undefined
+  /**
+   * Sticky-session tag from the client's cookie. Honoured by the pool before any balancer runs (the
+   * endpoint it names is used while it may take requests); balancers ignore it.
+   */
+  pin?: string | undefined
 }
 
 /** A load-balancing algorithm over the ready endpoints of one pool. A data structure: no timers, sockets or awaits. */

@@ -6,13 +6,15 @@
  * EWMA knows nothing yet; the degrading backend's clock starts after it.
  */
 import type { AlgorithmId } from '../core/index.js'
-import { startLocalStack } from './local-stack.js'
+import { startLocalStack, type StartBalancer } from './local-stack.js'
 import type { ComparedRun } from './report.js'
 import { runLoad, type LoadOptions, type LoadProgress } from './run-load.js'
 import type { ScenarioBackendSpec } from './scenario-backend.js'
 
 /** Options of {@link runComparison}. */
 export interface CompareOptions {
+  /** Starts each run's balancer (app.ts `startBalancer`). */
+  startBalancer: StartBalancer
   algorithms: readonly AlgorithmId[]
   backends: readonly ScenarioBackendSpec[]
   /** The load of every run; `url` is filled in per run. */
@@ -33,7 +35,7 @@ export interface CompareOptions {
 export async function runComparison(options: CompareOptions): Promise<ComparedRun[]> {
   const runs: ComparedRun[] = []
   for (const algorithm of options.algorithms) {
-    const stack = await startLocalStack({ backends: { kind: 'scenario', specs: options.backends }, algorithm, workers: options.workers, logLevel: options.logLevel })
+    const stack = await startLocalStack({ startBalancer: options.startBalancer, backends: { kind: 'scenario', specs: options.backends }, algorithm, workers: options.workers, logLevel: options.logLevel })
     try {
       const url = `${stack.url}${options.path}`
       if (options.warmupMs > 0) await runLoad({ ...options.load, url, durationMs: options.warmupMs, requests: undefined })

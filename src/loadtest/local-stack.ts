@@ -1,17 +1,32 @@
 /**
  * The target `lb bench` builds for itself: backends as child processes and the real balancer
  * (`startBalancer`, the same code path as `lb start`) in front of them on a free 127.0.0.1 port.
+ * The caller hands the balancer's start function in: loadtest/ sits below the composition root (app.ts)
+ * and never imports it.
  */
 import cluster from 'node:cluster'
 import { createServer } from 'node:net'
 import type { AlgorithmId } from '../core/index.js'
-import { loadConfig } from '../config/index.js'
-import { startBalancer, type RunningBalancer } from '../app.js'
+import { loadConfig, type LbConfig } from '../config/index.js'
 import { scriptPath, spawnChildBackend, type ChildBackend } from './child-backend.js'
 import type { ScenarioBackendSpec } from './scenario-backend.js'
 
+/** A started balancer, as far as the bench needs it. */
+export interface StartedBalancer {
+  /** Drains and stops the balancer (primary and workers). */
+  stop(): Promise<void>
+}
+
+/**
+ * Starts the real balancer from a configuration: `startBalancer` from app.ts. `log` receives the primary's
+ * own lines (state store, reloads).
+ */
+export type StartBalancer = (config: LbConfig, options: { log: (line: string) => void }) => Promise<StartedBalancer>
+
 /** Options of {@link startLocalStack}. */
 export interface LocalStackOptions {
+  /** Starts the balancer in front of the backends (app.ts `startBalancer`). */
+  startBalancer: StartBalancer
   /** `sample`: the demo's sample backends (`backend-1..n`, `GET /api/test`); else purpose-built ones. */
   backends: { kind: 'sample'; count: number } | { kind: 'scenario'; specs: readonly ScenarioBackendSpec[] }
   algorithm: AlgorithmId
@@ -71,7 +86,7 @@ function redirectWorkerOutput(): void {
 /** Starts the backends, then the balancer; waits until a request through it succeeds (at most 10 s). */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const backends: ChildBackend[] = []
-  let balancer: RunningBalancer | undefined
+  let balancer: StartedBalancer | undefined
   let stopped: Promise<void> | undefined
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
@@ -128,7 +143,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     })
     redirectWorkerOutput()
     // The primary's own lines (state store, reloads) go to stderr with the progress, never to stdout.
-    balancer = await startBalancer(config, { log: (line) => process.stderr.write(`${line}\n`) })
+    balancer = await options.startBalancer(config, { log: (line) => process.stderr.write(`${line}\n`) })
     const url = `http://127.0.0.1:${port}`
     await waitUntilServing(`${url}${spec.kind === 'sample' ? '/api/health' : '/health'}`, 10_000)
     stack.url = url

@@ -6,7 +6,8 @@
  * CPU and event loop to tell when the generator, not the target, is the bottleneck.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import autocannon from 'autocannon'
+import type autocannon from 'autocannon'
+import { loadGenerator } from './load-generator.js'
 
 /** What to send, how hard and for how long. */
 export interface LoadOptions {
@@ -87,9 +88,11 @@ interface ParsedHead {
 
 /**
  * Runs the load and resolves with the result. `onProgress` is called every `progressIntervalMs`
- * (default 250 ms). Rejects only on invalid options; network failures are counted in `errors`.
+ * (default 250 ms). Rejects on invalid options, or with `LoadGeneratorMissingError` when autocannon is not
+ * installed; network failures are counted in `errors`.
  */
-export function runLoad(options: LoadOptions, onProgress?: (p: LoadProgress) => void, progressIntervalMs = 250): Promise<LoadResult> {
+export async function runLoad(options: LoadOptions, onProgress?: (p: LoadProgress) => void, progressIntervalMs = 250): Promise<LoadResult> {
+  const autocannonRun = await loadGenerator()
   const backends: Record<string, number> = {}
   const errorCodes: Record<string, number> = {}
   let completed = 0
@@ -109,7 +112,7 @@ export function runLoad(options: LoadOptions, onProgress?: (p: LoadProgress) => 
     }
     let instance: autocannon.Instance
     try {
-      instance = autocannon(
+      instance = autocannonRun(
         {
           url: options.url,
           connections: options.connections,

@@ -9,12 +9,15 @@
 import diagnostics from 'node:diagnostics_channel'
 import pino from 'pino'
 import { CHANNELS, type RequestEvent } from '../core/index.js'
+import { createPrettyStream } from './pretty.js'
 
 /** What the access log needs from the configuration (`log`). */
 export interface AccessLogOptions {
   accessLog: boolean
   /** Append to this file instead of stdout. */
   accessLogFile?: string | undefined
+  /** `pretty`: prettified through pino-pretty when it is installed (default json). */
+  format?: 'json' | 'pretty' | undefined
 }
 
 /** A running access log. */
@@ -111,8 +114,10 @@ export class LineBatcher {
 export function startAccessLog(options: AccessLogOptions): AccessLog | undefined {
   if (!options.accessLog) return undefined
   // pino's asynchronous destination (sonic-boom) owns the file descriptor and the writes.
-  const dest = pino.destination({ dest: options.accessLogFile ?? 1, sync: false, mkdir: options.accessLogFile !== undefined })
-  const batcher = new LineBatcher(dest)
+  const target = options.accessLogFile ?? 1
+  const pretty = options.format === 'pretty' ? createPrettyStream(target) : undefined
+  const dest = pretty === undefined ? pino.destination({ dest: target, sync: false, mkdir: options.accessLogFile !== undefined }) : undefined
+  const batcher = new LineBatcher(pretty ?? (dest as LineSink))
   const worker = process.pid
   const onRequest = (m: unknown): void => {
     batcher.write(formatAccessLine(m as RequestEvent, worker, Date.now()))
@@ -122,8 +127,9 @@ export function startAccessLog(options: AccessLogOptions): AccessLog | undefined
     close: () => {
       diagnostics.unsubscribe(CHANNELS.request, onRequest)
       batcher.flush()
+      pretty?.end()
       try {
-        dest.flushSync()
+        dest?.flushSync()
       } catch {
         // Not open yet (nothing written) or already closed: nothing to flush.
       }

@@ -76,8 +76,12 @@ export class ClusterMetricsCollector {
     this.last.delete(worker.id)
     for (const p of this.pending.values()) if (p.waiting.delete(worker.id) && p.waiting.size === 0) p.done()
     if (json === undefined) return
-    // Gauges describe the present: drop the dead worker's. Counters and histograms keep their totals.
-    const kept = json.filter((m) => String(m.type) === 'counter' || String(m.type) === 'histogram')
+    // Gauges describe the present: drop the dead worker's. Counters and histograms keep their totals,
+    // except the process metrics (labelled `worker`): they describe a process that is gone.
+    const kept = json
+      .filter((m) => String(m.type) === 'counter' || String(m.type) === 'histogram')
+      .map((m) => ({ ...m, values: m.values.filter((v) => (v.labels as Record<string, unknown>).worker === undefined) }))
+      .filter((m) => m.values.length > 0)
     // Chained, so two exits in a row cannot both fold into the same old total.
     this.retiring = this.retiring.then(async () => {
       this.retired = (await (AggregatorRegistry.aggregate([this.retired, kept]) as Registry).getMetricsAsJSON()) as MetricsJson

@@ -5,11 +5,19 @@
 import { startAccessLog, type AccessLog } from './access-log.js'
 import { serveMetricsToPrimary } from './cluster-metrics.js'
 import { createLogger, logEvents, type LogLevel } from './logger.js'
-import { WorkerMetrics, type PoolMetricsSource } from './metrics.js'
+import { WorkerMetrics, type ListenerMetricsSource, type PoolMetricsSource } from './metrics.js'
 
-export { WorkerMetrics, DURATION_BUCKETS_SECONDS, CIRCUIT_STATE_VALUE, type PoolMetricsSource } from './metrics.js'
+export {
+  WorkerMetrics,
+  DURATION_BUCKETS_SECONDS,
+  CIRCUIT_STATE_VALUE,
+  type PoolMetricsSource,
+  type ListenerMetricsSource,
+  type WorkerMetricsOptions,
+} from './metrics.js'
+export { collectProcessMetrics, LAG_WINDOW_MS } from './process-metrics.js'
 export { ClusterMetricsCollector, serveMetricsToPrimary, type MetricsJson } from './cluster-metrics.js'
-export { PrimaryMetrics, buildVersion, type PrimaryMetricsOptions, type EndpointStateSource } from './primary-metrics.js'
+export { PrimaryMetrics, buildVersion, setHttp1ListenerLabel, type PrimaryMetricsOptions, type EndpointStateSource } from './primary-metrics.js'
 export { readCumulative, type Cumulative } from './stats-totals.js'
 export { InstanceStatsExchange, type InstanceStatsOptions, type StatsStore } from './instance-stats.js'
 export { StatsTracker, quantileMs, HISTORY_POINTS, type DashboardSnapshot, type StatsPoint, type EndpointStats, type PoolStateSource } from './stats.js'
@@ -18,9 +26,13 @@ export { createLogger, logEvents, PINO_BASE_OPTIONS, type LogLevel } from './log
 
 /** What a worker's observability reads from its configuration (`log`). */
 export interface WorkerObservabilityOptions {
-  log: { level: LogLevel; accessLog: boolean; accessLogFile?: string | undefined; metrics?: boolean }
+  log: { level: LogLevel; accessLog: boolean; accessLogFile?: string | undefined; metrics?: boolean; format?: 'json' | 'pretty' }
   /** The worker's pools, read at scrape time (they change on reload). */
   pools: () => Iterable<PoolMetricsSource>
+  /** The worker's listeners, read at scrape time (open connections, TLS handshake errors). */
+  listeners?: () => Iterable<ListenerMetricsSource>
+  /** `worker` label of the process metrics (the cluster worker id); undefined = none. */
+  worker?: string | undefined
 }
 
 /** A worker's metrics, access log and event log; {@link WorkerObservability.close} before exiting. */
@@ -37,10 +49,10 @@ export interface WorkerObservability {
  * primary on request, the access log (unless `log.accessLog` is false), and the event log.
  */
 export function startWorkerObservability(options: WorkerObservabilityOptions): WorkerObservability {
-  const metrics = options.log.metrics === false ? undefined : new WorkerMetrics(options.pools)
+  const metrics = options.log.metrics === false ? undefined : new WorkerMetrics(options.pools, { listeners: options.listeners, worker: options.worker })
   const stopServing = metrics === undefined ? () => undefined : serveMetricsToPrimary(metrics.registry)
   const accessLog = startAccessLog(options.log)
-  const stopEvents = logEvents(createLogger(options.log.level, { worker: process.pid }))
+  const stopEvents = logEvents(createLogger(options.log.level, { worker: process.pid }, options.log.format))
   return {
     metrics,
     accessLog,

@@ -5,7 +5,11 @@
  */
 import diagnostics from 'node:diagnostics_channel'
 import pino, { type Logger } from 'pino'
-import { CHANNELS, type CircuitEvent, type ConfigEvent, type DrainEvent, type EjectionEvent, type HealthEvent, type LifecycleEvent } from '../core/index.js'
+import { createPrettyStream } from './pretty.js'
+import { CHANNELS, type CircuitEvent, type ConfigEvent, type DrainEvent, type EjectionEvent, type HealthEvent, type LifecycleEvent, type UpstreamErrorEvent } from '../core/index.js'
+
+/** Shortest gap between two log lines about the same failing TLS endpoint and reason, ms. */
+const TLS_LOG_INTERVAL_MS = 10_000
 
 /** Log levels of the configuration (`log.level`). */
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'
@@ -16,18 +20,23 @@ export const PINO_BASE_OPTIONS = {
   formatters: { level: (label: string) => ({ level: label }) },
 } as const
 
-/** A pino logger to stdout (asynchronous destination), `bindings` on every line. */
-export function createLogger(level: LogLevel, bindings: Record<string, unknown> = {}): Logger {
-  const logger = pino({ ...PINO_BASE_OPTIONS, level }, pino.destination({ dest: 1, sync: false }))
+/**
+ * A pino logger to stdout (asynchronous destination), `bindings` on every line. `format: 'pretty'`
+ * writes through pino-pretty when it is installed (else JSON, see `pretty.ts`).
+ */
+export function createLogger(level: LogLevel, bindings: Record<string, unknown> = {}, format: 'json' | 'pretty' = 'json'): Logger {
+  const pretty = format === 'pretty' ? createPrettyStream(1) : undefined
+  const logger = pino({ ...PINO_BASE_OPTIONS, level }, pretty ?? pino.destination({ dest: 1, sync: false }))
   return Object.keys(bindings).length > 0 ? logger.child(bindings) : logger
 }
 
 /**
  * Logs the events of `core/events.ts` that matter to an operator: lifecycle (info), health and
  * ejection changes (warn when something goes down, info when it comes back), circuit changes, drains,
- * configuration reloads. Returns a function that unsubscribes (and flushes).
+ * configuration reloads, and failed TLS handshakes with backends (warn, throttled per endpoint). Returns a function that unsubscribes (and flushes).
  */
 export function logEvents(logger: Logger): () => void {
+  const tlsLogged = new Map<string, number>()
   const subs: Array<[string, (m: unknown) => void]> = [
     [CHANNELS.lifecycle, (m) => {
       const e = m as LifecycleEvent
@@ -48,6 +57,17 @@ export function logEvents(logger: Logger): () => void {
     [CHANNELS.drain, (m) => {
       const e = m as DrainEvent
       logger.info({ event: 'drain', pool: e.pool, endpoint: e.endpoint, draining: e.draining }, `${e.pool}/${e.endpoint} ${e.draining ? 'drained' : 'enabled'}`)
+    }],
+    [CHANNELS.upstreamError, (m) => {
+      const e = m as UpstreamErrorEvent
+      // TLS failures are configuration problems (CA, name, client certificate) an operator must see;
+      // other kinds are counted in the metrics. At most one line per endpoint and reason per 10 s.
+      if (e.kind !== 'upstream-tls') return
+      const key = `${e.pool}/${e.endpoint}/${e.detail ?? ''}`
+      const now = Date.now()
+      if ((tlsLogged.get(key) ?? -Infinity) > now - TLS_LOG_INTERVAL_MS) return
+      tlsLogged.set(key, now)
+      logger.warn({ event: 'upstream-tls', pool: e.pool, endpoint: e.endpoint, reason: e.detail, requestId: e.requestId }, `${e.pool}/${e.endpoint} TLS handshake failed: ${e.detail ?? 'unknown'}`)
     }],
     [CHANNELS.config, (m) => {
       const e = m as ConfigEvent

@@ -11,6 +11,7 @@ import diagnostics from 'node:diagnostics_channel'
 import { Counter, Gauge, Registry } from 'prom-client'
 import { CHANNELS, type RequestEvent, type RetryEvent, type UpstreamErrorEvent, type WebSocketEvent } from '../core/index.js'
 import { CellCounter, CellHistogram, type CounterCell, type HistogramCell } from './metric-cells.js'
+import { collectProcessMetrics } from './process-metrics.js'
 
 /** Request duration buckets, seconds: 0.5 ms to 10 s, suited to a proxy. */
 export const DURATION_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
@@ -25,6 +26,40 @@ export interface PoolMetricsSource {
   snapshot(): ReadonlyArray<{ id: string; inFlight: number; circuit: 'closed' | 'open' | 'half-open' }>
 }
 
+/**
+ * A listener of the worker, read at scrape time: open connections (`net.Server#getConnections`, so the
+ * count costs nothing per connection) and, for TLS, failed handshakes so far.
+ */
+export interface ListenerMetricsSource {
+  /** `http` or `https`: the value of the `listener` label. */
+  readonly name: string
+  getConnections(callback: (err: Error | null, count: number) => void): void
+  /** Failed TLS handshakes since start (TLS listeners only). */
+  readonly tlsHandshakeErrors?: number
+}
+
+/** Options of {@link WorkerMetrics} beyond the pools. */
+export interface WorkerMetricsOptions {
+  /** The worker's listeners (read at scrape time). */
+  listeners?: () => Iterable<ListenerMetricsSource>
+  /**
+   * Value of the `worker` label of the Node.js process metrics (`process_*`, `nodejs_*`, from
+   * prom-client's default metrics); undefined = no process metrics (in-process proxies share a process).
+   */
+  worker?: string | undefined
+}
+
+/** `code_class` label values by `Math.floor(status / 100)`; statuses outside 100-599 are `other`. */
+const CODE_CLASSES = ['other', '1xx', '2xx', '3xx', '4xx', '5xx'] as const
+
+/** Histogram cells of one pool/endpoint: request duration by code class, upstream header time, pool byte counters. */
+interface EndpointCells {
+  readonly byClass: Array<HistogramCell | undefined>
+  readonly upstream: HistogramCell
+  readonly bytesIn: CounterCell
+  readonly bytesOut: CounterCell
+}
+
 /** Numeric value of a circuit state in `lb_circuit_state`. */
 export const CIRCUIT_STATE_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const
 
@@ -36,18 +71,23 @@ export class WorkerMetrics {
   readonly registry = new Registry()
   private readonly requests: CellCounter
   private readonly duration: CellHistogram
+  private readonly upstreamDuration: CellHistogram
+  private readonly bytesReceived: CellCounter
+  private readonly bytesSent: CellCounter
   private readonly upstreamErrors: Counter<'pool' | 'endpoint' | 'kind'>
   private readonly retries: Counter<'pool' | 'reason'>
   private readonly rateLimited: Counter<'route'>
   private readonly websockets: Gauge<'pool' | 'endpoint'>
   /** pool -> endpoint -> method -> status -> cell */
   private readonly requestChildren = new Map<string, Map<string, Map<string, Map<number, CounterCell>>>>()
-  /** pool -> endpoint -> cell */
-  private readonly durationChildren = new Map<string, Map<string, HistogramCell>>()
+  /** pool -> endpoint -> cells */
+  private readonly endpointChildren = new Map<string, Map<string, EndpointCells>>()
   private readonly subscriptions: Array<[string, (m: unknown) => void]> = []
+  private stopProcessMetrics: () => void = () => undefined
 
-  constructor(pools: () => Iterable<PoolMetricsSource>) {
+  constructor(pools: () => Iterable<PoolMetricsSource>, options: WorkerMetricsOptions = {}) {
     const registers = [this.registry]
+    if (options.worker !== undefined) this.stopProcessMetrics = collectProcessMetrics(this.registry, options.worker)
     this.requests = new CellCounter(
       'lb_requests_total',
       'Proxied requests (never health probes), by pool, endpoint (last one tried), method and status code.',
@@ -55,13 +95,57 @@ export class WorkerMetrics {
     )
     this.duration = new CellHistogram(
       'lb_request_duration_seconds',
-      'Whole request duration as the client sees it (arrival to last byte), seconds.',
+      'Whole request duration as the client sees it (arrival to last byte), seconds, by pool, endpoint and code_class (2xx, 5xx, ...).',
       this.registry,
       DURATION_BUCKETS_SECONDS,
     )
+    this.upstreamDuration = new CellHistogram(
+      'lb_upstream_header_duration_seconds',
+      'Time from sending the last try to a backend to its response headers, seconds, by pool and endpoint.',
+      this.registry,
+      DURATION_BUCKETS_SECONDS,
+    )
+    this.bytesReceived = new CellCounter('lb_bytes_received_total', 'Request body bytes received from clients, by pool.', this.registry)
+    this.bytesSent = new CellCounter('lb_bytes_sent_total', 'Response body bytes sent to clients, by pool.', this.registry)
+    const listeners = options.listeners ?? (() => [])
+    new Gauge({
+      name: 'lb_connections_open',
+      help: 'Open client connections, by listener (http, https).',
+      labelNames: ['listener'],
+      registers,
+      async collect() {
+        this.reset()
+        await Promise.all(
+          [...listeners()].map(
+            (l) =>
+              new Promise<void>((resolve) => {
+                l.getConnections((err, n) => {
+                  if (err === null) this.inc({ listener: l.name }, n)
+                  resolve()
+                })
+              }),
+          ),
+        )
+      },
+    })
+    const handshakeErrorsSeen = new WeakMap<ListenerMetricsSource, number>()
+    new Counter({
+      name: 'lb_tls_handshake_errors_total',
+      help: 'TLS handshakes that failed (protocol or cipher mismatch, bad client hello, timeout), by listener.',
+      labelNames: ['listener'],
+      registers,
+      collect() {
+        for (const l of listeners()) {
+          if (l.tlsHandshakeErrors === undefined) continue
+          const delta = l.tlsHandshakeErrors - (handshakeErrorsSeen.get(l) ?? 0)
+          handshakeErrorsSeen.set(l, l.tlsHandshakeErrors)
+          this.inc({ listener: l.name }, Math.max(0, delta))
+        }
+      },
+    })
     this.upstreamErrors = new Counter({
       name: 'lb_upstream_errors_total',
-      help: 'Failed tries to a backend, by kind: connect, reset, timeout, protocol.',
+      help: 'Failed tries to a backend, by kind: connect, reset, timeout, protocol, upstream-tls.',
       labelNames: ['pool', 'endpoint', 'kind'],
       registers,
     })
@@ -124,6 +208,7 @@ export class WorkerMetrics {
   close(): void {
     for (const [name, fn] of this.subscriptions) diagnostics.unsubscribe(name, fn)
     this.subscriptions.length = 0
+    this.stopProcessMetrics()
   }
 
   private subscribe(name: string, fn: (m: unknown) => void): void {
@@ -133,7 +218,13 @@ export class WorkerMetrics {
 
   private onRequest(e: RequestEvent): void {
     this.requestChild(e.pool, e.endpoint, e.method, e.status).value++
-    this.duration.observe(this.durationChild(e.pool, e.endpoint), e.durationMs / 1000)
+    const cells = this.endpointCells(e.pool, e.endpoint)
+    const cls = e.status >= 100 && e.status < 600 ? Math.floor(e.status / 100) : 0
+    const byClass = cells.byClass[cls] ?? this.classCell(cells, e.pool, e.endpoint, cls)
+    this.duration.observe(byClass, e.durationMs / 1000)
+    if (e.upstreamMs >= 0) this.upstreamDuration.observe(cells.upstream, e.upstreamMs / 1000)
+    cells.bytesIn.value += e.bytesIn
+    cells.bytesOut.value += e.bytesOut
     if (e.error === 'LB_ERR_RATE_LIMITED') this.rateLimited.inc({ route: e.route })
   }
 
@@ -153,11 +244,27 @@ export class WorkerMetrics {
     return child
   }
 
-  private durationChild(pool: string, endpoint: string): HistogramCell {
-    let byEndpoint = this.durationChildren.get(pool)
-    if (byEndpoint === undefined) this.durationChildren.set(pool, (byEndpoint = new Map()))
-    let child = byEndpoint.get(endpoint)
-    if (child === undefined) byEndpoint.set(endpoint, (child = this.duration.cell({ pool, endpoint })))
-    return child
+  private endpointCells(pool: string, endpoint: string): EndpointCells {
+    let byEndpoint = this.endpointChildren.get(pool)
+    if (byEndpoint === undefined) this.endpointChildren.set(pool, (byEndpoint = new Map()))
+    let cells = byEndpoint.get(endpoint)
+    if (cells === undefined) {
+      cells = {
+        byClass: new Array<HistogramCell | undefined>(CODE_CLASSES.length).fill(undefined),
+        upstream: this.upstreamDuration.cell({ pool, endpoint }),
+        // One pair per pool: cell() returns the same cell for the same labels.
+        bytesIn: this.bytesReceived.cell({ pool }),
+        bytesOut: this.bytesSent.cell({ pool }),
+      }
+      byEndpoint.set(endpoint, cells)
+    }
+    return cells
+  }
+
+  /** Created on the first request of a class: a series exists only for classes that were seen. */
+  private classCell(cells: EndpointCells, pool: string, endpoint: string, cls: number): HistogramCell {
+    const cell = this.duration.cell({ pool, endpoint, code_class: CODE_CLASSES[cls] ?? 'other' })
+    cells.byClass[cls] = cell
+    return cell
   }
 }

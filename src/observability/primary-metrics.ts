@@ -7,6 +7,7 @@ import diagnostics from 'node:diagnostics_channel'
 import { readFileSync } from 'node:fs'
 import { Counter, Gauge, Registry } from 'prom-client'
 import { CHANNELS, type ProbeEvent } from '../core/index.js'
+import { collectProcessMetrics } from './process-metrics.js'
 
 /** The endpoint facts the primary gauges read at scrape time (the shape of `cluster/`'s `PoolView`). */
 export interface EndpointStateSource {
@@ -23,6 +24,16 @@ export interface PrimaryMetricsOptions {
   stateStoreUp?: () => boolean
 }
 
+let http1ListenerLabel = 'unknown'
+
+/**
+ * Names the HTTP/1.1 listener for the `listener` label of `lb_build_info` (`own` or `node`); the composition
+ * root decides it at start-up (the server layer sits above this one).
+ */
+export function setHttp1ListenerLabel(name: string): void {
+  http1ListenerLabel = name
+}
+
 /** The balancer's version, from package.json (read once; `unknown` when missing). */
 export function buildVersion(): string {
   try {
@@ -36,6 +47,12 @@ export function buildVersion(): string {
 /** The primary's registry; subscribes to the probe channel until {@link PrimaryMetrics.close}. */
 export class PrimaryMetrics {
   readonly registry = new Registry()
+  /**
+   * The primary's own Node.js process metrics (`worker="primary"`). Kept apart from {@link registry}:
+   * the workers export the same names, so these are merged with the workers' before rendering.
+   */
+  readonly processRegistry = new Registry()
+  private readonly stopProcessMetrics: () => void
   private readonly probes: Counter<'pool' | 'endpoint' | 'result'>
   private readonly onProbe = (m: unknown): void => {
     const e = m as ProbeEvent
@@ -44,6 +61,7 @@ export class PrimaryMetrics {
 
   constructor(options: PrimaryMetricsOptions) {
     const registers = [this.registry]
+    this.stopProcessMetrics = collectProcessMetrics(this.processRegistry, 'primary')
     const gauge = (name: string, help: string, value: (e: EndpointStateSource['endpoints'][number]) => number): void => {
       new Gauge({
         name,
@@ -82,15 +100,22 @@ export class PrimaryMetrics {
         this.set(options.stateStoreUp?.() === false ? 0 : 1)
       },
     })
-    new Gauge({ name: 'lb_build_info', help: 'Build information (value always 1).', labelNames: ['version', 'node'], registers }).set(
-      { version: buildVersion(), node: process.version },
-      1,
-    )
+    new Gauge({
+      name: 'lb_build_info',
+      help: 'Build information (value always 1); `listener`: the HTTP/1.1 code serving (own or node).',
+      labelNames: ['version', 'node', 'listener'],
+      registers,
+      collect() {
+        this.reset()
+        this.set({ version: buildVersion(), node: process.version, listener: http1ListenerLabel }, 1)
+      },
+    })
     diagnostics.subscribe(CHANNELS.probe, this.onProbe)
   }
 
-  /** Stops counting probes. */
+  /** Stops counting probes and sampling the event-loop delay. */
   close(): void {
     diagnostics.unsubscribe(CHANNELS.probe, this.onProbe)
+    this.stopProcessMetrics()
   }
 }

@@ -1,6 +1,6 @@
 import type { Dispatcher } from 'undici'
 import { upstreamErrorChannel, type ErrorCode } from '../core/index.js'
-import type { EndpointState, TryOutcome, UpstreamPool } from '../upstream/index.js'
+import type { EndpointState, Lease, TryOutcome, UpstreamPool } from '../upstream/index.js'
 import { copyResponseHeaders } from './headers.js'
 import { noteRelayedBytes } from './relay-memory.js'
 import type { ClientResponse } from './client-message.js'
@@ -10,14 +10,18 @@ export interface AttemptFailure {
   code: ErrorCode
   /**
    * connect: never reached the backend; reset/timeout/protocol: after connecting; status: a
-   * retryable 5xx whose body was dropped; client: the client went away; limit: the body grew too large.
+   * retryable 5xx whose body was dropped; client: the client went away; limit: the body grew too large;
+   * endpoint-down: cancelled by the balancer (its endpoint left rotation), its retry already granted;
+   * tls: the TLS handshake with an https:// backend failed (certificate not verified, client certificate refused).
    */
-  kind: 'connect' | 'reset' | 'timeout' | 'protocol' | 'status' | 'client' | 'limit'
+  kind: 'connect' | 'reset' | 'timeout' | 'protocol' | 'status' | 'client' | 'limit' | 'endpoint-down' | 'tls'
   status?: number
   /** Request body bytes were already pulled from the client for this try (it cannot be replayed). */
   bodyStarted: boolean
   /** A `connect` failure that was refused or unreachable at once (not a connect timeout). */
   refused?: boolean
+  /** `tls`: the TLS error code (`UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED`, ...). */
+  detail?: string
 }
 
 /** The exchange an attempt reports to. */
@@ -34,15 +38,19 @@ export interface AttemptOwner {
   onResponseAborted(a: Attempt, code: ErrorCode): void
   /** Whether a response with this status should be dropped and the request retried. */
   shouldRetryStatus(a: Attempt, status: number): boolean
+  /**
+   * The endpoint left rotation while this try waits for its answer: true when the request may be
+   * retried elsewhere (the retry is then granted and the try gets cancelled).
+   */
+  shouldCancelForEndpointDown(a: Attempt): boolean
 }
 
 /**
  * One try of a request against one endpoint: an undici dispatch handler that streams the response
- * to the client with back-pressure (undici pauses the socket while `res.write` is full). Its end
- * releases the endpoint's admission slot and feeds the breaker and passive checks exactly once.
+ * to the client with back-pressure (undici pauses the socket while `res.write` is full). It holds the
+ * endpoint's lease; its end ends the lease (slot, in-flight count, breaker and passive verdict) once.
  */
 export class Attempt implements Dispatcher.DispatchHandler {
-  sentAt = 0
   bodyStarted = false
   private abortFn: ((err: Error) => void) | undefined
   private settled = false
@@ -50,13 +58,26 @@ export class Attempt implements Dispatcher.DispatchHandler {
   private status = 0
   private discardStatus = 0
   private abortRequested = false
+  private cancelledForEndpointDown = false
   private resumeFn: (() => void) | undefined
 
   constructor(
     private readonly owner: AttemptOwner,
     readonly pool: UpstreamPool,
-    readonly state: EndpointState,
-  ) {}
+    readonly lease: Lease,
+  ) {
+    lease.onEndpointDown = this.onEndpointDown
+  }
+
+  /** The endpoint's state (read-only). */
+  get state(): EndpointState {
+    return this.lease.state
+  }
+
+  /** `performance.now()` when the try was sent. */
+  get sentAt(): number {
+    return this.lease.sentAt
+  }
 
   /** Cancels the try (client went away). */
   abort(): void {
@@ -71,8 +92,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true // 1xx informational: the final response follows
-    const now = performance.now()
-    this.state.stats.observeLatency(now - this.sentAt, now)
+    this.lease.firstByte()
     this.status = statusCode
     if (this.owner.shouldRetryStatus(this, statusCode)) {
       this.discardStatus = statusCode // read and drop the body, keeping the connection
@@ -109,30 +129,39 @@ export class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onError(err: Error): void {
-    // Our own abort (the client went away) says nothing about the backend: no passive-check failure.
-    const failure: AttemptFailure = this.abortRequested
-      ? { code: 'LB_ERR_CLIENT_ABORTED', kind: 'client', bodyStarted: this.bodyStarted }
-      : classify(err, this.bodyStarted)
+    // Our own aborts (the client went away, the endpoint left rotation) say nothing new about the
+    // backend: no passive-check failure.
+    const failure: AttemptFailure = this.cancelledForEndpointDown
+      ? { code: 'LB_ERR_UPSTREAM_TIMEOUT', kind: 'endpoint-down', bodyStarted: this.bodyStarted }
+      : this.abortRequested
+        ? { code: 'LB_ERR_CLIENT_ABORTED', kind: 'client', bodyStarted: this.bodyStarted }
+        : classify(err, this.bodyStarted)
     if (!this.settle(outcomeOf(failure))) return
-    if (failure.kind !== 'client' && failure.kind !== 'limit' && upstreamErrorChannel.hasSubscribers) {
+    if (failure.kind !== 'client' && failure.kind !== 'limit' && failure.kind !== 'endpoint-down' && upstreamErrorChannel.hasSubscribers) {
       upstreamErrorChannel.publish({
         pool: this.pool.name,
         endpoint: this.state.endpoint.id,
-        kind: failure.kind === 'status' ? 'protocol' : failure.kind,
+        kind: failure.kind === 'status' ? 'protocol' : failure.kind === 'tls' ? 'upstream-tls' : failure.kind,
         requestId: this.owner.requestId,
+        detail: failure.detail,
       })
     }
     if (this.forwarding) this.owner.onResponseAborted(this, failure.code)
     else this.owner.onAttemptFailed(this, failure)
   }
 
-  private settle(outcome: TryOutcome | 'abandoned'): boolean {
+  /** Its endpoint left rotation before any response byte: cancel and retry elsewhere when allowed. */
+  private readonly onEndpointDown = (): void => {
+    if (this.settled || this.abortRequested || !this.owner.shouldCancelForEndpointDown(this)) return
+    this.cancelledForEndpointDown = true
+    this.abortRequested = true
+    this.abortFn?.(new Error('endpoint left rotation'))
+  }
+
+  private settle(outcome: TryOutcome): boolean {
     if (this.settled) return false
     this.settled = true
-    const stats = this.state.stats
-    stats.inFlight--
-    stats.completed++
-    this.pool.release(this.state, outcome)
+    this.lease.end(outcome)
     return true
   }
 }
@@ -142,6 +171,7 @@ const NO_TRAILERS: readonly string[] = []
 function outcomeOf(f: AttemptFailure): TryOutcome | 'abandoned' {
   switch (f.kind) {
     case 'connect':
+    case 'tls':
       return 'connect'
     case 'timeout':
       return 'timeout'
@@ -161,6 +191,7 @@ const REFUSED_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH'])
 export function classify(err: Error, bodyStarted: boolean): AttemptFailure {
   const code = (err as { code?: string }).code ?? ''
   if (code === 'LB_ERR_BODY_TOO_LARGE') return { code: 'LB_ERR_BODY_TOO_LARGE', kind: 'limit', bodyStarted }
+  if (isTlsFailure(code)) return { code: 'LB_ERR_UPSTREAM_TLS', kind: 'tls', bodyStarted: false, detail: code }
   if (CONNECT_CODES.has(code)) return { code: 'LB_ERR_CONNECT', kind: 'connect', bodyStarted: false, refused: REFUSED_CODES.has(code) }
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'ETIMEDOUT') {
     return { code: 'LB_ERR_UPSTREAM_TIMEOUT', kind: 'timeout', bodyStarted }
@@ -172,4 +203,19 @@ export function classify(err: Error, bodyStarted: boolean): AttemptFailure {
     return { code: 'LB_ERR_RESET', kind: 'reset', bodyStarted }
   }
   return { code: 'LB_ERR_UPSTREAM_PROTOCOL', kind: 'protocol', bodyStarted }
+}
+
+/**
+ * OpenSSL certificate-verification codes Node reports as `err.code` (X509_V_ERR_* without the prefix),
+ * plus Node's own name-check code; handshake alerts (a client certificate refused) are `ERR_SSL_*`.
+ */
+const TLS_VERIFY_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_REVOKED', 'CERT_UNTRUSTED', 'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE', 'CERT_CHAIN_TOO_LONG', 'INVALID_CA', 'INVALID_PURPOSE', 'HOSTNAME_MISMATCH', 'IP_ADDRESS_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID', 'ERR_TLS_HANDSHAKE_TIMEOUT',
+])
+
+function isTlsFailure(code: string): boolean {
+  return code.startsWith('ERR_SSL_') || TLS_VERIFY_CODES.has(code)
 }

@@ -23,7 +23,9 @@ const closingAfterError = new WeakSet<object>()
 /**
  * True when `socket` carries an error response that closes the connection once written. A parse error
  * reported after that response was queued (llhttp finds some framing errors only when the body starts)
- * must then leave the socket alone: destroying it would drop the 400 before it is flushed.
+ * must then leave the socket alone: destroying it would drop the 400 before it is flushed. And a request
+ * parsed after it (pipelined behind a refused one) is never forwarded: the client's bytes after a refused
+ * request cannot be trusted to be where a request starts (request smuggling).
  */
 export function isClosingAfterError(socket: object): boolean {
   return closingAfterError.has(socket)
@@ -45,8 +47,10 @@ export function errorBody(code: ErrorCode, requestId: string, message?: string):
 /**
  * Answers a request with the error for `code`. Safe to call when headers were already sent:
  * then the connection is destroyed instead (the client must not take a truncated body as whole).
+ * `requestSocket`: the request's connection, marked as closing when the code closes it (a pipelined
+ * response's own `socket` is still null).
  */
-export function sendError(res: ClientResponse, code: ErrorCode, requestId: string, message?: string, extraHeaders?: readonly string[]): void {
+export function sendError(res: ClientResponse, code: ErrorCode, requestId: string, message?: string, extraHeaders?: readonly string[], requestSocket?: object): void {
   if (res.headersSent || res.destroyed) {
     res.destroy()
     return
@@ -65,7 +69,10 @@ export function sendError(res: ClientResponse, code: ErrorCode, requestId: strin
   const close = CLOSE_CONNECTION.has(code)
   if (close) {
     headers.push('connection', 'close')
+    // A pipelined response has no socket until the responses before it are out: mark the request's
+    // connection too, so requests parsed behind this one are never forwarded (see isClosingAfterError).
     if (res.socket != null) closingAfterError.add(res.socket)
+    if (requestSocket !== undefined) closingAfterError.add(requestSocket)
   }
   res.writeHead(status, headers)
   res.end(body)
@@ -85,9 +92,7 @@ const GRPC_STATUS: Partial<Record<ErrorCode, number>> = {
   LB_ERR_CONNECT: 14,
   LB_ERR_RESET: 14,
   LB_ERR_UPSTREAM_PROTOCOL: 14,
-  LB_ERR_CIRCUIT_OPEN: 14,
   LB_ERR_OVERLOADED: 14,
-  LB_ERR_SHUTTING_DOWN: 14,
   LB_ERR_STATE_UNAVAILABLE: 14,
   LB_ERR_UPSTREAM_TIMEOUT: 4, // DEADLINE_EXCEEDED
   LB_ERR_REQUEST_TIMEOUT: 4,
@@ -131,11 +136,12 @@ export function isGrpcContentType(value: string): boolean {
  * `grpc-status` / `grpc-message` trailers (percent-encoded, as the gRPC wire format asks). When the
  * backend's response headers were already forwarded, the trailers close that response instead, so the
  * client sees the status (UNAVAILABLE for a backend lost mid-stream) rather than a reset stream.
- * Falls back to {@link sendError} where the response cannot carry trailers (HTTP/1.1).
+ * Falls back to {@link sendError} where the response cannot carry trailers (HTTP/1.1). `message`
+ * replaces the code's default text.
  */
-export function sendGrpcError(res: ClientResponse, code: ErrorCode, requestId: string, extraHeaders?: readonly string[]): void {
+export function sendGrpcError(res: ClientResponse, code: ErrorCode, requestId: string, message?: string, extraHeaders?: readonly string[], requestSocket?: object): void {
   if (res.addTrailers === undefined || res.destroyed || res.writableFinished) {
-    sendError(res, code, requestId, undefined, extraHeaders)
+    sendError(res, code, requestId, message, extraHeaders, requestSocket)
     return
   }
   if (!res.headersSent) {
@@ -145,7 +151,7 @@ export function sendGrpcError(res: ClientResponse, code: ErrorCode, requestId: s
   }
   res.addTrailers({
     'grpc-status': String(grpcStatusFor(code)),
-    'grpc-message': grpcPercentEncode(`${ERROR_CODES[code].message} (${code}, request ${requestId})`),
+    'grpc-message': grpcPercentEncode(`${message ?? ERROR_CODES[code].message} (${code}, request ${requestId})`),
   })
   res.end()
 }
@@ -161,16 +167,20 @@ function grpcPercentEncode(message: string): string {
 
 /**
  * Writes an error response directly on a raw socket (parser errors, refused upgrades), then
- * closes it. Used where no ServerResponse exists.
+ * closes it. Used where no ServerResponse exists. `extraHeaders`: name/value pairs to add (a
+ * `retry-after` among them replaces the default one).
  */
-export function writeRawError(socket: Duplex, code: ErrorCode, requestId: string, message?: string): void {
+export function writeRawError(socket: Duplex, code: ErrorCode, requestId: string, message?: string, extraHeaders?: readonly string[]): void {
   if (!socket.writable) {
     socket.destroy()
     return
   }
   const status = statusFor(code)
   const body = errorBody(code, requestId, message)
-  const extra = status === 503 || status === 429 ? `Retry-After: ${RETRY_AFTER_SECONDS}\r\n` : ''
+  let extra = ''
+  if (extraHeaders !== undefined) for (let i = 0; i + 1 < extraHeaders.length; i += 2) extra += `${extraHeaders[i]}: ${extraHeaders[i + 1]}\r\n`
+  const hasRetryAfter = extraHeaders?.includes('retry-after') ?? false
+  if ((status === 503 || status === 429) && !hasRetryAfter) extra += `Retry-After: ${RETRY_AFTER_SECONDS}\r\n`
   socket.end(
     `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\n` +
       'Content-Type: application/json; charset=utf-8\r\n' +

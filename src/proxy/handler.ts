@@ -1,17 +1,20 @@
 import { randomUUID } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import { requestChannel, retryChannel, systemRandom, type ErrorCode, type RequestEvent } from '../core/index.js'
+import { requestChannel, retryChannel, systemRandom, type ErrorCode, type FailureThrottle, type RequestEvent } from '../core/index.js'
 import type { ClientLimits } from '../config/index.js'
 import { backoffMs, classifyRetry, isReady, type RetryFailure, type UpstreamPool } from '../upstream/index.js'
 import { stripMapped, type ClientAddressResolver } from './client-address.js'
-import { isGrpcContentType, sendError, sendGrpcError } from './error-response.js'
+import { isClosingAfterError, isGrpcContentType, sendError, sendGrpcError } from './error-response.js'
 import { appendForwardedHeaders, copyRequestHeaders, isValidRequestId, knownName } from './headers.js'
 import { checkRequest, type RequestHead } from './request-guard.js'
 import { rewritePath, type CompiledRoute, type Router } from './router.js'
+import { ENCODED_SLASH_MESSAGE, forwardTargetFor, matchPathFor, type PathPolicy } from './path-normalize.js'
 import { Attempt, type AttemptOwner, type AttemptFailure } from './attempt.js'
 import type { ClientRequest, ClientResponse } from './client-message.js'
 import { hashKeyFor } from './hash-key.js'
+import { toOriginForm } from './origin-form.js'
+import { stickyCookie } from './sticky-cookie.js'
 import { noteRelayedBytes } from './relay-memory.js'
 import { DECISION_HEADER, DecisionTrace, isDebugAuthorized } from './decision-trace.js'
 import { rateLimitHeaders, rateLimitKey, type RouteRateLimiter } from '../ratelimit/index.js'
@@ -26,8 +29,12 @@ export interface ProxyContext {
   readonly via: boolean
   /** The admin token: a request presenting it in `x-lb-debug` gets a decision trace. */
   readonly debugToken?: string | undefined
+  /** Wrong `x-lb-debug` tokens per client IP: past its limit a client gets 429 and no comparison. */
+  readonly debugThrottle?: FailureThrottle | undefined
   /** Rate limiters by route name (routes with a `rateLimit`), with their `RateLimit-Policy` value. */
   readonly limiters: ReadonlyMap<string, { limiter: RouteRateLimiter; policyHeader: string }>
+  /** How request paths are normalized for matching and forwarding (`listen.normalizePath`). */
+  readonly paths: PathPolicy
 }
 
 /** Mutable per-worker flags the handler reads on every request. */
@@ -47,11 +54,14 @@ export function createRequestHandler(runtime: ProxyRuntime, proto: 'http' | 'htt
   // Reused for every request: filled by the guard and read right after it, with no await in between.
   const head: RequestHead = { host: '' }
   return (req, res) => {
+    // Pipelined behind a request refused with a close: left unanswered and unforwarded; the connection
+    // closes once the refusal is written.
+    if (isClosingAfterError(req.socket)) return
     const ctx = runtime.context
     head.host = ''
     const problem = checkRequest(req, ctx.limits, head)
     if (problem !== undefined) {
-      sendError(res, problem, incomingRequestId(req.rawHeaders))
+      sendError(res, problem, incomingRequestId(req.rawHeaders), undefined, undefined, req.socket)
       return
     }
     new Exchange(runtime, ctx, req, res, proto, head.host).start()
@@ -90,6 +100,8 @@ class Exchange implements AttemptOwner {
   grpc = false
   /** The call's `grpc-timeout` deadline, when it set one. */
   grpcDeadline: NodeJS.Timeout | undefined
+  /** The client's sticky-session cookie value (cookie stickiness only). */
+  pin: string | undefined
   /** `RateLimit-Policy` / `RateLimit` (and `Retry-After` when refused) for the response. */
   rateLimitHeaders: string[] | undefined
 
@@ -111,8 +123,9 @@ class Exchange implements AttemptOwner {
     res.on('close', this.onClientClose)
     const url = toOriginForm(req.url as string)
     const q = url.indexOf('?')
-    const path = q === -1 ? url : url.slice(0, q)
-    const route = ctx.router.match(this.method, this.host, path, req.rawHeaders)
+    const rawPath = q === -1 ? url : url.slice(0, q)
+    const path = matchPathFor(rawPath, ctx.paths)
+    const route = path === undefined ? undefined : ctx.router.match(this.method, this.host, path, req.rawHeaders)
     this.route = route
     // gRPC runs over HTTP/2 only: HTTP/1.1 requests skip the scan.
     if (req.httpVersion === '2.0' && hasGrpcContentType(req.rawHeaders)) {
@@ -124,6 +137,7 @@ class Exchange implements AttemptOwner {
     this.requestId = facts.requestId !== '' ? facts.requestId : randomUUID()
     const peer = stripMapped(req.socket.remoteAddress ?? '')
     this.clientIp = ctx.clientAddress.resolve(peer, facts.forwardedFor)
+    if (path === undefined) return this.fail('LB_ERR_BAD_REQUEST', ENCODED_SLASH_MESSAGE)
     if (route === undefined) return this.fail('LB_ERR_NO_ROUTE')
     const pool = ctx.pools.get(route.pool)
     if (pool === undefined) return this.fail('LB_ERR_NO_ROUTE')
@@ -134,10 +148,21 @@ class Exchange implements AttemptOwner {
       this.rateLimitHeaders = rateLimitHeaders(r, route.name, route.rateLimit, limit.policyHeader)
       if (!r.allowed) return this.fail('LB_ERR_RATE_LIMITED')
     }
+    if (facts.debug !== '' && ctx.debugThrottle !== undefined) {
+      const waitMs = ctx.debugThrottle.retryAfterMs(this.clientIp)
+      if (waitMs > 0) {
+        this.rateLimitHeaders = [...(this.rateLimitHeaders ?? []), 'retry-after', String(Math.ceil(waitMs / 1000))]
+        return this.fail('LB_ERR_RATE_LIMITED', 'too many wrong x-lb-debug tokens from this client; retry later')
+      }
+    }
     this.pool = pool
-    if (facts.debug !== '' && isDebugAuthorized(facts.debug, ctx.debugToken)) {
-      this.trace = new DecisionTrace()
-      this.trace.observePool(pool)
+    if (facts.debug !== '') {
+      if (isDebugAuthorized(facts.debug, ctx.debugToken)) {
+        this.trace = new DecisionTrace()
+        this.trace.observePool(pool)
+      } else {
+        ctx.debugThrottle?.fail(this.clientIp)
+      }
     }
     pool.retryBudget.requestStarted()
     this.contentLength = facts.contentLength
@@ -145,7 +170,8 @@ class Exchange implements AttemptOwner {
     this.hasBody = facts.chunked || facts.contentLength > 0
     const max = ctx.limits.maxBodyBytes
     if (max !== undefined && facts.contentLength > max) return this.fail('LB_ERR_BODY_TOO_LARGE')
-    this.target = rewritePath(route, url)
+    const rewrites = route.stripPrefix !== undefined || route.replacePath !== undefined
+    this.target = rewritePath(route, forwardTargetFor(url, rawPath, path, ctx.paths, rewrites))
     const h = this.headers
     appendForwardedHeaders(h, facts, peer, this.proto, this.requestId)
     if (facts.contentLength >= 0) h.push('content-length', String(facts.contentLength))
@@ -157,19 +183,22 @@ class Exchange implements AttemptOwner {
   /** Sends one try to the next endpoint, or answers at once when none can take it. */
   dispatch(): void {
     const pool = this.pool as UpstreamPool
-    const hashKey = pool.config.algorithm === 'consistent-hash' ? hashKeyFor(pool.config.hashOn, this.req.rawHeaders, this.clientIp) : undefined
-    let state = pool.pick({ hashKey, exclude: this.tried })
+    const sticky = pool.config.stickySession
+    let hashKey = sticky?.kind === 'header' ? hashKeyFor(sticky, this.req.rawHeaders, this.clientIp) : undefined
+    if (hashKey === undefined && pool.config.algorithm === 'consistent-hash') hashKey = hashKeyFor(pool.config.hashOn, this.req.rawHeaders, this.clientIp)
+    if (sticky?.kind === 'cookie' && this.tries === 0) this.pin = hashKeyFor(sticky, this.req.rawHeaders, this.clientIp)
+    let lease = pool.acquire({ hashKey, exclude: this.tried, pin: this.pin })
     // A retry may reuse a tried endpoint only when no other one is ready (single-endpoint pools).
-    if (state === undefined && this.tried !== undefined) state = pool.pick({ hashKey })
-    if (state === undefined) {
+    if (lease === undefined && this.tried !== undefined) lease = pool.acquire({ hashKey, pin: this.pin })
+    if (lease === undefined) {
       if (this.tries > 0) return this.fail(this.lastFailureCode ?? 'LB_ERR_NO_BACKEND')
       // Ready endpoints exist but every one refused more work (breaker limits, half-open trials).
       return this.fail(pool.ready > 0 ? 'LB_ERR_OVERLOADED' : 'LB_ERR_NO_BACKEND')
     }
     this.tries++
-    this.lastEndpoint = state.endpoint.id
-    if (this.trace !== undefined) this.traceTry = this.trace.addTry(state.endpoint.id, this.tried)
-    const attempt = new Attempt(this, pool, state)
+    this.lastEndpoint = lease.endpoint.id
+    if (this.trace !== undefined) this.traceTry = this.trace.addTry(lease.endpoint.id, this.tried)
+    const attempt = new Attempt(this, pool, lease)
     this.current = attempt
     const opts: Dispatcher.DispatchOptions = {
       path: this.target,
@@ -181,9 +210,8 @@ class Exchange implements AttemptOwner {
     }
     const perTry = pool.config.retries.perTryTimeoutMs
     if (perTry > 0) opts.headersTimeout = perTry
-    state.stats.inFlight++
-    attempt.sentAt = performance.now()
-    state.dispatcher.dispatch(opts, attempt)
+    lease.sentAt = performance.now()
+    lease.dispatcher.dispatch(opts, attempt)
   }
 
   /**
@@ -230,10 +258,11 @@ class Exchange implements AttemptOwner {
     this.lastFailureCode = failure.code
     this.trace?.setOutcome(this.traceTry, failure.kind === 'status' ? `${failure.status ?? ''} (retried)` : failure.kind)
     if (this.clientGone) return this.finish(499, 'LB_ERR_CLIENT_ABORTED')
-    // A dropped 5xx was granted its retry when its headers arrived (shouldRetryStatus).
-    if (failure.kind === 'status') return this.retry(attempt)
-    const retryable = failure.kind === 'connect' || failure.kind === 'reset' || failure.kind === 'timeout' || failure.kind === 'protocol'
-    if (retryable && this.mayRetry(attempt, toRetryFailure(failure), failure.kind !== 'connect', failure.refused === true)) return this.retry(attempt)
+    // A dropped 5xx was granted its retry when its headers arrived (shouldRetryStatus), a try cancelled
+    // because its endpoint left rotation before it was cancelled (shouldCancelForEndpointDown).
+    if (failure.kind === 'status' || failure.kind === 'endpoint-down') return this.retry(attempt)
+    const retryable = failure.kind === 'connect' || failure.kind === 'reset' || failure.kind === 'timeout' || failure.kind === 'protocol' || failure.kind === 'tls'
+    if (retryable && this.mayRetry(attempt, toRetryFailure(failure), failure.kind !== 'connect' && failure.kind !== 'tls', failure.refused === true)) return this.retry(attempt)
     this.fail(failure.code)
   }
 
@@ -249,6 +278,12 @@ class Exchange implements AttemptOwner {
       headers.push(DECISION_HEADER, this.trace.toString())
     }
     if (this.ctx.via) headers.push('via', '1.1 lb')
+    const sticky = attempt.pool.config.stickySession
+    if (sticky?.kind === 'cookie') {
+      // A new or moved session: (re)pin the client to the endpoint that answered.
+      const tag = attempt.pool.stickyTag(attempt.state.endpoint.id)
+      if (tag !== undefined && tag !== this.pin) headers.push('set-cookie', stickyCookie(sticky, tag, this.proto === 'https'))
+    }
     const edits = this.route?.responseHeaders
     if (edits !== undefined) for (const x of edits.append) headers.push(x)
     if (this.runtime.shuttingDown) headers.push('connection', 'close')
@@ -278,6 +313,14 @@ class Exchange implements AttemptOwner {
     return this.mayRetry(attempt, { kind: 'status', status }, true)
   }
 
+  /** The try's endpoint left rotation before it answered: grant a retry elsewhere if the request allows one. */
+  shouldCancelForEndpointDown(attempt: Attempt): boolean {
+    if (attempt !== this.current || this.finished) return false
+    // Nowhere else to go (the endpoint already left the ready set): let the try wait for its answer.
+    if ((this.pool as UpstreamPool).ready === 0) return false
+    return this.mayRetry(attempt, { kind: 'endpoint-down' }, true)
+  }
+
   /** Route-configured response header removals. */
   get responseRemovals(): ReadonlySet<string> | undefined {
     return this.route?.responseHeaders?.remove
@@ -304,10 +347,10 @@ class Exchange implements AttemptOwner {
     this.fail('LB_ERR_UPSTREAM_TIMEOUT')
   }
 
-  private fail(code: ErrorCode): void {
+  private fail(code: ErrorCode, message?: string): void {
     const extra = this.trace === undefined ? this.rateLimitHeaders : [...(this.rateLimitHeaders ?? []), DECISION_HEADER, this.trace.toString()]
-    if (this.grpc) sendGrpcError(this.res, code, this.requestId, extra)
-    else sendError(this.res, code, this.requestId, undefined, extra)
+    if (this.grpc) sendGrpcError(this.res, code, this.requestId, message, extra, this.req.socket)
+    else sendError(this.res, code, this.requestId, message, extra, this.req.socket)
     this.finish(this.res.statusCode, code)
   }
 
@@ -411,18 +454,10 @@ function incomingRequestId(raw: readonly string[]): string {
   return randomUUID()
 }
 
-/** `http://host/p?q` -> `/p?q`; origin-form is returned unchanged. */
-function toOriginForm(url: string): string {
-  if (url.charCodeAt(0) === 47) return url
-  const scheme = url.indexOf('://')
-  if (scheme === -1) return url
-  const slash = url.indexOf('/', scheme + 3)
-  return slash === -1 ? '/' : url.slice(slash)
-}
-
 function toRetryFailure(f: AttemptFailure): RetryFailure {
   switch (f.kind) {
     case 'connect':
+    case 'tls': // the handshake failed: the backend never saw the request
       return { kind: 'connect' }
     case 'timeout':
       return { kind: 'timeout' }

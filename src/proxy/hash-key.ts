@@ -1,14 +1,18 @@
-import type { HashOn } from '../config/index.js'
+import type { HashOn, StickySessionConfig } from '../config/index.js'
 
-/** The consistent-hash key of a request: client address, a header value or a cookie value ('' when absent). */
-export function hashKeyFor(on: HashOn, raw: readonly string[], clientIp: string): string | undefined {
+/**
+ * The request key of a request: client address, a header value or a cookie value (undefined when
+ * absent). Feeds `consistent-hash` (`hashOn`) and sticky sessions (the `stickySession` cookie or header).
+ */
+export function hashKeyFor(on: HashOn | StickySessionConfig, raw: readonly string[], clientIp: string): string | undefined {
   if (on.kind === 'ip') return clientIp
-  const name = on.kind === 'header' ? on.name.toLowerCase() : 'cookie'
+  const header = on.kind === 'header' ? ('header' in on ? on.header : on.name.toLowerCase()) : 'cookie'
+  const cookie = on.kind === 'cookie' ? ('cookie' in on ? on.cookie : on.name) : ''
   for (let i = 0; i < raw.length; i += 2) {
-    if ((raw[i] as string).toLowerCase() !== name) continue
+    if ((raw[i] as string).toLowerCase() !== header) continue
     const value = raw[i + 1] as string
     if (on.kind === 'header') return value
-    const found = cookieValue(value, on.name)
+    const found = cookieValue(value, cookie)
     if (found !== undefined) return found
   }
   return undefined

@@ -83,7 +83,17 @@ export interface RequestHeaderFacts {
   debug: string
 }
 
-/** Lower-cased tokens of every Connection header, or undefined when there is nothing to remove. */
+/**
+ * Names a `Connection` header may list without effect: the message's framing and its Host belong to
+ * this hop and the next alike (the proxy re-frames the body and forwards Host). Honouring them would
+ * drop the body (and skip the body-size limit) or the Host; they are ignored as hop-by-hop names.
+ */
+const NOT_HOP_BY_HOP = new Set(['content-length', 'transfer-encoding', 'host'])
+
+/**
+ * Lower-cased tokens of every Connection header, or undefined when there is nothing to remove.
+ * `close`, `keep-alive` and the names in {@link NOT_HOP_BY_HOP} are left out.
+ */
 export function connectionTokens(raw: readonly string[]): Set<string> | undefined {
   let tokens: Set<string> | undefined
   for (let i = 0; i < raw.length; i += 2) {
@@ -91,7 +101,7 @@ export function connectionTokens(raw: readonly string[]): Set<string> | undefine
     if (name.length !== 10 || knownName(name) !== 'connection') continue
     for (const part of (raw[i + 1] as string).split(',')) {
       const t = part.trim().toLowerCase()
-      if (t === '' || t === 'close' || t === 'keep-alive') continue
+      if (t === '' || t === 'close' || t === 'keep-alive' || NOT_HOP_BY_HOP.has(t)) continue
       ;(tokens ??= new Set()).add(t)
     }
   }
@@ -185,14 +195,4 @@ export function copyResponseHeaders(raw: readonly Buffer[], remove: ReadonlySet<
 /** `Connection: keep-alive` or `close` (any case): names no other header, nothing to parse. */
 function isPlainConnectionValue(value: Buffer): boolean {
   return (value.length === 10 && sameToken(value, 'keep-alive')) || (value.length === 5 && sameToken(value, 'close'))
-}
-
-/** True for methods RFC 9110 defines as idempotent. */
-export function isIdempotentMethod(method: string): boolean {
-  switch (method) {
-    case 'GET': case 'HEAD': case 'OPTIONS': case 'TRACE': case 'PUT': case 'DELETE':
-      return true
-    default:
-      return false
-  }
 }

@@ -1,16 +1,20 @@
 import { randomUUID } from 'node:crypto'
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { websocketChannel } from '../core/index.js'
-import type { UpstreamPool } from '../upstream/index.js'
+import { requestChannel, websocketChannel, type ErrorCode, type RequestEvent } from '../core/index.js'
+import type { Lease, UpstreamPool } from '../upstream/index.js'
 import { writeRawError } from './error-response.js'
 import { appendForwardedHeaders, copyRequestHeaders } from './headers.js'
 import { stripMapped } from './client-address.js'
 import { checkRequest } from './request-guard.js'
 import { rewritePath } from './router.js'
+import { ENCODED_SLASH_MESSAGE, resolveTarget } from './path-normalize.js'
 import type { ProxyRuntime } from './handler.js'
 import type { ClientRequest } from './client-message.js'
 import { hashKeyFor } from './hash-key.js'
+import { toOriginForm } from './origin-form.js'
+import { rateLimitHeaders, rateLimitKey } from '../ratelimit/index.js'
+import { watchIdle } from './idle-watch.js'
 
 /** An upgrade request: the plain request's fields and the two headers read by name. */
 type UpgradeRequest = ClientRequest & { readonly headers: { readonly upgrade?: string | undefined; readonly host?: string | undefined } }
@@ -18,10 +22,12 @@ type UpgradeRequest = ClientRequest & { readonly headers: { readonly upgrade?: s
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EADDRNOTAVAIL'])
 
 /**
- * Tunnels `Upgrade` requests (WebSocket and others) to an endpoint chosen by the same route and
- * pool rules as plain requests. The tunnel opens only after the backend answers 101; any other
- * answer is relayed as an ordinary response and the connection closed. `Upgrade: h2c` is refused:
- * tunnelling it would let a client speak HTTP/2 past every rule of the balancer (h2c smuggling).
+ * Tunnels `Upgrade` requests (WebSocket and others) to an endpoint chosen by the same admission as
+ * plain requests: guard, route, rate limit, then a lease from the pool (pick and breaker). The tunnel
+ * opens only after the backend answers 101; any other answer is relayed as an ordinary response and
+ * the connection closed. The lease is held for the tunnel's life (it counts as in flight) and given
+ * back whatever the end: refusal, error, close, idle timeout. `Upgrade: h2c` is refused: tunnelling it
+ * would let a client speak HTTP/2 past every rule of the balancer (h2c smuggling).
  */
 export function createUpgradeHandler(runtime: ProxyRuntime, proto: 'http' | 'https'): (req: UpgradeRequest, socket: Duplex, head: Buffer) => void {
   return (req, socket, head) => {
@@ -34,21 +40,40 @@ export function createUpgradeHandler(runtime: ProxyRuntime, proto: 'http' | 'htt
     if (upgrade.split(',').some((p) => p.trim() === 'h2c')) {
       return writeRawError(socket, 'LB_ERR_UPGRADE_REFUSED', requestId, 'h2c upgrade is not supported')
     }
-    const url = req.url ?? '/'
-    const q = url.indexOf('?')
-    const route = ctx.router.match(req.method ?? 'GET', req.headers.host ?? '', q === -1 ? url : url.slice(0, q), req.rawHeaders)
+    // Backends get the origin form, as for plain requests (a proxy-style absolute target is converted).
+    const url = resolveTarget(toOriginForm(req.url ?? '/'), ctx.paths)
+    if (url === undefined) return writeRawError(socket, 'LB_ERR_BAD_REQUEST', requestId, ENCODED_SLASH_MESSAGE)
+    const route = ctx.router.match(req.method ?? 'GET', req.headers.host ?? '', url.path, req.rawHeaders)
     const pool = route === undefined ? undefined : ctx.pools.get(route.pool)
     if (route === undefined || pool === undefined) return writeRawError(socket, 'LB_ERR_NO_ROUTE', requestId)
     const headers: string[] = []
     const facts = copyRequestHeaders(req.rawHeaders, headers, route.requestHeaders?.remove, true)
     const peer = stripMapped(req.socket.remoteAddress ?? '')
     const rid = facts.requestId !== '' ? facts.requestId : requestId
+    const clientIp = ctx.clientAddress.resolve(peer, facts.forwardedFor)
+    let limitHeaders: string[] | undefined
+    const limit = route.rateLimit === undefined ? undefined : ctx.limiters.get(route.name)
+    if (limit !== undefined && route.rateLimit !== undefined) {
+      // The same synchronous check as plain requests: an upgrade is a request like any other.
+      const r = limit.limiter.check(rateLimitKey(route.rateLimit.key, req.rawHeaders, clientIp))
+      limitHeaders = rateLimitHeaders(r, route.name, route.rateLimit, limit.policyHeader)
+      if (!r.allowed) {
+        writeRawError(socket, 'LB_ERR_RATE_LIMITED', rid, undefined, limitHeaders)
+        // Counted and logged like a refused plain request (`lb_rate_limited_total`, access log).
+        if (requestChannel.hasSubscribers) {
+          requestChannel.publish({
+            requestId: rid, clientIp, method: req.method ?? 'GET', host: req.headers.host ?? '', path: url.target, route: route.name, pool: pool.name,
+            endpoint: '', status: 429, bytesIn: 0, bytesOut: 0, durationMs: 0, upstreamMs: -1, retries: 0, error: 'LB_ERR_RATE_LIMITED',
+          } satisfies RequestEvent)
+        }
+        return
+      }
+    }
     appendForwardedHeaders(headers, facts, peer, proto, rid)
     if (route.requestHeaders !== undefined) for (const x of route.requestHeaders.append) headers.push(x)
-    const hashKey = pool.config.algorithm === 'consistent-hash'
-      ? hashKeyFor(pool.config.hashOn, req.rawHeaders, ctx.clientAddress.resolve(peer, facts.forwardedFor))
-      : undefined
-    const tunnel = new Tunnel(pool, socket, head, req.method ?? 'GET', rewritePath(route, url), headers, rid, hashKey)
+    const hashKey = pool.config.algorithm === 'consistent-hash' ? hashKeyFor(pool.config.hashOn, req.rawHeaders, clientIp) : undefined
+    const target = rewritePath(route, route.stripPrefix === undefined && route.replacePath === undefined ? url.target : url.rewriteTarget)
+    const tunnel = new Tunnel(pool, socket, head, req.method ?? 'GET', target, headers, rid, hashKey, limitHeaders)
     tunnel.connect()
   }
 }
@@ -67,16 +92,21 @@ class Tunnel {
     private readonly headers: string[],
     private readonly requestId: string,
     private readonly hashKey: string | undefined,
+    /** `RateLimit-Policy` / `RateLimit` name/value pairs for the answer, if the route is limited. */
+    private readonly extraHeaders: readonly string[] | undefined,
   ) {}
 
   connect(): void {
-    const state = this.pool.pick({ exclude: this.tried, hashKey: this.hashKey })
-    if (state === undefined) {
-      return writeRawError(this.client, this.tries === 0 ? 'LB_ERR_NO_BACKEND' : 'LB_ERR_CONNECT', this.requestId)
+    if (this.client.destroyed) return
+    const lease = this.pool.acquire({ exclude: this.tried, hashKey: this.hashKey })
+    if (lease === undefined) {
+      const code: ErrorCode = this.tries > 0 ? 'LB_ERR_CONNECT' : this.pool.ready > 0 ? 'LB_ERR_OVERLOADED' : 'LB_ERR_NO_BACKEND'
+      return writeRawError(this.client, code, this.requestId)
     }
     this.tries++
-    this.tried.add(state.endpoint.id)
-    const url = state.endpoint.url
+    this.tried.add(lease.endpoint.id)
+    const url = lease.endpoint.url
+    lease.sentAt = performance.now()
     const upstream = httpRequest({
       host: url.hostname,
       port: url.port === '' ? 80 : Number(url.port),
@@ -87,57 +117,106 @@ class Tunnel {
       timeout: this.pool.config.timeouts.connectMs,
     })
     let connected = false
+    let answered = false
     upstream.on('socket', (s) => s.once('connect', () => (connected = true)))
-    upstream.on('timeout', () => upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })))
+    upstream.on('timeout', () => upstream.destroy(Object.assign(new Error('upstream timeout'), { code: 'ETIMEDOUT' })))
     upstream.on('error', (err: NodeJS.ErrnoException) => {
-      if (!connected && CONNECT_CODES.has(err.code ?? '') && this.tries < this.pool.config.retries.attempts && !this.client.destroyed) {
+      if (answered) return // the answer is being relayed; its own close ends the lease
+      const connectFailure = !connected && CONNECT_CODES.has(err.code ?? '')
+      // Ends the lease before retrying: the next pick must see this endpoint's slot free again.
+      lease.end(this.client.destroyed ? 'abandoned' : connectFailure ? 'connect' : err.code === 'ETIMEDOUT' ? 'timeout' : 'reset')
+      if (this.client.destroyed) return
+      if (connectFailure && this.tries < this.pool.config.retries.attempts) {
         this.connect() // nothing was sent: any endpoint may take it
         return
       }
       writeRawError(this.client, err.code === 'ETIMEDOUT' ? 'LB_ERR_UPSTREAM_TIMEOUT' : 'LB_ERR_CONNECT', this.requestId)
     })
-    upstream.on('response', (res) => this.relayRefusal(res))
-    upstream.on('upgrade', (res, socket, head) => this.open(res, socket, head, state.endpoint.id))
-    this.client.once('close', () => upstream.destroy())
+    upstream.on('response', (res) => {
+      answered = true
+      this.relayRefusal(res, lease)
+    })
+    upstream.on('upgrade', (res, socket, head) => {
+      answered = true
+      this.open(res, socket, head, lease)
+    })
+    // Whatever happened (refusal relayed, error, client gone): once the request is over and no tunnel
+    // took the lease over, give it back. `end` is idempotent, so paths that ended it already are fine.
+    upstream.once('close', () => {
+      if (!this.opened) lease.end('abandoned')
+    })
+    this.client.once('close', () => {
+      if (!this.opened) upstream.destroy()
+    })
     upstream.end()
   }
 
+  private opened = false
+
   /** The backend did not switch protocols: pass its answer on, open no tunnel, close. */
-  private relayRefusal(res: IncomingMessage): void {
-    const lines = [`HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? ''}`]
+  private relayRefusal(res: IncomingMessage, lease: Lease): void {
+    lease.firstByte()
+    const status = res.statusCode ?? 502
+    // A refusal is an answer: the backend works. Only a 5xx counts against it.
+    lease.report(status >= 500 ? '5xx' : 'success')
+    res.once('close', () => lease.end('abandoned'))
+    const lines = [`HTTP/1.1 ${status} ${res.statusMessage ?? ''}`]
     const raw = res.rawHeaders
     for (let i = 0; i < raw.length; i += 2) {
       const lower = (raw[i] as string).toLowerCase()
       if (lower === 'connection' || lower === 'transfer-encoding' || lower === 'keep-alive' || lower === 'upgrade') continue
       lines.push(`${raw[i]}: ${raw[i + 1]}`)
     }
+    this.pushExtraHeaders(lines)
     lines.push(`X-Request-Id: ${this.requestId}`, 'Connection: close', '', '')
     this.client.write(lines.join('\r\n'))
     res.pipe(this.client)
   }
 
-  private open(res: IncomingMessage, upstream: Duplex, upstreamHead: Buffer, endpoint: string): void {
+  private open(res: IncomingMessage, upstream: Duplex, upstreamHead: Buffer, lease: Lease): void {
     const client = this.client
+    lease.firstByte()
+    lease.report('success')
     if (client.destroyed) {
       upstream.destroy()
+      lease.end('abandoned')
       return
     }
+    this.opened = true
     const lines = [`HTTP/1.1 101 ${res.statusMessage ?? 'Switching Protocols'}`]
     const raw = res.rawHeaders
     for (let i = 0; i < raw.length; i += 2) lines.push(`${raw[i]}: ${raw[i + 1]}`)
+    this.pushExtraHeaders(lines)
     lines.push('', '')
     client.write(lines.join('\r\n'))
     if (upstreamHead.length > 0) client.write(upstreamHead)
     if (this.head.length > 0) upstream.write(this.head)
+    const pool = this.pool.name
+    const endpoint = lease.endpoint.id
+    const stopIdle = watchIdle(client, upstream, this.pool.config.timeouts.tunnelIdleMs, () => {
+      client.destroy()
+      upstream.destroy()
+    })
+    const closed = (): void => {
+      stopIdle()
+      lease.end('success')
+    }
     upstream.on('error', () => client.destroy())
     upstream.on('close', () => client.destroy())
     client.on('close', () => upstream.destroy())
+    upstream.once('close', closed)
+    client.once('close', closed)
     upstream.pipe(client)
     client.pipe(upstream)
-    const pool = this.pool.name
     if (websocketChannel.hasSubscribers) websocketChannel.publish({ pool, endpoint, open: true })
     client.once('close', () => {
       if (websocketChannel.hasSubscribers) websocketChannel.publish({ pool, endpoint, open: false })
     })
+  }
+
+  private pushExtraHeaders(lines: string[]): void {
+    const extra = this.extraHeaders
+    if (extra === undefined) return
+    for (let i = 0; i + 1 < extra.length; i += 2) lines.push(`${extra[i]}: ${extra[i + 1]}`)
   }
 }

@@ -4,9 +4,9 @@
  * {@link RateLimitLeaseMessage} per batch and the primary answers with a {@link RateLimitGrantMessage} carrying
  * the same `id`. The transport is injected (`send`), so this class has no process or cluster dependency.
  *
- * Proposed additions to `cluster/ipc.ts` (the lead owns that file):
- *   WorkerMessage  |= RateLimitLeaseMessage   // type 'lb:rl-lease'
- *   PrimaryMessage |= RateLimitGrantMessage   // type 'lb:rl-grant', sent only to the asking worker
+ * Both messages are members of the IPC unions in `cluster/ipc.ts`: `WorkerMessage` carries
+ * {@link RateLimitLeaseMessage} (`lb:rl-lease`), `PrimaryMessage` carries {@link RateLimitGrantMessage}
+ * (`lb:rl-grant`, sent only to the asking worker).
  */
 import { LbError } from '../core/index.js'
 import type { LeaseBatch, LeaseGrant, TokenSource } from './token-source.js'
@@ -24,11 +24,6 @@ export interface RateLimitGrantMessage {
   type: 'lb:rl-grant'
   id: number
   grants: LeaseGrant[]
-}
-
-/** True for a {@link RateLimitGrantMessage} (for the worker's message listener). */
-export function isRateLimitGrantMessage(x: unknown): x is RateLimitGrantMessage {
-  return typeof x === 'object' && x !== null && (x as { type?: unknown }).type === 'lb:rl-grant'
 }
 
 /** True for a {@link RateLimitLeaseMessage} (for the primary's message listener). */

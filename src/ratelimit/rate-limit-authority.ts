@@ -9,7 +9,7 @@
  */
 import { systemClock, type Clock } from '../core/index.js'
 import { TokenBucket } from './token-bucket.js'
-import type { LeaseBatch, LeaseGrant } from './token-source.js'
+import type { LeaseBatch, LeaseGrant, SyncTokenAuthority } from './token-source.js'
 
 /** Options of {@link RateLimitAuthority}. */
 export interface RateLimitAuthorityOptions {
@@ -19,7 +19,7 @@ export interface RateLimitAuthorityOptions {
 }
 
 /** Bucket table; see the file comment. */
-export class RateLimitAuthority {
+export class RateLimitAuthority implements SyncTokenAuthority {
   private readonly clock: Clock
   private readonly maxKeys: number
   /** Insertion order = recency (a used bucket is re-inserted), so the first entries are the LRU ones. */

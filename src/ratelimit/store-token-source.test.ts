@@ -94,12 +94,12 @@ test('real Redis: two instances sharing it hold the global total; Lua takeTokens
   const all: RouteRateLimiter[] = []
   t.after(() => all.forEach((l) => l.close()))
 
-  await t.test('CAS path: 2 instances x 2 workers, 3 s flood gets 320 (+/- 10 %)', async () => {
+  await t.test('RedisStore (its takeTokens script): 2 instances x 2 workers, 3 s flood gets 320 (+/- 10 %)', async () => {
     const limiters = primaries.flatMap((p) => [make(p, 'cas'), make(p, 'cas')])
     all.push(...limiters)
     const counts = await realFlood(limiters, 3_000)
     const total = counts.reduce((a, b) => a + b, 0)
-    console.log(`redis CAS, 2 instances x 2 workers, 3 s: allowed ${total} (per worker ${counts.join(', ')})`)
+    console.log(`redis takeTokens, 2 instances x 2 workers, 3 s: allowed ${total} (per worker ${counts.join(', ')})`)
     assert.ok(Math.abs(total - 320) <= 32, `allowed ${total}`)
     assert.equal(primaries.every((p) => p.storeSource?.fallbackCount === 0), true)
   })

@@ -10,10 +10,10 @@
  * Refill uses the wall clock (`Date.now`) of the writer: hosts whose clocks differ by d ms make the bucket lax or
  * strict by at most `rate * d / 1000` tokens per lease.
  *
- * Costs of the compare-and-set path accepted for now (see docs/rate-limiting.md): the store has no delete, so one
- * small value per key ever limited stays in the store's values hash, and every write is announced to watchers.
- * When the store implements the proposed {@link TokenBucketStore.takeTokens} (one Lua script, expiring keys:
- * {@link TAKE_TOKENS_LUA}), that is used instead.
+ * Costs of the compare-and-set path (the memory store, which is per instance anyway): the store has no delete,
+ * so one small value per key ever limited stays in the store's values hash, and every write is announced to
+ * watchers. A store that implements {@link TokenBucketStore.takeTokens} (RedisStore: one Lua script, one
+ * expiring key per bucket outside the values hash: {@link TAKE_TOKENS_LUA}) is used that way instead.
  *
  * Store unreachable (`health()` is 'degraded', a call rejects or takes longer than `timeoutMs`): the request
  * goes to `fallback` (the instance's own {@link RateLimitAuthority}): each instance then limits on its own, so
@@ -21,7 +21,7 @@
  * still be applied later (tokens taken but not used: strict side).
  */
 import { LbError, type Clock } from '../core/index.js'
-import type { StateStore } from '../state/index.js'
+import { TAKE_TOKENS_SCRIPT, type StateStore } from '../state/index.js'
 import type { LeaseBatch, LeaseGrant, LeaseRequest, TokenSource } from './token-source.js'
 
 /**
@@ -33,34 +33,10 @@ export interface TokenBucketStore {
 }
 
 /**
- * Redis implementation of {@link TokenBucketStore.takeTokens} (KEYS[1] = bucket hash; ARGV = want, owed,
- * giveBack, ratePerSecond, burst). Uses the server's TIME, so hosts' clocks do not matter, and PEXPIREs the
- * bucket at the moment it would be full (a full bucket equals a missing one).
+ * Redis implementation of {@link TokenBucketStore.takeTokens}; `RedisStore.takeTokens` runs it
+ * (see state/token-bucket-script.ts).
  */
-export const TAKE_TOKENS_LUA = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local rate = tonumber(ARGV[4])
-local burst = tonumber(ARGV[5])
-local cur = redis.call('HMGET', KEYS[1], 't', 'at')
-local level = burst
-if cur[1] then
-  level = tonumber(cur[1])
-  local el = now - tonumber(cur[2])
-  if el > 0 then level = math.min(burst, level + el * rate / 1000) end
-end
-level = math.min(burst, level + tonumber(ARGV[3]))
-level = math.max(-burst, level - tonumber(ARGV[2]))
-local granted = math.max(0, math.min(tonumber(ARGV[1]), math.floor(level + 1e-9)))
-level = level - granted
-local ttl = math.ceil((burst - level) * 1000 / rate)
-if ttl > 0 then
-  redis.call('HSET', KEYS[1], 't', tostring(level), 'at', tostring(now))
-  redis.call('PEXPIRE', KEYS[1], ttl)
-else
-  redis.call('DEL', KEYS[1])
-end
-return { granted, math.max(0, math.floor(level + 1e-9)) }`
+export const TAKE_TOKENS_LUA = TAKE_TOKENS_SCRIPT
 
 /** True when the store implements the proposed {@link TokenBucketStore} method. */
 export function hasTakeTokens(store: StateStore): store is StateStore & TokenBucketStore {

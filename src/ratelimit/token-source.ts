@@ -6,8 +6,6 @@
  * Requests travel in batches: one call per route per lease interval carries every key that needs tokens, so
  * the cost is one message per route per interval, not one per request.
  */
-import type { RateLimitAuthority } from './rate-limit-authority.js'
-
 /** What a worker asks for one key. All counts are whole tokens, >= 0. */
 export interface LeaseRequest {
   readonly key: string
@@ -44,6 +42,14 @@ export interface TokenSource {
   lease(batch: LeaseBatch): Promise<LeaseGrant[]>
 }
 
+/**
+ * Whatever owns buckets in this process and answers a batch synchronously (the `RateLimitAuthority`).
+ * Declared here, beside the batch types it speaks, so the authority depends on this file and not the reverse.
+ */
+export interface SyncTokenAuthority {
+  lease(batch: LeaseBatch): LeaseGrant[]
+}
+
 /** Options of {@link InProcessTokenSource}. */
 export interface InProcessTokenSourceOptions {
   /** Simulated transport delay, ms, applied before the authority sees the batch (default 0: next microtask). */
@@ -55,7 +61,7 @@ export class InProcessTokenSource implements TokenSource {
   private readonly delayMs: number
 
   constructor(
-    private readonly authority: RateLimitAuthority,
+    private readonly authority: SyncTokenAuthority,
     options: InProcessTokenSourceOptions = {},
   ) {
     this.delayMs = options.delayMs ?? 0

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto'
-import type { ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { ErrorCode } from '../core/index.js'
 import { writeRawError } from '../proxy/index.js'
-import { isClosingAfterError } from '../proxy/error-response.js'
+import { isClosingAfterError } from '../proxy/index.js'
 
 /**
  * Answers what Node's HTTP parser refused before a request existed (the `clientError` event):
@@ -22,10 +22,31 @@ export function handleClientError(err: NodeJS.ErrnoException & { rawPacket?: Buf
   if (answered.has(socket)) return
   answered.add(socket)
   const error = codeFor(code, err.rawPacket, maxUrlBytes)
-  const res = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage
+  const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage
+  // node:http has already handed the pipelined requests before the bad one to the handler: their responses
+  // queue behind the current one. The error is answered after the last of them, in its own slot.
+  const queued = unfinished.get(socket)?.filter((r) => !r.writableFinished && !r.destroyed) ?? []
+  const res = queued.at(-1) ?? current
+  // Bytes after a request that closes the connection (`Connection: close`, HTTP/1.0) are ignored, not
+  // answered: the connection ends with that request's response.
+  if (code === 'HPE_CLOSED_CONNECTION' && res != null) return
+  // A queued refusal that closes the connection ends it: nothing after it is answered.
+  if (queued.some(closesConnection)) return
   if (res == null) return writeRawError(socket, error, randomUUID())
   // The request guard's own refusal (sent with `Connection: close`) is on its way: let it flush and close.
   if (isClosingAfterError(socket)) return
+  if (!res.req.complete && res !== current && current != null) {
+    // The error is in the body of a queued request: answer it in that request's slot, after the one before.
+    const before = queued.at(-2) ?? current
+    // Prepended: node:http's own finish handler may end a half-closed socket before a later listener runs.
+    before.prependOnceListener('finish', () => {
+      if (before.shouldKeepAlive && !isClosingAfterError(socket)) writeRawError(socket, error, randomUUID())
+    })
+    before.once('close', () => {
+      if (!before.writableFinished) socket.destroy()
+    })
+    return
+  }
   if (!res.req.complete) {
     // The error is in the body of the request being answered (bad chunking). Before any response byte the
     // 400 answers that request (the exchange sees the close and abandons its try); after, the client must
@@ -35,9 +56,40 @@ export function handleClientError(err: NodeJS.ErrnoException & { rawPacket?: Buf
     return
   }
   // The error is in a later pipelined request: finish the response in progress first, then refuse and close.
-  res.once('finish', () => writeRawError(socket, error, randomUUID()))
+  res.prependOnceListener('finish', () => {
+    // Not after a response that closes the connection (the client's `Connection: close`, a refusal).
+    if (res.shouldKeepAlive && !isClosingAfterError(socket)) writeRawError(socket, error, randomUUID())
+  })
   res.once('close', () => {
     if (!res.writableFinished) socket.destroy()
+  })
+}
+
+/** True when the response (head already formed) closes the connection after it. */
+function closesConnection(res: ServerResponse): boolean {
+  const head = (res as ServerResponse & { _header?: string | null })._header
+  return !res.shouldKeepAlive || (typeof head === 'string' && /\r\nconnection: *close\r\n/i.test(head))
+}
+
+/** The responses of a `node:http` connection not finished yet, oldest first (see {@link trackResponses}). */
+const unfinished = new WeakMap<Duplex, ServerResponse[]>()
+
+/**
+ * Keeps, per connection of a `node:http` server, the responses not finished yet, so that a parse error
+ * in a pipeline is answered after all of them (the balancer's own listener holds its queue itself).
+ */
+export function trackResponses(server: { on(event: 'request', listener: (req: IncomingMessage, res: ServerResponse) => void): unknown }): void {
+  server.on('request', (req, res) => {
+    const socket = req.socket
+    let list = unfinished.get(socket)
+    if (list === undefined) unfinished.set(socket, (list = []))
+    list.push(res)
+    const forget = (): void => {
+      const i = list.indexOf(res)
+      if (i >= 0) list.splice(i, 1)
+    }
+    res.once('finish', forget)
+    res.once('close', forget)
   })
 }
 

@@ -2,10 +2,12 @@ import { createServer } from 'node:http'
 import type { Server as NetServer } from 'node:net'
 import type { ClientLimits } from '../config/index.js'
 import { createRequestHandler, createUpgradeHandler, type ProxyRuntime } from '../proxy/index.js'
-import { handleClientError } from './client-errors.js'
+import { handleClientError, trackResponses } from './client-errors.js'
 import { trackConnections } from './drain.js'
 import { acceptH2c } from './h2c.js'
-import { Http1Server, loadParserBinding, type Http1ServerOptions, type ParserBinding } from './http1/index.js'
+import { watchSendDeadline } from './send-deadline.js'
+import { deferContinue } from './expect-continue.js'
+import { Http1Server, loadParserBinding, selfTestParserBinding, type Http1ServerOptions, type ModuleLoader, type ParserBinding } from './http1/index.js'
 
 /**
  * Node server options every HTTP/1.1 listener (plain and TLS) shares: the client deadlines, the
@@ -33,8 +35,47 @@ export function http1ServerOptions(limits: ClientLimits) {
  * stays visible to the request guard, which answers 431; `node:http` servers take it as a property.
  */
 export function ownHttp1(limits: ClientLimits): { binding: ParserBinding | undefined; options: ReturnType<typeof http1ServerOptions> & Http1ServerOptions } {
-  const binding = process.env.LB_HTTP1_SERVER === 'node' ? undefined : loadParserBinding()
+  const binding = chooseHttp1Listener().binding
   return { binding, options: { ...http1ServerOptions(limits), maxHeadersCount: limits.maxHeaderCount + 1 } }
+}
+
+/** Which code serves HTTP/1.1, and why (see {@link chooseHttp1Listener}). */
+export interface Http1ListenerChoice {
+  /** `own`: the balancer's listener on Node's llhttp binding; `node`: `node:http`. */
+  readonly kind: 'own' | 'node'
+  /** Set when `kind` is `own`. */
+  readonly binding?: ParserBinding | undefined
+  /** Why `node:http` serves (empty for `own`). */
+  readonly reason: string
+}
+
+/** The self-tested binding of this process's Node (tested once). */
+let tested: Http1ListenerChoice | undefined
+
+/**
+ * Decides which code serves HTTP/1.1: the balancer's own listener unless `LB_HTTP1_SERVER=node` asks for
+ * `node:http`, this Node's `_http_common` lacks a name it uses, or the binding fails its start-up
+ * self-test (canned requests, a pipelined pair with a chunked body and a refused ambiguous one, parsed as
+ * the listener parses; run once per process). `env` and `load` are for tests (`load` is never cached).
+ */
+export function chooseHttp1Listener(env: NodeJS.ProcessEnv = process.env, load?: ModuleLoader): Http1ListenerChoice {
+  if (env.LB_HTTP1_SERVER === 'node') return { kind: 'node', reason: 'LB_HTTP1_SERVER=node' }
+  if (load === undefined && tested !== undefined) return tested
+  const binding = loadParserBinding(load)
+  const failure = binding === undefined ? undefined : selfTestParserBinding(binding)
+  const choice: Http1ListenerChoice =
+    binding === undefined
+      ? { kind: 'node', reason: "this Node's _http_common parser binding lacks a name the listener uses" }
+      : failure === undefined
+        ? { kind: 'own', binding, reason: '' }
+        : { kind: 'node', reason: `parser self-test failed: ${failure}` }
+  if (load === undefined) tested = choice
+  return choice
+}
+
+/** One line for the start-up log naming the HTTP/1.1 listener (and why, for the fallback). */
+export function describeHttp1Listener(choice: Http1ListenerChoice = chooseHttp1Listener()): string {
+  return choice.kind === 'own' ? 'lb: HTTP/1.1 listener: own (llhttp binding, self-test passed)' : `lb: HTTP/1.1 listener: node:http (${choice.reason})`
 }
 
 /** A listener the drain can stop: `http.Server` or the balancer's own {@link Http1Server}. */
@@ -57,6 +98,11 @@ export function createHttpServer(runtime: ProxyRuntime, limits: ClientLimits, li
   if (binding === undefined) {
     const node = createServer(options)
     node.maxHeadersCount = options.maxHeadersCount
+    trackResponses(node)
+    // A half-closed client gets the answers to what it sent, as from the own listener (undocumented but
+    // long-standing `http.Server` switch; without it node:http abandons them on FIN).
+    ;(node as typeof node & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true
+    deferContinue(node)
     node.on('request', onRequest)
     server = node
   } else {
@@ -66,6 +112,7 @@ export function createHttpServer(runtime: ProxyRuntime, limits: ClientLimits, li
   if (listen.h2c === true) acceptH2c(server, onRequest, limits)
   server.on('upgrade', createUpgradeHandler(runtime, 'http'))
   trackConnections(server)
+  watchSendDeadline(server, limits.sendTimeoutMs)
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => handleClientError(err, socket, limits.maxUrlBytes))
   return server
 }

@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { http2ServerOptions } from './http2-server.js'
 
-const limits = { headerTimeoutMs: 10_000, requestTimeoutMs: 60_000, keepAliveTimeoutMs: 5000, maxHeaderBytes: 16384, maxHeaderCount: 100, maxUrlBytes: 8192 }
+const limits = { headerTimeoutMs: 10_000, requestTimeoutMs: 60_000, keepAliveTimeoutMs: 5000, sendTimeoutMs: 60_000, maxHeaderBytes: 16384, maxHeaderCount: 100, maxUrlBytes: 8192 }
 
 test('http2ServerOptions: explicit limits, ALPN h2 then http/1.1, no push', () => {
   const o = http2ServerOptions(limits)

@@ -145,7 +145,8 @@ export function createHttp2RequestListener(
 /**
  * Makes an HTTP/2 compat exchange look like the HTTP/1.1 one the proxy handler reads (own properties on
  * the two objects shadow the compat getters; nothing global is patched):
- * - `rawHeaders` without pseudo-headers, with `host` from `:authority` when absent, `cookie` fields
+ * - `rawHeaders` without pseudo-headers, with `host` from `:authority` when absent (a `host` that differs
+ *   from `:authority` is kept beside it, so that the guard answers 400), `cookie` fields
  *   joined with `; ` (RFC 9113 8.2.3), and `transfer-encoding: chunked` when a body follows without a
  *   `content-length` (the handler then streams it; HTTP/2 itself forbids the field, so it cannot be the client's);
  * - `httpVersionMajor`/`Minor` 1.1 (the request guard accepts HTTP/1 only); `httpVersion` stays `2.0`;
@@ -160,7 +161,7 @@ export function adaptHttp2Exchange(req: Http2ServerRequest, res: Http2ServerResp
   const source = req.rawHeaders
   const raw: string[] = []
   let authority = ''
-  let hasHost = false
+  let host: string | undefined
   let hasLength = false
   let cookie: string | undefined
   for (let i = 0; i < source.length; i += 2) {
@@ -174,11 +175,17 @@ export function adaptHttp2Exchange(req: Http2ServerRequest, res: Http2ServerResp
       cookie = cookie === undefined ? value : `${cookie}; ${value}`
       continue
     }
-    if (name === 'host') hasHost = true
+    if (name === 'host') host = host === undefined ? value : host
     else if (name === 'content-length') hasLength = true
     raw.push(name, value)
   }
-  if (!hasHost && authority !== '') raw.unshift('host', authority)
+  if (host === undefined) {
+    if (authority !== '') raw.unshift('host', authority)
+  } else if (authority !== '' && host.toLowerCase() !== authority.toLowerCase()) {
+    // RFC 9113 8.3.1: a Host naming another entity than :authority makes the request malformed. Both are
+    // kept: the request guard answers a request with two Host fields 400, as it does on HTTP/1.1.
+    raw.unshift('host', authority)
+  }
   if (cookie !== undefined) raw.push('cookie', cookie)
   if (!hasLength && !stream.endAfterHeaders && !req.complete) raw.push('transfer-encoding', 'chunked')
   define(req, 'rawHeaders', raw)

@@ -1,6 +1,7 @@
-export { createHttpServer, type PlainServer } from './http-server.js'
+export { chooseHttp1Listener, createHttpServer, describeHttp1Listener, type Http1ListenerChoice, type PlainServer } from './http-server.js'
 export { drainServer } from './drain.js'
 export { handleClientError } from './client-errors.js'
 export { createTlsServer, createRedirectServer, type TlsListener, type TlsServerOptions } from './tls-server.js'
 export { CertificateStore, DEFAULT_CIPHERS, type CertificateEntry, type CertificateReloadEvent, type CertificateStoreOptions } from './certificates.js'
 export { http2ServerOptions, type Http2Limits } from './http2-server.js'
+export { checkCertificates } from './certificate-check.js'

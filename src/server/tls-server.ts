@@ -5,8 +5,10 @@ import { Server as NetServer, type Socket } from 'node:net'
 import { createServer as createTlsSocketServer, type Server as TlsServer, type TlsOptions as TlsSecureOptions, type TLSSocket } from 'node:tls'
 import type { ClientLimits, TlsConfig } from '../config/index.js'
 import { createRequestHandler, createUpgradeHandler, type ProxyRuntime } from '../proxy/index.js'
-import { handleClientError } from './client-errors.js'
+import { handleClientError, trackResponses } from './client-errors.js'
 import { sweepIdleConnections, trackConnections } from './drain.js'
+import { watchSendDeadline } from './send-deadline.js'
+import { deferContinue } from './expect-continue.js'
 import { ownHttp1 } from './http-server.js'
 import { Http1Connections, serveHttp1 } from './http1/index.js'
 import { CertificateStore, type CertificateStoreOptions } from './certificates.js'
@@ -145,10 +147,15 @@ function createHttp1TlsServer(secure: TlsSecureOptions, limits: ClientLimits, ha
   if (binding === undefined) {
     const https = createHttpsServer({ ...secure, ALPNProtocols: ['http/1.1'], ...options })
     https.maxHeadersCount = options.maxHeadersCount
+    trackResponses(https)
+    ;(https as typeof https & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true
+    deferContinue(https)
     https.on('request', handler)
+    watchSendDeadline(https, limits.sendTimeoutMs, 'secureConnection')
     return https
   }
   const server = createTlsSocketServer({ ...secure, ALPNProtocols: ['http/1.1'], allowHalfOpen: true, noDelay: true })
+  watchSendDeadline(server, limits.sendTimeoutMs, 'secureConnection')
   serveHttp1(server, 'secureConnection', new Http1Connections(binding, options, handler, server))
   return server
 }

@@ -1,8 +1,8 @@
 /**
- * Shared state (SPEC section 5): the {@link StateStore} contract, its memory and Redis implementations, and the
+ * Shared state: the {@link StateStore} contract, its memory and Redis implementations, and the
  * helpers the request path reads synchronously (mirror, sequence leaser, batched counters).
  */
-import type { StateConfig } from '../config/types.js'
+import type { StateConfig } from '../config/index.js'
 import type { Clock } from '../core/index.js'
 import { MemoryStore } from './memory-store.js'
 import { RedisStore, type RedisStoreOptions } from './redis-store.js'
@@ -12,6 +12,7 @@ export type { StateStore, StoreStatus, Versioned } from './store.js'
 export { stateUnavailable, whenUp } from './store.js'
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.js'
 export { RedisStore, type RedisStoreOptions, type RedisStateConfig } from './redis-store.js'
+export { TAKE_TOKENS_SCRIPT } from './token-bucket-script.js'
 export { StateMirror, type StateMirrorOptions, type MirrorChange } from './mirror.js'
 export { SequenceLeaser, type SequenceLeaserOptions } from './sequence.js'
 export { BatchedCounter, type BatchedCounterOptions } from './counters.js'

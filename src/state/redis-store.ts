@@ -6,6 +6,7 @@
  *   key, so Cluster never sees a cross-slot call and `list` is one HSCAN on one node. Control state is small
  *   (endpoints x facts), so one hash is enough.
  * - `<prefix>n:<key>`: counters (INCRBY + PEXPIRE on creation, in one Lua script).
+ * - `<prefix>tb:<key>`: global rate-limit buckets, one hash each, expiring once full again (Lua).
  * - `<prefix>lease:<name>`: leases (value = holder id, PX expiry; Lua compare-and-renew / compare-and-delete).
  * - `<prefix>changes`: pub/sub channel; the compare-and-set script PUBLISHes the key it wrote, in the same
  *   atomic step, so a write is never left unannounced. In Cluster a classic PUBLISH reaches every node.
@@ -17,8 +18,9 @@
  */
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import { LbError } from '../core/index.js'
-import type { StateConfig } from '../config/types.js'
+import type { StateConfig } from '../config/index.js'
 import { encodeValue, stateUnavailable, type StateStore, type StoreStatus, type Versioned } from './store.js'
+import { TAKE_TOKENS_SCRIPT } from './token-bucket-script.js'
 
 /** Connection settings: the `redis` variant of the `state` configuration. */
 export type RedisStateConfig = Omit<Extract<StateConfig, { kind: 'redis' }>, 'kind' | 'keyPrefix'> & { keyPrefix?: string | undefined }
@@ -66,6 +68,7 @@ interface Scripts {
   lbAcquire(key: string, holder: string, ttlMs: number): Promise<number>
   lbRenew(key: string, holder: string, ttlMs: number): Promise<number>
   lbRelease(key: string, holder: string): Promise<number>
+  lbTakeTokens(key: string, want: number, owed: number, giveBack: number, rate: number, burst: number): Promise<[number, number]>
 }
 type Client = Redis | Cluster
 
@@ -138,6 +141,7 @@ export class RedisStore implements StateStore {
       ['lbAcquire', ACQUIRE, 1],
       ['lbRenew', RENEW, 1],
       ['lbRelease', RELEASE, 1],
+      ['lbTakeTokens', TAKE_TOKENS_SCRIPT, 1],
     ] as const) {
       this.client.defineCommand(name, { numberOfKeys: keys, lua: script })
     }
@@ -177,6 +181,17 @@ export class RedisStore implements StateStore {
       return Promise.reject(err)
     }
     return this.run(async () => (await this.scripts.lbCas(this.valuesKey, key, expectedVersion, json, this.channel)) > 0)
+  }
+
+  /**
+   * Atomic token-bucket lease on the bucket `<prefix>tb:<key>` (its own key with a TTL: it expires once
+   * full again, and never enters the values hash that mirrors rescan). Used by the global rate limiter.
+   */
+  takeTokens(key: string, r: { want: number; owed: number; giveBack: number }, p: { ratePerSecond: number; burst: number }): Promise<{ granted: number; remaining: number }> {
+    return this.run(async () => {
+      const [granted, remaining] = await this.scripts.lbTakeTokens(`${this.keyPrefix}tb:${key}`, r.want, r.owed, r.giveBack, p.ratePerSecond, p.burst)
+      return { granted, remaining }
+    })
   }
 
   incrementBy(key: string, n: number, ttlMs: number): Promise<number> {

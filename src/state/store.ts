@@ -1,5 +1,5 @@
 /**
- * The shared-state contract of the balancer (SPEC section 5). Two implementations: `MemoryStore` (scope
+ * The shared-state contract of the balancer. Two implementations: `MemoryStore` (scope
  * 'instance': the primary holds it, its workers reach it through the primary's IPC) and `RedisStore` (scope
  * 'global': every instance on every host shares it). One conformance suite (`store.suite.ts`) runs on both.
  *

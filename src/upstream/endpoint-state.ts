@@ -3,12 +3,20 @@ import type { Endpoint } from '../core/index.js'
 import type { CircuitBreaker } from './breaker.js'
 import type { EndpointStats } from './endpoint-stats.js'
 
+/** A try sent to an endpoint that has no response byte yet (see `Lease`). */
+export interface WaitingTry {
+  /** The endpoint left rotation (unhealthy, ejected): the try may be cancelled and sent elsewhere. */
+  endpointDown(): void
+}
+
 /** Everything one worker knows about one endpoint. Mutated only by {@link UpstreamPool}. */
 export interface EndpointState {
   /** Identity and configured weight; replaced (never mutated) when an operator re-weights it. */
   endpoint: Endpoint
   readonly dispatcher: Dispatcher
   readonly stats: EndpointStats
+  /** Tries sent here that have no response byte yet (leases between admission and first byte). */
+  readonly waiting: Set<WaitingTry>
   /** Error-rate breaker and concurrency limits. */
   readonly breaker: CircuitBreaker
   /** Active health checks. */

@@ -8,6 +8,7 @@
  * (gRPC's `grpc-status`) reach the handler's `onComplete`.
  */
 import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2'
+import type { ConnectionOptions } from 'node:tls'
 import type { Dispatcher } from 'undici'
 
 /** Options of {@link Http2Dispatcher}; times in ms (0 = none). */
@@ -23,6 +24,11 @@ export interface Http2DispatcherOptions {
   idleTimeoutMs: number
   /** Most sessions per endpoint (0 = unlimited); beyond it, requests wait for a free stream. */
   maxSessions: number
+  /**
+   * `https:` origins: the pool's TLS settings (CA, client certificate, server name, verification), asked
+   * for at each new session. Without it Node's defaults apply (system CAs, the url's host name checked).
+   */
+  tls?: (() => ConnectionOptions) | undefined
 }
 
 /** Streams assumed allowed on a session before the peer's SETTINGS arrive (Node's and nginx's default). */
@@ -110,11 +116,10 @@ export class Http2Dispatcher {
 
   private openSession(): Session {
     const o = this.options
-    const h2 = connect(this.origin.origin, {
-      // Prior knowledge for http:, ALPN h2 for https: (Node asks for h2 only).
-      servername: this.origin.protocol === 'https:' ? this.origin.hostname : undefined,
-      settings: { enablePush: false },
-    })
+    // Prior knowledge for http:, ALPN h2 for https: (Node asks for h2 only, and sends the url's host
+    // name in SNI unless the TLS settings name another).
+    const tls = this.origin.protocol === 'https:' ? o.tls?.() : undefined
+    const h2 = connect(this.origin.origin, { ...tls, settings: { enablePush: false } })
     const session: Session = { h2, active: 0, connected: false, connectError: undefined }
     this.sessions.push(session)
     let timer: NodeJS.Timeout | undefined
@@ -131,7 +136,8 @@ export class Http2Dispatcher {
     })
     h2.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer)
-      if (!session.connected) session.connectError ??= err
+      // A TLS 1.3 server refuses a client certificate with an alert after the handshake: still a TLS failure.
+      if (!session.connected || err.code?.startsWith('ERR_SSL_') === true) session.connectError ??= err
     })
     // More streams may fit once the peer says how many it takes.
     h2.on('remoteSettings', (settings) => {
@@ -235,7 +241,10 @@ export class Http2Dispatcher {
       done = true
       handler.onComplete?.(trailers)
     })
-    stream.on('error', () => undefined) // reported once, from 'close'
+    // Reported once, from 'close'. A session that fails to connect (refused, TLS verification) cancels
+    // its pending streams with its error as the cause, before its own 'error' event.
+    let streamError: Error | undefined
+    stream.on('error', (err: Error) => (streamError ??= err.cause instanceof Error ? err.cause : err))
     stream.once('close', () => {
       session.active--
       if (session.active === 0) session.h2.unref()
@@ -243,7 +252,7 @@ export class Http2Dispatcher {
       this.drainWaiting()
       if (done) return
       if (session.connectError !== undefined) return fail(session.connectError)
-      if (!session.connected && !gotHeaders) return fail(codedError('connection failed', 'ECONNREFUSED'))
+      if (!session.connected && !gotHeaders) return fail(streamError ?? codedError('connection failed', 'ECONNREFUSED'))
       if (stream.rstCode === constants.NGHTTP2_REFUSED_STREAM && !gotHeaders) {
         return fail(codedError('stream refused by the backend', 'ECONNREFUSED'))
       }

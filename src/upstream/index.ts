@@ -1,4 +1,5 @@
-export { UpstreamPool, type UpstreamPoolOptions, type EndpointSnapshot, type TryOutcome } from './pool.js'
+export { UpstreamPool, type UpstreamPoolOptions, type EndpointSnapshot } from './pool.js'
+export { Lease, type TryOutcome } from './lease.js'
 export { isReady, type EndpointState } from './endpoint-state.js'
 export { EndpointStats } from './endpoint-stats.js'
 export { classifyRetry, backoffMs, RetryBudget, type RetryFailure, type RetryDecision } from './retry.js'

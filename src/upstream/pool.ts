@@ -6,10 +6,13 @@ import type { BackendConfig, PoolConfig } from '../config/index.js'
 import { CircuitBreaker } from './breaker.js'
 import { EndpointStats } from './endpoint-stats.js'
 import { isReady, type EndpointState } from './endpoint-state.js'
-import { OutlierDetector, type EjectionChange, type OutlierFailureKind } from './health/index.js'
+import { OutlierDetector, type EjectionChange } from './health/index.js'
+import { Lease, type LeaseGrantor, type TryOutcome } from './lease.js'
 import { computeReadySets } from './ready-set.js'
 import { Http2Dispatcher } from './h2-dispatcher.js'
 import { RetryBudget } from './retry.js'
+import { stickyTag } from './sticky.js'
+import { UpstreamTls } from './upstream-tls.js'
 
 /** Options of {@link UpstreamPool}; everything is injectable for tests. */
 export interface UpstreamPoolOptions {
@@ -38,15 +41,12 @@ export interface EndpointSnapshot {
   ewmaMs: number
 }
 
-/** How one try ended, as passive checks and the breaker see it. */
-export type TryOutcome = 'success' | OutlierFailureKind
-
 /**
  * One configured pool inside one worker: its endpoints, their keep-alive connections, load signals,
  * breakers and passive checks, and the balancers over the ready ones. State changes arrive through
  * the setters; each rebuilds the ready set once (never per request), so `pick()` stays synchronous.
  */
-export class UpstreamPool {
+export class UpstreamPool implements LeaseGrantor {
   readonly name: string
   readonly config: PoolConfig
   /** Retry budget of this pool in this worker. */
@@ -57,6 +57,13 @@ export class UpstreamPool {
   private readonly clock: Clock
   private readonly createDispatcher: (url: URL, config: PoolConfig) => Dispatcher
   private readonly outliers: OutlierDetector | undefined
+  /** Cookie stickiness: endpoint id -> tag and back (tags are computed once per endpoint, not per request). */
+  private readonly tagById = new Map<string, string>()
+  private readonly idByTag = new Map<string, string>()
+  /** Header stickiness with an algorithm other than consistent-hash: a hash ring over the same ready primaries. */
+  private readonly stickyHash: Balancer | undefined
+  /** TLS of the pool's https:// endpoints, made with the first one (it watches the certificate files). */
+  private tls: UpstreamTls | undefined
   private readyCount = 0
   private rampTimer: NodeJS.Timeout | undefined
   private closed = false
@@ -65,7 +72,7 @@ export class UpstreamPool {
     this.name = config.name
     this.config = config
     this.clock = options.clock ?? systemClock
-    this.createDispatcher = options.createDispatcher ?? createUndiciPool
+    this.createDispatcher = options.createDispatcher ?? ((url, c) => createUndiciPool(url, c, url.protocol === 'https:' ? this.upstreamTls() : undefined))
     const random = options.random ?? systemRandom
     const states = this.states
     const load: EndpointLoad = {
@@ -78,6 +85,7 @@ export class UpstreamPool {
     const sequence = algorithm === 'round-robin' ? options.sequence?.(config.name) : undefined
     this.primary = createBalancer(algorithm, load, random, { sequence })
     this.backup = createBalancer(algorithm, load, random)
+    if (config.stickySession?.kind === 'header' && algorithm !== 'consistent-hash') this.stickyHash = createBalancer('consistent-hash', load, random)
     this.retryBudget = new RetryBudget({ ...config.retries, clock: this.clock })
     if (config.outlierDetection.enabled) {
       this.outliers = new OutlierDetector({ pool: config.name, config: config.outlierDetection, clock: this.clock, random })
@@ -92,14 +100,49 @@ export class UpstreamPool {
   }
 
   /**
-   * Picks a ready endpoint that admits one more request (circuit breaker trial slots and
-   * concurrency limits): a primary if any is eligible, else a backup. The caller must call
-   * {@link release} once the try ends. Returns undefined when nothing is eligible.
+   * Admits one try: picks a ready endpoint that takes one more request (breaker state, trial slots,
+   * concurrency limits), a primary if any is eligible, else a backup, and returns the lease that holds
+   * it. The caller must end the lease exactly once ({@link Lease.end}; later calls are ignored).
+   * Returns undefined when nothing is eligible.
    */
-  pick(ctx: PickContext): EndpointState | undefined {
+  acquire(ctx: PickContext): Lease | undefined {
+    const state = this.pick(ctx)
+    return state === undefined ? undefined : new Lease(this, state)
+  }
+
+  /** Feeds one try's verdict to the breaker and the passive checks (called by {@link Lease}). */
+  judge(state: EndpointState, outcome: TryOutcome): void {
+    const breaker = state.breaker
+    if (outcome === 'abandoned') {
+      breaker.onAbandoned()
+      return
+    }
+    breaker.onResult(outcome === 'success')
+    if (this.outliers === undefined) return
+    if (outcome === 'success') this.outliers.recordSuccess(state.endpoint.id)
+    else this.outliers.recordFailure(state.endpoint.id, outcome)
+  }
+
+  /** Frees one try's concurrency slot (called by {@link Lease}). */
+  free(state: EndpointState): void {
+    state.breaker.release()
+  }
+
+  /**
+   * Stickiness: `ctx.pin` (a cookie tag) names an endpoint that is taken while it is healthy, not
+   * ejected, its circuit not open, not already tried and admitting; a drained one still takes the
+   * sessions pinned to it (HAProxy's drain). Otherwise the algorithm picks. With `stickySession.header`,
+   * `ctx.hashKey` is hashed over the ready primaries whatever the algorithm.
+   */
+  private pick(ctx: PickContext): EndpointState | undefined {
+    if (ctx.pin !== undefined) {
+      const pinned = this.pinned(ctx.pin, ctx.exclude)
+      if (pinned !== undefined) return pinned
+    }
+    const first = this.stickyHash !== undefined && ctx.hashKey !== undefined ? this.stickyHash : this.primary
     let exclude = ctx.exclude
     for (let i = 0; i <= this.states.size; i++) {
-      const endpoint = this.primary.pick(ctx) ?? this.backup.pick(ctx)
+      const endpoint = first.pick(ctx) ?? this.backup.pick(ctx)
       if (endpoint === undefined) return undefined
       const state = this.states.get(endpoint.id)
       if (state !== undefined && this.admit(state)) return state
@@ -112,18 +155,9 @@ export class UpstreamPool {
     return undefined
   }
 
-  /** Ends a try started by {@link pick}: frees its concurrency slot and feeds breaker and passive checks. */
-  release(state: EndpointState, outcome: TryOutcome | 'abandoned'): void {
-    const breaker = state.breaker
-    breaker.release()
-    if (outcome === 'abandoned') {
-      breaker.onAbandoned()
-      return
-    }
-    breaker.onResult(outcome === 'success')
-    if (this.outliers === undefined) return
-    if (outcome === 'success') this.outliers.recordSuccess(state.endpoint.id)
-    else this.outliers.recordFailure(state.endpoint.id, outcome)
+  /** The sticky-cookie tag of an endpoint (undefined when the pool has no cookie stickiness or no such endpoint). */
+  stickyTag(id: string): string | undefined {
+    return this.tagById.get(id)
   }
 
   /** The state of one endpoint, or undefined. */
@@ -143,12 +177,29 @@ export class UpstreamPool {
    */
   setHealthy(id: string, healthy: boolean): boolean {
     if (healthy) this.outliers?.restore(id, 'active health check passed', 'remote')
-    return this.update(id, (s) => (s.healthy === healthy ? false : ((s.healthy = healthy), true)))
+    const changed = this.update(id, (s) => (s.healthy === healthy ? false : ((s.healthy = healthy), true)))
+    if (changed && !healthy) this.cancelWaiting(id)
+    return changed
   }
 
   /** Passive (outlier) ejection of one endpoint. */
   setEjected(id: string, ejected: boolean): boolean {
-    return this.update(id, (s) => (s.ejected === ejected ? false : ((s.ejected = ejected), true)))
+    const changed = this.update(id, (s) => (s.ejected === ejected ? false : ((s.ejected = ejected), true)))
+    if (changed && ejected) this.cancelWaiting(id)
+    return changed
+  }
+
+  /**
+   * The endpoint just left rotation (unhealthy, ejected): tell every try still waiting for its first
+   * response byte there, so each can be cancelled and retried elsewhere instead of waiting out its
+   * response timeout. Runs after the ready set was rebuilt, so a retry cannot pick this endpoint again.
+   * A drained endpoint is not down: its in-flight tries finish.
+   */
+  private cancelWaiting(id: string): void {
+    const state = this.states.get(id)
+    if (state === undefined || state.waiting.size === 0) return
+    // A copy: a cancelled try ends its lease (and may start a new one) while we iterate.
+    for (const t of [...state.waiting]) t.endpointDown()
   }
 
   /** An ejection decided in another worker (duration, since clocks differ per process). */
@@ -185,6 +236,11 @@ export class UpstreamPool {
     const state = this.states.get(id)
     if (state === undefined) return false
     this.states.delete(id)
+    const tag = this.tagById.get(id)
+    if (tag !== undefined) {
+      this.tagById.delete(id)
+      this.idByTag.delete(tag)
+    }
     this.outliers?.setEndpoints(this.states.keys())
     state.breaker.dispose()
     this.rebuild()
@@ -216,10 +272,24 @@ export class UpstreamPool {
   /** Stops timers and closes every keep-alive connection (after in-flight requests finish). */
   async close(): Promise<void> {
     this.closed = true
+    this.tls?.close()
     clearTimeout(this.rampTimer)
     this.outliers?.close()
     for (const s of this.states.values()) s.breaker.dispose()
     await Promise.all([...this.states.values()].map((s) => s.dispatcher.close().catch(() => undefined)))
+  }
+
+  private upstreamTls(): UpstreamTls {
+    return (this.tls ??= new UpstreamTls(this.config.upstreamTls, { pool: this.name, connectTimeoutMs: this.config.timeouts.connectMs }))
+  }
+
+  private pinned(tag: string, exclude: ReadonlySet<string> | undefined): EndpointState | undefined {
+    const id = this.idByTag.get(tag)
+    if (id === undefined || exclude?.has(id) === true) return undefined
+    const s = this.states.get(id)
+    // Readiness without the drain: a drained endpoint keeps its sessions.
+    if (s === undefined || !s.healthy || s.ejected || s.circuitOpen || s.endpoint.weight === 0) return undefined
+    return this.admit(s) ? s : undefined
   }
 
   private admit(state: EndpointState): boolean {
@@ -235,6 +305,12 @@ export class UpstreamPool {
 
   private addEndpointState(backend: BackendConfig, readySince: number): void {
     const url = new URL(backend.url)
+    const sticky = this.config.stickySession
+    if (sticky?.kind === 'cookie') {
+      const tag = stickyTag(sticky.secret, this.name, backend.id)
+      this.tagById.set(backend.id, tag)
+      this.idByTag.set(tag, backend.id)
+    }
     const endpoint: Endpoint = { id: backend.id, url, weight: backend.weight, backup: backend.backup }
     const breaker = new CircuitBreaker({ pool: this.name, endpoint: backend.id, config: this.config.circuitBreaker, clock: this.clock })
     // The breaker publishes its own transitions on the circuit channel.
@@ -248,6 +324,7 @@ export class UpstreamPool {
       endpoint,
       dispatcher: this.createDispatcher(url, this.config),
       stats: new EndpointStats(),
+      waiting: new Set(),
       breaker,
       healthy: true,
       ejected: false,
@@ -270,6 +347,7 @@ export class UpstreamPool {
     const sets = computeReadySets(this.states.values(), this.config, this.clock.now())
     this.readyCount = sets.primaries.length + sets.backups.length
     this.primary.reset(sets.primaries)
+    this.stickyHash?.reset(sets.primaries)
     this.backup.reset(sets.backups)
     clearTimeout(this.rampTimer)
     if (sets.ramping && !this.closed) {
@@ -286,12 +364,17 @@ function connectionLimit(config: PoolConfig): number | null {
   return limits.length === 0 ? null : Math.min(...limits)
 }
 
-/** Keep-alive connections to one endpoint, with the pool's timeouts (SPEC 2 defaults). */
-function createUndiciPool(url: URL, config: PoolConfig): Dispatcher {
+/**
+ * Keep-alive connections to one endpoint, with the pool's timeouts (SPEC 2 defaults); `connect` opens
+ * the TLS connections of an https:// endpoint (see `upstream-tls.ts`).
+ */
+function createUndiciPool(url: URL, config: PoolConfig, tls?: UpstreamTls): Dispatcher {
   const t = config.timeouts
   if (config.protocol === 'h2c' || config.protocol === 'h2') {
     const h2 = new Http2Dispatcher(url, {
       protocol: config.protocol,
+      // Read at each new session, so reloaded certificate files apply to the next connection.
+      tls: tls === undefined ? undefined : () => tls.connectionOptions(url),
       connectTimeoutMs: t.connectMs,
       headersTimeoutMs: t.headersMs,
       bodyTimeoutMs: t.bodyMs,
@@ -302,6 +385,7 @@ function createUndiciPool(url: URL, config: PoolConfig): Dispatcher {
     return h2 as unknown as Dispatcher
   }
   return new UndiciPool(url.origin, {
+    ...(tls === undefined ? {} : { connect: tls.connect }),
     connections: connectionLimit(config),
     pipelining: 1,
     // Below Node's 5 s server default, so a socket the backend is about to close is never reused;

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { RetryCondition } from '../config/index.js'
 import { seededRandom } from '../core/index.js'
-import { RetryBudget, backoffMs, classifyRetry, isRetryable, retryConditionOf, type RetryFailure, type RetryRequestFacts } from './retry.js'
+import { RetryBudget, backoffMs, classifyRetry, retryConditionOf, type RetryFailure, type RetryRequestFacts } from './retry.js'
 
 const on: RetryCondition[] = ['connect-failure', 'reset', 'timeout', '502', 'status:429']
 const get: RetryRequestFacts = { method: 'GET', hasIdempotencyKey: false, connectionEstablished: true, responseBytesSentToClient: false, requestBodyStarted: false }
@@ -15,7 +15,7 @@ describe('classifyRetry', () => {
   it('connect failures are retryable for any method', () => {
     assert.deepEqual(classifyRetry(on, connect, { ...post, connectionEstablished: false }), { retry: true, reason: 'connect-failure' })
     assert.deepEqual(classifyRetry(on, { kind: 'timeout' }, { ...post, connectionEstablished: false }), { retry: true, reason: 'connect-failure' }, 'a connect timeout is a connect failure')
-    assert.equal(isRetryable(on, connect, { ...get, method: 'PATCH' }), true)
+    assert.equal(classifyRetry(on, connect, { ...get, method: 'PATCH' }).retry, true)
   })
 
   it('other failures only for idempotent methods or with an Idempotency-Key', () => {
@@ -126,5 +126,17 @@ describe('RetryBudget', () => {
     budget.requestFinished()
     budget.releaseRetry()
     assert.deepEqual([budget.activeRequests, budget.retriesInFlight], [0, 0])
+  })
+})
+
+describe('classifyRetry endpoint-down', () => {
+  it('retries idempotent requests whatever `on` lists, never others or once started', () => {
+    const facts = { method: 'GET', hasIdempotencyKey: false, connectionEstablished: true, responseBytesSentToClient: false, requestBodyStarted: false }
+    assert.deepEqual(classifyRetry(['connect-failure'], { kind: 'endpoint-down' }, facts), { retry: true, reason: 'endpoint-down' })
+    assert.deepEqual(classifyRetry([], { kind: 'endpoint-down' }, facts), { retry: true, reason: 'endpoint-down' })
+    assert.deepEqual(classifyRetry([], { kind: 'endpoint-down' }, { ...facts, method: 'POST' }), { retry: false, reason: 'not-idempotent' })
+    assert.deepEqual(classifyRetry([], { kind: 'endpoint-down' }, { ...facts, method: 'POST', hasIdempotencyKey: true }), { retry: true, reason: 'endpoint-down' })
+    assert.deepEqual(classifyRetry([], { kind: 'endpoint-down' }, { ...facts, requestBodyStarted: true }), { retry: false, reason: 'body-started' })
+    assert.deepEqual(classifyRetry([], { kind: 'endpoint-down' }, { ...facts, responseBytesSentToClient: true }), { retry: false, reason: 'response-started' })
   })
 })

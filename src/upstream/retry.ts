@@ -2,7 +2,7 @@
  * Retry policy pieces: which failures may be retried safely ({@link classifyRetry}), how many retries the
  * pool can afford ({@link RetryBudget}, after Envoy's retry budgets and linkerd's `RetryBudget`), and how
  * long to wait before one ({@link backoffMs}, "full jitter" from the AWS architecture blog).
- * SPEC 3: connect failures are retried for any method; other failures only for idempotent requests and
+ * Connect failures are retried for any method; other failures only for idempotent requests and
  * only before any response byte reached the client; always bounded by the budget.
  */
 import type { Clock } from '../core/index.js'
@@ -12,8 +12,12 @@ import type { RetryCondition } from '../config/index.js'
 /** Methods RFC 9110 defines as idempotent: safe to send twice. */
 export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 
-/** How one try failed. `connect`: no connection could be made (refused, unreachable, connect timeout). */
-export type RetryFailure = { kind: 'connect' } | { kind: 'reset' } | { kind: 'timeout' } | { kind: 'status'; status: number }
+/**
+ * How one try failed. `connect`: no connection could be made (refused, unreachable, connect timeout).
+ * `endpoint-down`: the balancer cancelled a try still waiting for its answer because its endpoint left
+ * rotation (unhealthy, ejected).
+ */
+export type RetryFailure = { kind: 'connect' } | { kind: 'reset' } | { kind: 'timeout' } | { kind: 'endpoint-down' } | { kind: 'status'; status: number }
 
 /** What the proxy knows about the request when a try fails. */
 export interface RetryRequestFacts {
@@ -32,8 +36,11 @@ export interface RetryRequestFacts {
 /** Why a failure is not retried. */
 export type NoRetryReason = 'response-started' | 'body-started' | 'not-listed' | 'not-idempotent'
 
-/** A retry decision. When `retry`, `reason` is the matching condition (`connect-failure`, `503`, ...): the `lb_retries_total` label. */
-export type RetryDecision = { retry: true; reason: RetryCondition } | { retry: false; reason: NoRetryReason }
+/**
+ * A retry decision. When `retry`, `reason` is the matching condition (`connect-failure`, `503`, ...) or
+ * `endpoint-down`: the `lb_retries_total` label.
+ */
+export type RetryDecision = { retry: true; reason: RetryCondition | 'endpoint-down' } | { retry: false; reason: NoRetryReason }
 
 /**
  * The condition of `on` a failure matches: `connect-failure` whenever no connection was established,
@@ -41,6 +48,8 @@ export type RetryDecision = { retry: true; reason: RetryCondition } | { retry: f
  */
 export function retryConditionOf(failure: RetryFailure, connectionEstablished: boolean): RetryCondition {
   if (failure.kind === 'connect' || !connectionEstablished) return 'connect-failure'
+  // A cancelled wait on a backend known to be gone is what a response timeout would have ended in.
+  if (failure.kind === 'endpoint-down') return 'timeout'
   if (failure.kind !== 'status') return failure.kind
   const s = failure.status
   return s === 502 || s === 503 || s === 504 ? `${s}` : `status:${s}`
@@ -56,7 +65,8 @@ function isListed(on: readonly RetryCondition[], condition: RetryCondition): boo
  * Decides whether a failed try may be retried, in this order:
  * 1. never once a response byte reached the client (`response-started`);
  * 2. never once request body bytes were consumed (`body-started`: they cannot be sent again);
- * 3. only when the failure's condition is listed in `on` (`not-listed`; statuses count only when listed);
+ * 3. only when the failure's condition is listed in `on` (`not-listed`; statuses count only when listed),
+ *    except `endpoint-down`, which needs only an idempotent request;
  * 4. connect failures for any method; everything else only for idempotent methods or with an
  *    `Idempotency-Key` header (`not-idempotent`).
  * The budget is a separate check ({@link RetryBudget.tryAcquireRetry}), as is the attempt count.
@@ -64,16 +74,17 @@ function isListed(on: readonly RetryCondition[], condition: RetryCondition): boo
 export function classifyRetry(on: readonly RetryCondition[], failure: RetryFailure, facts: RetryRequestFacts): RetryDecision {
   if (facts.responseBytesSentToClient) return { retry: false, reason: 'response-started' }
   if (facts.requestBodyStarted) return { retry: false, reason: 'body-started' }
+  if (failure.kind === 'endpoint-down') {
+    // The balancer's own cancellation, not a backend answer: retried whatever `on` lists, but only
+    // when sending the request twice is safe (the backend may have acted on it already).
+    if (!facts.hasIdempotencyKey && !IDEMPOTENT_METHODS.has(facts.method.toUpperCase())) return { retry: false, reason: 'not-idempotent' }
+    return { retry: true, reason: 'endpoint-down' }
+  }
   const condition = retryConditionOf(failure, facts.connectionEstablished)
   if (!isListed(on, condition)) return { retry: false, reason: 'not-listed' }
   if (condition === 'connect-failure') return { retry: true, reason: condition }
   if (!facts.hasIdempotencyKey && !IDEMPOTENT_METHODS.has(facts.method.toUpperCase())) return { retry: false, reason: 'not-idempotent' }
   return { retry: true, reason: condition }
-}
-
-/** `classifyRetry(...).retry`. */
-export function isRetryable(on: readonly RetryCondition[], failure: RetryFailure, facts: RetryRequestFacts): boolean {
-  return classifyRetry(on, failure, facts).retry
 }
 
 /**

@@ -21,8 +21,8 @@ export interface InProcessProxy {
 }
 
 /**
- * Starts a proxy from `config` (the file format: `pools`, `routes`, `limits`, ...). `listen` is forced to
- * 127.0.0.1:0; the environment is not read (a host's `PORT` or `LOG_LEVEL` cannot leak in).
+ * Starts a proxy from `config` (the file format: `pools`, `routes`, `limits`, ...). `listen`'s address is
+ * forced to 127.0.0.1:0 (its other fields are kept); the environment is not read (a host's `PORT` or `LOG_LEVEL` cannot leak in).
  */
 export async function startProxy(config: Record<string, unknown>): Promise<InProcessProxy> {
   const dir = await mkdtemp(join(tmpdir(), 'lb-inproc-'))

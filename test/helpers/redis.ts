@@ -35,10 +35,11 @@ process.on('exit', () => {
   for (const c of live) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
 })
 
-/** Resolves once `port` answers PING with PONG, rejects after `timeoutMs`. */
-async function waitForPong(port: number, timeoutMs = 5_000): Promise<void> {
+/** Resolves once `port` answers PING with PONG, rejects after `timeoutMs` or once `hasFailed()` says so. */
+async function waitForPong(port: number, timeoutMs = 5_000, hasFailed: () => boolean = () => false): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
+    if (hasFailed()) throw new Error(`redis on ${port} failed to start`)
     const ok = await new Promise<boolean>((resolve) => {
       const s = net.connect(port, '127.0.0.1')
       let buf = ''
@@ -60,6 +61,9 @@ async function waitForPong(port: number, timeoutMs = 5_000): Promise<void> {
   }
 }
 
+/** The server binary, found on PATH (`redis-server`; Sentinel is the same binary with `--sentinel`). */
+const REDIS_SERVER = 'redis-server'
+
 /** Runs redis-cli with `args`, resolves with its stdout. */
 export function redisCli(args: string[], timeoutMs = 10_000): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -74,16 +78,27 @@ function startServer(port: number, args: (port: number) => string[], dir: string
   let child: ChildProcess
   let exited: Promise<void>
   const launch = async (): Promise<void> => {
-    child = spawn('redis-server', args(port), { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] })
+    child = spawn(REDIS_SERVER, args(port), { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] })
     live.add(child)
     const c = child
+    // Without an 'error' listener a missing binary is an uncaught exception that ends the whole test
+    // process; with it, the start fails with a message saying what to install.
+    let spawnFailed = false
+    const failed = new Promise<never>((_resolve, reject) => c.once('error', (err: NodeJS.ErrnoException) => {
+      spawnFailed = true
+      live.delete(c)
+      reject(new Error(err.code === 'ENOENT'
+        ? `${REDIS_SERVER} not found on PATH: the Redis tests start their own servers; install it (Debian: apt-get install redis-server)`
+        : `${REDIS_SERVER} could not be started: ${err.message}`, { cause: err }))
+    }))
     exited = new Promise((resolve) => c.once('exit', () => {
       live.delete(c)
       resolve()
     }))
-    await Promise.race([waitForPong(port), exited.then(() => { throw new Error(`redis-server on ${port} exited at start`) })])
+    await Promise.race([waitForPong(port, 5_000, () => spawnFailed), failed, exited.then(() => { throw new Error(`redis-server on ${port} exited at start`) })])
   }
-  const running = (): boolean => child.exitCode === null && child.signalCode === null
+  // pid is undefined when the spawn itself failed (no process to stop).
+  const running = (): boolean => child.pid !== undefined && child.exitCode === null && child.signalCode === null
   const server: RedisServer = {
     port,
     get pid() {

@@ -4,14 +4,19 @@
  *   backends saw (and `lb_requests_total` on the admin server's /metrics, when that endpoint exists);
  * - without `--target`: it starts its own backends and balancer and prints the table;
  * - `--compare round-robin,p2c,ewma` with one clearly slow backend: p2c and ewma have a lower p99 than
- *   round robin (the ordering only; the numbers depend on the machine).
+ *   round robin (the ordering only; the numbers depend on the machine);
+ * - in a production install (no development dependencies, so no autocannon): one line with the install
+ *   command and exit 1.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import type { IncomingMessage } from 'node:http'
 import { startSampleBackend, type SampleBackend } from '../../src/demo/index.js'
 import { CLI, REPO_ROOT, freePort, startBalancerProcess, type BalancerProcess } from '../helpers/balancer-process.js'
+import { productionInstall } from '../helpers/production-install.js'
 
 interface CliRun {
   code: number | null
@@ -19,10 +24,14 @@ interface CliRun {
   stderr: string
 }
 
-/** Runs `node dist/cli.js ...args`; SIGKILLs it after `timeoutMs` (the test then fails on the exit code). */
-function runCli(args: string[], timeoutMs = 45_000): Promise<CliRun> {
+/**
+ * Runs `node dist/cli.js ...args` (of `root`, default this checkout); SIGKILLs it after `timeoutMs` (the test
+ * then fails on the exit code).
+ */
+function runCli(args: string[], timeoutMs = 45_000, root = REPO_ROOT): Promise<CliRun> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    const cli = root === REPO_ROOT ? CLI : join(root, 'dist', 'cli.js')
+    const child = spawn(process.execPath, [cli, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s))
@@ -186,4 +195,19 @@ test('lb bench --compare round-robin,p2c,ewma: with one slow backend, p2c and ew
     if ((p99.p2c ?? Infinity) < rr && (p99.ewma ?? Infinity) < rr) return
   }
   assert.fail(`expected p99(p2c) < p99(round-robin) and p99(ewma) < p99(round-robin): ${last}`)
+})
+
+test('lb bench in a production install (no autocannon): one line with the install command, exit 1, nothing started', async (t) => {
+  const dir = productionInstall(t)
+  assert.equal(existsSync(join(dir, 'node_modules', 'autocannon')), false, 'autocannon is a development dependency')
+  assert.equal(existsSync(join(dir, 'node_modules', 'pino')), true, 'the production dependencies are there')
+  const r = await runCli(['bench', '--target', 'http://127.0.0.1:9/', '--duration', '1s'], 20_000, dir)
+  assert.equal(r.code, 1, r.stderr)
+  assert.equal(r.stdout, '')
+  const lines = r.stderr.trim().split('\n')
+  assert.equal(lines.length, 1, `one line, no stack trace:\n${r.stderr}`)
+  assert.match(lines[0] ?? '', /^lb bench: .*autocannon.* not installed.*npm install autocannon$/)
+  // The proxy itself still works from the same install: the production dependencies suffice for `lb check`.
+  const check = await runCli(['check', '--config', join(REPO_ROOT, 'examples', 'lb.config.yaml')], 20_000, dir)
+  assert.equal(check.code, 0, check.stderr + check.stdout)
 })

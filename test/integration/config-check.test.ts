@@ -42,7 +42,7 @@ test('every example is accepted', async (t) => {
 
 /** Fixture -> [path (or location) inside the file, expectation]: one stderr line starts `FILE: path: ` and contains the expectation. */
 const INVALID: Record<string, [where: string, expected: string][]> = {
-  'bad-url.yaml': [['pools.api.backends[1].url', 'expected an http:// URL, got "ftp://x"']],
+  'bad-url.yaml': [['pools.api.backends[1].url', 'expected an http:// or https:// URL, got "ftp://x"']],
   'unknown-algorithm.yaml': [['pools.api.algorithm', 'expected one of round-robin, weighted-round-robin, least-connections, p2c, ewma, consistent-hash, random, got "round-robbin" (did you mean "round-robin"?)']],
   'unknown-key.yaml': [['pools.api.healthcheck', 'unknown key (did you mean "healthCheck"?)']],
   'bad-duration.yaml': [['pools.api.healthCheck.interval', 'expected a duration such as 250ms, 5s, 1m or a number of milliseconds, got "5 secs"']],
@@ -61,7 +61,7 @@ const INVALID: Record<string, [where: string, expected: string][]> = {
   'many-problems.yaml': [
     ['listen.port', 'expected an integer port 1-65535, got 0'],
     ['workers', 'expected a number of workers >= 1 or "auto", got "many"'],
-    ['pools.api.backends[0].url', 'expected an http:// URL such as http://10.0.0.5:3000, got "not a url"'],
+    ['pools.api.backends[0].url', 'expected an http:// or https:// URL such as http://10.0.0.5:3000, got "not a url"'],
     ['pools.api.backends[0].wieght', 'unknown key (did you mean "weight"?)'],
     ['pools.api.timeouts.connect', 'expected a duration such as 250ms, 5s, 1m or a number of milliseconds, got "soon"'],
     ['routes[0].pool', 'expected the name of a pool (api), got "web"'],

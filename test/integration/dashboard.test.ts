@@ -1,24 +1,34 @@
 /**
  * The dashboard in a real browser (playwright-core driving Debian's chromium): the request rate moves
  * while load runs, an endpoint turns unhealthy when its backend is killed, an endpoint is drained with
- * the token through the page, and screenshots at 1280x800 and 390x844 are saved under docs/.
- * Skipped, saying why, when /usr/bin/chromium is missing.
+ * the token through the page, and screenshots at 1280x800 and 390x844 are taken (into a temp dir;
+ * `npm run screenshots` writes them to docs/). Skipped, saying why, when /usr/bin/chromium is missing;
+ * failed instead when CI=true.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import http from 'node:http'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startAdminBalancer } from '../helpers/admin.js'
-import { REPO_ROOT } from '../helpers/balancer-process.js'
 import { spawnBackendProcess, waitFor } from '../helpers/index.js'
+import { skipOrFailMissingTool } from '../helpers/tools.js'
 
 const CHROMIUM = process.env.LB_CHROMIUM ?? '/usr/bin/chromium'
 
 test('dashboard: live rate, unhealthy endpoint, drain through the page, screenshots', { timeout: 120_000 }, async (t) => {
   if (!existsSync(CHROMIUM)) {
-    t.skip(`no browser at ${CHROMIUM}: install it with "apt-get install -y chromium" (or set LB_CHROMIUM) to run the dashboard test`)
+    skipOrFailMissingTool(t, `no browser at ${CHROMIUM}: install it with "apt-get install -y chromium" (or set LB_CHROMIUM) to run the dashboard test`)
     return
+  }
+  // Screenshots go to a temp dir (no test writes into the repository); `npm run screenshots` points
+  // LB_SCREENSHOTS_DIR at docs/ to regenerate the pictures the README shows.
+  let shots = process.env.LB_SCREENSHOTS_DIR
+  if (shots === undefined || shots === '') {
+    const dir = mkdtempSync(join(tmpdir(), 'lb-dashboard-'))
+    t.after(() => rmSync(dir, { recursive: true, force: true }))
+    shots = dir
   }
   const { chromium } = await import('playwright-core')
   const backends = await Promise.all(['alpha', 'beta', 'gamma'].map((n) => spawnBackendProcess(n)))
@@ -103,7 +113,7 @@ test('dashboard: live rate, unhealthy endpoint, drain through the page, screensh
   // Let the charts fill a little, then take the screenshots.
   await page.selectOption('#range', '60')
   await new Promise((r) => setTimeout(r, 4000))
-  await page.screenshot({ path: join(REPO_ROOT, 'docs', 'dashboard-desktop.png') })
+  await page.screenshot({ path: join(shots, 'dashboard-desktop.png') })
   const mobile = await browser.newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true })
   await mobile.goto(lb.admin)
   await mobile.waitForSelector('tr[data-endpoint="alpha"][data-state="draining"]')
@@ -111,5 +121,6 @@ test('dashboard: live rate, unhealthy endpoint, drain through the page, screensh
   await new Promise((r) => setTimeout(r, 1500))
   const overflow = await mobile.evaluate(() => (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document.documentElement.scrollWidth)
   assert.ok(overflow <= 390, `no horizontal scrolling on a phone (scrollWidth ${overflow})`)
-  await mobile.screenshot({ path: join(REPO_ROOT, 'docs', 'dashboard-mobile.png') })
+  await mobile.screenshot({ path: join(shots, 'dashboard-mobile.png') })
+  for (const f of ['dashboard-desktop.png', 'dashboard-mobile.png']) assert.ok(statSync(join(shots, f)).size > 0, `${f} written`)
 })

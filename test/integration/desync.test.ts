@@ -1,4 +1,4 @@
-// Request smuggling / desync corpus (aws/http-desync-guardian, see ../shared/corpus/README.md): every case is
+// Request smuggling / desync corpus (aws/http-desync-guardian, vendored in test/fixtures/http-desync-guardian/): every case is
 // built into a raw request and sent over a plain TCP socket to an in-process proxy.
 // - Severe: 400 (JSON body) and the connection closed; the backend sees nothing.
 // - Ambiguous: the same, unless listed in AMBIGUOUS_FORWARDED (with the reason): then forwarded re-framed.
@@ -14,8 +14,8 @@ import { parse } from 'yaml'
 import { rawRequest, startTestBackend, type TestBackend } from '../helpers/index.js'
 import { poolConfig, startProxy, type InProcessProxy } from '../helpers/in-process.js'
 
-// shared/ lies beside the repository (in development and in CI's clone alike).
-const CORPUS_DIR = process.env.LB_DESYNC_CORPUS ?? fileURLToPath(new URL('../../../shared/corpus/http-desync-guardian', import.meta.url))
+// Vendored in the repository (Apache-2.0, LICENSE and NOTICE beside it): a fresh clone runs this test as is.
+const CORPUS_DIR = fileURLToPath(new URL('../fixtures/http-desync-guardian', import.meta.url))
 
 interface CorpusCase {
   file: string
@@ -211,7 +211,7 @@ describe('desync corpus', () => {
   }
 })
 
-describe('framing errors found after the request head (SPEC 3: bad chunking -> 400 + close)', () => {
+describe('framing errors found after the request head (bad chunking -> 400 + close)', () => {
   let backend: TestBackend
   let proxy: InProcessProxy
 

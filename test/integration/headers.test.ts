@@ -1,4 +1,4 @@
-// Header rewriting through an in-process proxy (SPEC 3): hop-by-hop headers removed both ways (also those a
+// Header rewriting through an in-process proxy: hop-by-hop headers removed both ways (also those a
 // sender names in `Connection`, which can never strip the balancer's own X-Forwarded-* / X-Request-Id),
 // X-Forwarded-For appended to, X-Request-Id kept when valid and echoed, and bodies re-framed correctly.
 import { test } from 'node:test'

@@ -1,4 +1,4 @@
-// Client limits through an in-process proxy (SPEC 3, docs/configuration.md `limits`): oversized heads -> 431,
+// Client limits through an in-process proxy (docs/configuration.md `limits`): oversized heads -> 431,
 // long targets -> 414, too many fields -> 431, bodies over maxBodySize -> 413 (by Content-Length and by a
 // chunked body that grows past it). Each answer is the short JSON error and closes the connection, and a
 // request just at each limit passes.

@@ -61,6 +61,7 @@ test('lb_requests_total summed over 4 workers equals the requests sent; strict e
   assert.equal(m.types.get('lb_requests_total'), 'counter')
   assert.equal(m.types.get('lb_request_duration_seconds'), 'histogram')
   assert.equal(m.find('lb_build_info')[0]?.labels.node, process.version)
+  assert.equal(m.find('lb_build_info')[0]?.labels.listener, process.env.LB_HTTP1_SERVER === 'node' ? 'node' : 'own')
   assert.ok(m.find('lb_request_duration_seconds_bucket', { le: '0.0005' }).length > 0, 'buckets start at 0.5 ms')
   assert.ok(m.find('lb_request_duration_seconds_bucket', { le: '10' }).length > 0, 'buckets end at 10 s')
   assert.ok(m.sum('lb_health_checks_total', { result: 'success' }) > 0, 'probes counted in the primary')

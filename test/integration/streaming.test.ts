@@ -1,8 +1,8 @@
 // Streaming with back-pressure through the real balancer (`node dist/cli.js start`, one worker; run
 // `npx tsc -p tsconfig.build.json` first): 50 MiB up and down pass intact (sha256 compared) while the resident
 // memory of the balancer's process tree (primary + worker) grows by less than 30 MiB over a warmed-up
-// baseline; a client that stops reading mid-download does not make the balancer buffer the body (SPEC 3:
-// about 1 MiB per stalled stream). RSS is sampled every 100 ms; the test asserts on the maximum, not on speed.
+// baseline; a client that stops reading mid-download does not make the balancer buffer the body (it
+// holds about 1 MiB per stalled stream). RSS is sampled every 100 ms; the test asserts on the maximum, not on speed.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'

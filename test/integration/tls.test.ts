@@ -1,5 +1,5 @@
 /**
- * TLS termination and HTTP/2 (issue 6, items 1 and 2), over real sockets with real clients: `openssl s_client`
+ * TLS termination and HTTP/2, over real sockets with real clients: `openssl s_client`
  * (SNI, versions, ALPN), `curl --http2`, `h2load`, Node's http2 client, and a raw HTTP/2 frame writer for the
  * rapid-reset (CVE-2023-44487) and CONTINUATION-flood probes. Certificates are generated into a temporary
  * directory with `openssl req` at the start of the run.

@@ -1,4 +1,4 @@
-// WebSocket / Upgrade tunnelling through an in-process proxy (SPEC 3): tunnels spread over the pool like
+// WebSocket / Upgrade tunnelling through an in-process proxy: tunnels spread over the pool like
 // plain requests; a backend that does not switch protocols gets no tunnel (its answer is relayed, then the
 // connection closes); `Upgrade: h2c` is refused (h2c smuggling).
 import { test } from 'node:test'

@@ -28,6 +28,8 @@ export const enum Phase {
 }
 
 const UPGRADE_REQUESTED = 2
+/** kOnHeadersComplete's answer that fails the parse (llhttp: HPE_CB_HEADERS_COMPLETE, answered 400). */
+const PARSE_ERROR = -1
 
 /** The parts of a socket's libuv stream handle used for back-pressure on a consumed handle. */
 interface StreamHandle {
@@ -59,6 +61,18 @@ export class Http1Connection implements MessageConnection {
   private consumed = false
   private bodyPaused = false
   private queuePaused = false
+  /** Inside {@link startWaiting}: a response ended synchronously must not start the next one itself. */
+  private starting = false
+  /** A response with `Connection: close` ended: nothing more is answered on this connection. */
+  private closing = false
+  /** Inside a parsed batch of bytes (from a message's start to the end of the batch). */
+  private parsing = false
+  /** A response ended within the current batch (its bytes are not flushed yet). */
+  private endedWhileParsing = false
+  /** The client half-closed: close once the last request is answered. */
+  private peerEnded = false
+  /** A parse error held back until the requests before it are answered. */
+  private deferredError: Error | undefined
   private gone = false
 
   constructor(
@@ -100,25 +114,67 @@ export class Http1Connection implements MessageConnection {
   responseDone(res: Http1Response): void {
     if (res !== this.current) return
     this.current = undefined
+    if (this.parsing) this.endedWhileParsing = true
     setHttpMessage(this.socket, null)
     if (this.gone || this.socket.destroyed) return
     if (!res.req.complete) res.req.dump()
     if (!res.keepAlive) {
       // Nothing after this response is answered: refuse what is queued, then close once it is flushed.
+      this.closing = true
       for (const w of this.waiting.splice(0)) w.closed()
       this.socket.end()
       return
     }
-    const next = this.waiting.shift()
-    if (next !== undefined) return this.start(next)
-    if (this.queuePaused) {
-      this.queuePaused = false
-      if (!this.bodyPaused) this.readingOn()
+    this.startWaiting()
+  }
+
+  /**
+   * Starts the queued responses one after another. A response answered synchronously (404, 429, 503)
+   * ends inside `start` and comes back here through `responseDone`: that nested call only returns, and
+   * this loop starts the next one, so a deep pipeline never deepens the stack.
+   */
+  private startWaiting(): void {
+    if (this.starting) return
+    this.starting = true
+    try {
+      while (this.current === undefined && !this.closing && !this.gone && !this.socket.destroyed) {
+        const next = this.waiting.shift()
+        if (next === undefined) break
+        this.start(next)
+      }
+    } finally {
+      this.starting = false
     }
+    if (this.closing || this.gone || this.socket.destroyed) return
+    if (this.current !== undefined) {
+      // The queue is empty but the request just started may still be waiting for its body: read on.
+      if (this.waiting.length === 0 && this.deferredError === undefined) this.queueDrained()
+      return
+    }
+    if (this.peerEnded) {
+      // Half-closed: everything it sent is answered.
+      this.closing = true
+      if (this.socket.writable) this.socket.end()
+      return
+    }
+    const failure = this.deferredError
+    if (failure !== undefined) {
+      // Every request before the bad one is answered: now the error, then the connection closes.
+      this.closing = true
+      return this.owner.onClientError(failure, this.socket)
+    }
+    this.queueDrained()
     if (this.phase === Phase.Answering) {
       this.phase = Phase.Idle
       this.since = performance.now()
     }
+  }
+
+  /** Nothing waits behind the response in progress: the socket is read again (if the body allows). */
+  private queueDrained(): void {
+    if (!this.queuePaused) return
+    this.queuePaused = false
+    if (!this.bodyPaused) this.readingOn()
   }
 
   pauseBody(): void {
@@ -166,7 +222,9 @@ export class Http1Connection implements MessageConnection {
     const req = res.req
     const expect = expectation(req)
     if (expect !== undefined) {
-      if (/^100-continue$/i.test(expect)) res.writeContinue()
+      // 100 goes out when the handler first reads the body: only once the request was routed, allowed
+      // and sent on. A request refused before that gets its final status without 100, then a close.
+      if (/^100-continue$/i.test(expect)) res.expectContinue(!res.queued)
       else {
         res.keepAlive = false
         res.writeHead(417, ['content-length', '0'])
@@ -178,6 +236,7 @@ export class Http1Connection implements MessageConnection {
   }
 
   private readonly onMessageBegin = (): void => {
+    this.parsing = true
     if (this.phase === Phase.Idle || this.phase === Phase.Answering) {
       this.phase = Phase.Head
       this.since = performance.now()
@@ -213,16 +272,26 @@ export class Http1Connection implements MessageConnection {
       target = this.partialUrl
       this.partialUrl = ''
     }
-    const req = new Http1Request(this, this.socket, this.owner.binding.methods[method] ?? 'GET', target, raw, versionMajor, versionMinor)
+    // llhttp parses only methods it knows, and every one of them is in the table; were one missing, the
+    // request must not go on under another method's name: the parse fails as an unknown method would.
+    const methodName = this.owner.binding.methodByCode[method]
+    if (methodName === undefined) return PARSE_ERROR
+    const req = new Http1Request(this, this.socket, methodName, target, raw, versionMajor, versionMinor)
     this.reading = req
     if (this.phase === Phase.Head) this.phase = Phase.Body
     if (upgrade) {
       this.upgradeRequest = req
       return UPGRADE_REQUESTED
     }
+    // The connection closes with a response already ended: what follows is read but never started.
+    if (this.closing) return 0
     const res = new Http1Response(this, req, shouldKeepAlive)
+    // Pipelined in the bytes that also held the request before it (node:http too treats it as queued:
+    // the response before it is not flushed yet), even when that one was answered synchronously.
+    if (this.endedWhileParsing) res.queued = true
     if (this.current === undefined) this.start(res)
     else {
+      res.queued = true
       this.waiting.push(res)
       if (!this.queuePaused) {
         // Pipelined: read no further until the queue is answered.
@@ -251,10 +320,12 @@ export class Http1Connection implements MessageConnection {
   }
 
   private readonly onExecute = (ret: number | Error, data?: Buffer): void => {
+    this.parsing = false
+    this.endedWhileParsing = false
     if (ret instanceof Error) {
       const err = ret as Error & { rawPacket?: Buffer }
       err.rawPacket = data ?? this.parser.getCurrentBuffer()
-      this.owner.onClientError(err, this.socket)
+      this.parseFailed(err)
       return
     }
     const req = this.upgradeRequest
@@ -270,16 +341,39 @@ export class Http1Connection implements MessageConnection {
     this.owner.onUpgrade(req, this.socket, head)
   }
 
-  /** The client sent FIN. As Node's server (no half-open HTTP): abandon what is unanswered, then close. */
+  /**
+   * The parser refused the stream. The error answers the request it was found in, in that request's slot:
+   * the valid requests before it are answered first (a queued request whose body is bad is never started),
+   * then the error goes to `clientError` with no response in progress, which answers it and closes.
+   * An error in the body of the response in progress is reported at once (client-errors decides).
+   */
+  private parseFailed(err: Error): void {
+    if (this.deferredError !== undefined) return // the parser stays failed: every later packet reports again
+    const reading = this.reading
+    if (reading !== undefined && reading === this.current?.req) return this.owner.onClientError(err, this.socket)
+    this.readingOff()
+    if (reading !== undefined) {
+      const i = this.waiting.findIndex((w) => w.req === reading)
+      if (i >= 0) for (const w of this.waiting.splice(i)) w.closed()
+    }
+    if (this.current === undefined && this.waiting.length === 0) return this.owner.onClientError(err, this.socket)
+    this.deferredError = err
+  }
+
+  /**
+   * The client sent FIN (half-close): it has sent all it will send. What it sent is answered, then the
+   * connection closes (nginx and HAProxy do the same; `node:http` with `httpAllowHalfOpen`, set for it too).
+   * Reading stops anyway while pipelined requests wait, so a FIN seen only then gets the same treatment.
+   */
   private readonly onEnd = (): void => {
-    if (this.gone) return
+    if (this.gone || this.deferredError !== undefined) return
     const ret = this.parser.finish()
     if (ret instanceof Error) {
       this.owner.onClientError(ret, this.socket)
       return
     }
-    this.abandon()
-    if (this.socket.writable) this.socket.end()
+    this.peerEnded = true
+    if (this.current === undefined && this.waiting.length === 0 && this.socket.writable) this.socket.end()
   }
 
   private readonly onClose = (): void => {

@@ -1,5 +1,6 @@
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
+import http from 'node:http'
 import net from 'node:net'
 import { once } from 'node:events'
 import { Http1Server, loadParserBinding, type RequestListener } from './index.js'
@@ -110,13 +111,20 @@ test('the request body is streamed to the reader, chunked or not, and a retry re
   assert.deepEqual(bodies.map((b) => b.length), [7, 300_000])
 })
 
-test('Expect: 100-continue gets 100 Continue first; another expectation gets 417', async (t) => {
-  const { port } = await serve(t, (_req, res) => {
-    res.writeHead(204)
-    res.end()
+test('Expect: 100-continue gets 100 Continue when the body is first read, before the answer; another expectation gets 417', async (t) => {
+  const { port } = await serve(t, (req, res) => {
+    const answer = (): void => {
+      res.writeHead(204)
+      res.end()
+    }
+    if (req.url === '/read') void req.iterator().next().then(answer)
+    else answer()
   })
-  const text = await exchange(port, 'PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
+  const text = await exchange(port, 'PUT /read HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
   assert.match(text, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 204 No Content\r\n/)
+  // Answered without reading the body: no 100, and the connection closes (the client may still send it).
+  const unread = await exchange(port, 'PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n')
+  assert.match(unread, /^HTTP\/1\.1 204 No Content\r\n[^]*connection: close\r\n/)
   const refused = await exchange(port, 'PUT / HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\nContent-Length: 0\r\n\r\n')
   assert.match(refused, /^HTTP\/1\.1 417 Expectation Failed\r\n/)
 })
@@ -211,15 +219,16 @@ test('a thousand pipelined requests in one write are all answered, in order', as
   assert.deepEqual(bodies, Array.from({ length: 1000 }, (_, i) => `/${i}`))
 })
 
-test('a client that half-closes after its request is treated as gone (as by node:http), without harm to the server', async (t) => {
+test('a client that half-closes after its requests gets their answers, then the close, without harm to the server', async (t) => {
   let closes = 0
   const { port } = await serve(t, (_req, res) => {
     res.on('close', () => closes++)
     setTimeout(() => res.writeHead(200, ['content-length', '2']).end('ok'), 50)
   })
-  const text = await exchange(port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', { end: true })
-  assert.equal(text, '')
-  assert.equal(closes, 1)
+  const text = await exchange(port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n', { end: true })
+  assert.equal(count(text, 'HTTP/1.1 200 OK'), 2, text)
+  assert.ok(text.endsWith('ok'))
+  assert.equal(closes, 2)
   // The server still serves.
   const next = await exchange(port, 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
   assert.match(next, /^HTTP\/1\.1 200 OK/)
@@ -249,4 +258,44 @@ test('random bytes never crash the listener: each connection is answered 400 or 
   const ok = await exchange(port, 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
   assert.match(ok, /^HTTP\/1\.1 200 OK/)
   assert.ok(requests >= 1)
+})
+
+test('writeHead refuses CR, LF and NUL in header names and values, as node:http does: no split response', async (t) => {
+  const bad: [string, string][] = [
+    ['x-a', 'a\r\nx-injected: 1'],
+    ['x-a', 'a\nx-injected: 1'],
+    ['x-a', 'a\rb'],
+    ['x-a', 'a\0b'],
+    ['x-a\r\nx-injected', '1'],
+    ['x a', '1'],
+  ]
+  const listener = (req: { url: string }, res: { writeHead(status: number, headers: string[]): unknown; end(body?: string): unknown }): void => {
+    const [name, value] = bad[Number(req.url.slice(1))] as [string, string]
+    let code = 'none'
+    try {
+      res.writeHead(200, [name, value, 'content-length', '2'])
+    } catch (err) {
+      code = (err as { code?: string }).code ?? 'unknown'
+      res.writeHead(502, ['x-refused', code, 'content-length', '0'])
+      return void res.end()
+    }
+    res.end('ok')
+  }
+  const own = await serve(t, listener as unknown as RequestListener)
+  const node = http.createServer(listener as unknown as http.RequestListener)
+  node.listen(0, '127.0.0.1')
+  await once(node, 'listening')
+  t.after(() => {
+    node.closeAllConnections()
+    node.close()
+  })
+  const nodePort = (node.address() as net.AddressInfo).port
+  for (let i = 0; i < bad.length; i++) {
+    const request = `GET /${i} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`
+    const [mine, theirs] = await Promise.all([exchange(own.port, request), exchange(nodePort, request)])
+    assert.match(theirs, /^HTTP\/1\.1 502 /, `node:http, case ${i}`)
+    assert.match(mine, /^HTTP\/1\.1 502 /, `own, case ${i}: ${JSON.stringify(mine)}`)
+    assert.doesNotMatch(mine, /x-injected/i)
+    assert.equal(/x-refused: (\S+)/.exec(mine)?.[1], /x-refused: (\S+)/.exec(theirs)?.[1], `same error code, case ${i}`)
+  }
 })

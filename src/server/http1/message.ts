@@ -30,6 +30,8 @@ export class Http1Request {
   private failure: Error | undefined
   private wake: (() => void) | undefined
   private dumping = false
+  /** Its response owes `100 Continue`, sent on the first read of the body. */
+  continueFor: Http1Response | undefined
   private headerObject: Record<string, string> | undefined
 
   constructor(
@@ -101,6 +103,11 @@ export class Http1Request {
   }
 
   private async read(): Promise<IteratorResult<Buffer>> {
+    const owed = this.continueFor
+    if (owed !== undefined) {
+      this.continueFor = undefined
+      owed.writeContinue()
+    }
     for (;;) {
       const chunk = this.chunks.shift()
       if (chunk !== undefined) {
@@ -152,6 +159,11 @@ export class Http1Response extends EventEmitter {
   private head = ''
   private hasBody = true
   private chunked = false
+  /** It waited behind another response (pipelined). */
+  queued = false
+  /** The client asked for `100 Continue` (see {@link expectContinue}); `sent100`: it went out. */
+  private continueExpected = false
+  private sent100 = false
 
   constructor(
     private readonly conn: MessageConnection,
@@ -168,16 +180,21 @@ export class Http1Response extends EventEmitter {
 
   writeHead(status: number, headers?: readonly string[]): this {
     if (this.headersSent || this.head !== '') return this
-    this.statusCode = status
     let s = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`
     let hasLength = false
     let hasDate = false
     let hasConnection = false
     let hasEncoding = false
+    // As node:http: a client still waiting for 100 may or may not send the body; the connection cannot go on.
+    let keepAlive = this.keepAlive && !(this.continueExpected && !this.sent100)
+    let chunked = false
     if (headers !== undefined) {
       for (let i = 0; i < headers.length; i += 2) {
         const name = headers[i] as string
         const value = headers[i + 1] as string
+        // As node:http: a field that could end the line or the head is refused, never written (response splitting).
+        if (!TOKEN.test(name)) throw invalidHeader('ERR_INVALID_HTTP_TOKEN', `Header name must be a valid HTTP token ["${name}"]`)
+        if (INVALID_VALUE.test(value)) throw invalidHeader('ERR_INVALID_CHAR', `Invalid character in header content ["${name}"]`)
         switch (name.length) {
           case 4:
             if (sameToken(name, 'date')) hasDate = true
@@ -185,7 +202,7 @@ export class Http1Response extends EventEmitter {
           case 10:
             if (sameToken(name, 'connection')) {
               hasConnection = true
-              if (/(?:^|[\s,])close(?:$|[\s,])/i.test(value)) this.keepAlive = false
+              if (/(?:^|[\s,])close(?:$|[\s,])/i.test(value)) keepAlive = false
             }
             break
           case 14:
@@ -194,13 +211,16 @@ export class Http1Response extends EventEmitter {
           case 17:
             if (sameToken(name, 'transfer-encoding')) {
               hasEncoding = true
-              if (/chunked\s*$/i.test(value)) this.chunked = true
+              if (/chunked\s*$/i.test(value)) chunked = true
             }
             break
         }
         s += `${name}: ${value}\r\n`
       }
     }
+    this.statusCode = status
+    this.keepAlive = keepAlive
+    this.chunked = chunked
     this.hasBody = !(this.req.method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200))
     if (!this.hasBody) this.chunked = false
     else if (!hasLength && !hasEncoding) {
@@ -220,9 +240,21 @@ export class Http1Response extends EventEmitter {
     return this
   }
 
-  /** `HTTP/1.1 100 Continue`, before the final response. */
+  /** `HTTP/1.1 100 Continue`, before the final response (once). */
   writeContinue(): void {
-    if (!this.headersSent) this.conn.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1')
+    if (this.headersSent || this.head !== '' || this.sent100 || this.destroyed) return
+    this.sent100 = true
+    this.conn.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1')
+  }
+
+  /**
+   * The request carries `Expect: 100-continue`: 100 is sent when its body is first read, if ever. A
+   * pipelined request (`offer` false) gets none, as from node:http, which hands it to the proxy while the
+   * response before it is still going out; without 100 the connection closes after its response.
+   */
+  expectContinue(offer: boolean): void {
+    this.continueExpected = true
+    if (offer) this.req.continueFor = this
   }
 
   write(chunk: Buffer | string): boolean {
@@ -287,6 +319,16 @@ export class Http1Response extends EventEmitter {
     socket.write(chunk)
     return socket.write('\r\n', 'latin1')
   }
+}
+
+/** A header name node:http accepts (an RFC 9110 token). */
+const TOKEN = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/
+/** A header value character node:http refuses: controls other than HTAB (CR, LF, NUL among them) and DEL. */
+const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/
+
+/** The error node:http throws for a header it will not write. */
+function invalidHeader(code: string, message: string): TypeError {
+  return Object.assign(new TypeError(message), { code })
 }
 
 /** Bodies up to this size go out in one string with the head. */

@@ -1,19 +1,25 @@
 /**
  * Active health checks: one HTTP probe per endpoint per interval, turned into healthy/unhealthy
  * transitions by {@link HealthThresholds}. Runs once per balancer instance (the primary), never per
- * worker; transitions reach workers through `onTransition` (the lead wires IPC / the state store).
+ * worker; transitions leave through `onTransition`, and the cluster carries them to the workers (IPC, and the
+ * state store across instances).
  *
  * Schedule per endpoint: the first probe starts at `start()`; the next one `interval + random() *
- * jitter * interval` ms after the previous probe finished (Envoy: the interval timer starts once the
- * response or the timeout arrives), so probes to one endpoint never overlap, even when the timeout is
- * longer than the interval. `interval` is `intervalMs` while healthy, `unhealthyIntervalMs` while not.
+ * jitter * interval` ms after the previous probe *started* (as HAProxy's `inter`), or as soon as it
+ * finished when it took longer: probes to one endpoint never overlap, and a backend that accepts
+ * connections but never answers fails one probe per interval (the probe timeout defaults to at most the
+ * interval), so it leaves rotation within `unhealthyThreshold` intervals (plus jitter) instead of
+ * `unhealthyThreshold` times (interval + timeout). `interval` is `intervalMs` while healthy,
+ * `unhealthyIntervalMs` while not.
  */
 import http from 'node:http'
 import { connect as connectHttp2 } from 'node:http2'
 import https from 'node:https'
+import type { ConnectionOptions } from 'node:tls'
 import type { Clock, Endpoint, HealthEvent, HealthTransition, ProbeEvent } from '../../core/index.js'
 import { healthChannel, probeChannel, systemClock, systemRandom } from '../../core/index.js'
-import type { HealthCheckConfig } from '../../config/index.js'
+import type { HealthCheckConfig, UpstreamTlsConfig } from '../../config/index.js'
+import { UpstreamTls } from '../upstream-tls.js'
 import { HealthThresholds } from './thresholds.js'
 import type { HealthChecker } from './types.js'
 
@@ -33,6 +39,8 @@ export interface ActiveHealthCheckerOptions {
   initiallyHealthy?: boolean | undefined
   /** Protocol of the pool's backends: `h2c` / `h2` pools are probed over HTTP/2 (default http1). */
   protocol?: 'http1' | 'h2c' | 'h2' | undefined
+  /** TLS settings of the pool (`upstreamTls`): https:// endpoints are probed with them (over HTTP/2 too). */
+  upstreamTls?: UpstreamTlsConfig | undefined
 }
 
 /** A probe in flight, as the checker stops it. */
@@ -77,6 +85,8 @@ interface Target {
   lastError: string | undefined
   lastProbeAt: number | undefined
   nextProbeAt: number | undefined
+  /** Clock ms when the probe in flight (or the last one) started. */
+  startedAt: number
 }
 
 const DEFAULT_TIMEOUT_MS = 2_000
@@ -94,8 +104,12 @@ export class ActiveHealthChecker implements HealthChecker {
   private readonly send: typeof sendProbe
   private readonly targets = new Map<string, Target>()
   private readonly listeners = new Set<(t: HealthTransition) => void>()
+  private readonly upstreamTlsConfig: UpstreamTlsConfig | undefined
+  /** Made with the first https:// probe (it watches the certificate files); closed by stop(). */
+  private tls: UpstreamTls | undefined
 
   constructor(options: ActiveHealthCheckerOptions) {
+    this.upstreamTlsConfig = options.upstreamTls
     this.pool = options.pool
     this.config = options.config
     this.clock = options.clock ?? systemClock
@@ -135,6 +149,8 @@ export class ActiveHealthChecker implements HealthChecker {
       closing.push(target.closing)
       this.retire(target)
     }
+    this.tls?.close()
+    this.tls = undefined
     await Promise.all(closing)
   }
 
@@ -177,6 +193,7 @@ export class ActiveHealthChecker implements HealthChecker {
       lastError: undefined,
       lastProbeAt: undefined,
       nextProbeAt: undefined,
+      startedAt: 0,
     }
   }
 
@@ -194,10 +211,22 @@ export class ActiveHealthChecker implements HealthChecker {
   private probe(target: Target): void {
     target.timer = undefined
     target.nextProbeAt = undefined
+    target.startedAt = this.clock.now()
     const generation = target.generation
     let closed!: () => void
     target.closing = new Promise((resolve) => (closed = resolve))
-    const request = this.send(target.endpoint.url, this.config, (outcome) => {
+    const url = target.endpoint.url
+    let tlsOptions: ConnectionOptions | undefined
+    if (url.protocol === 'https:') {
+      try {
+        tlsOptions = (this.tls ??= new UpstreamTls(this.upstreamTlsConfig, { pool: this.pool })).connectionOptions(url)
+      } catch (err) {
+        // Unreadable certificate files: the probe fails with the reason (never a crash of the prober).
+        tlsOptions = { ca: [], rejectUnauthorized: true }
+        process.stderr.write(`lb: ${err instanceof Error ? err.message : String(err)}\n`)
+      }
+    }
+    const request = this.send(url, this.config, tlsOptions, (outcome) => {
       if (generation === target.generation) this.record(target, outcome)
     }, () => {
       closed()
@@ -214,8 +243,11 @@ export class ActiveHealthChecker implements HealthChecker {
     const healthyMs = Math.max(1, c.intervalMs)
     const baseMs = target.thresholds.healthy || !(c.unhealthyIntervalMs > 0) ? healthyMs : c.unhealthyIntervalMs
     const jitter = Math.min(Math.max(c.jitter, 0), 1) || 0
-    const delayMs = baseMs + this.random() * jitter * baseMs
-    target.nextProbeAt = this.clock.now() + delayMs
+    const now = this.clock.now()
+    // Counted from the start of the probe that just finished: a slow or timed-out probe does not
+    // stretch the schedule (at least 0: never two probes at once).
+    const delayMs = Math.max(0, baseMs + this.random() * jitter * baseMs - (now - target.startedAt))
+    target.nextProbeAt = now + delayMs
     target.timer = setTimeout(() => this.probe(target), delayMs)
     target.timer.unref()
   }
@@ -248,7 +280,7 @@ export class ActiveHealthChecker implements HealthChecker {
  * timeout also bounds a body that never ends). Returns the request, or undefined when it could not
  * even be created (then both callbacks have already run).
  */
-function sendProbe(url: URL, config: HealthCheckConfig, settle: (o: ProbeOutcome) => void, closed: () => void): ProbeRequest | undefined {
+function sendProbe(url: URL, config: HealthCheckConfig, tlsOptions: ConnectionOptions | undefined, settle: (o: ProbeOutcome) => void, closed: () => void): ProbeRequest | undefined {
   let settled = false
   const once = (o: ProbeOutcome): void => {
     if (settled) return
@@ -258,6 +290,7 @@ function sendProbe(url: URL, config: HealthCheckConfig, settle: (o: ProbeOutcome
   let request: http.ClientRequest
   try {
     request = (url.protocol === 'https:' ? https : http).request({
+      ...tlsOptions,
       host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
       port: url.port,
       path: config.path,
@@ -294,14 +327,15 @@ function sendProbe(url: URL, config: HealthCheckConfig, settle: (o: ProbeOutcome
  * {@link sendProbe} over HTTP/2 (prior knowledge for `http:`, ALPN h2 for `https:`): one session per
  * probe, closed after the response headers, as the HTTP/1.1 probe sends `Connection: close`.
  */
-function sendHttp2Probe(url: URL, config: HealthCheckConfig, settle: (o: ProbeOutcome) => void, closed: () => void): ProbeRequest {
+function sendHttp2Probe(url: URL, config: HealthCheckConfig, tlsOptions: ConnectionOptions | undefined, settle: (o: ProbeOutcome) => void, closed: () => void): ProbeRequest {
   let settled = false
   const once = (o: ProbeOutcome): void => {
     if (settled) return
     settled = true
     settle(o)
   }
-  const session = connectHttp2(url.origin)
+  // `https:`: the pool's upstreamTls (CA, client certificate, server name, verification), as over HTTP/1.1.
+  const session = connectHttp2(url.origin, tlsOptions)
   const timer = setTimeout(() => {
     once({ success: false, error: 'timeout', reason: 'timeout' })
     session.destroy()
