@@ -127,7 +127,7 @@ export function createWorkerApp(config: LbConfig, send: (msg: WorkerMessage) => 
   diagnostics.subscribe(circuitChannel.name, onCircuit)
   const tls = config.tls
   // With `tls.redirectHttp` the plain listener only redirects to HTTPS.
-  const server = tls?.redirectHttp === true ? createRedirectServer(tls.port, config.limits) : createHttpServer(runtime, config.limits)
+  const server = tls?.redirectHttp === true ? createRedirectServer(tls.port, config.limits) : createHttpServer(runtime, config.limits, config.listen)
   const tlsListener = tls === undefined ? undefined : createTlsServer(runtime, config.limits, tls)
   listenerSources.push({ name: 'http', getConnections: (cb) => server.getConnections(cb) })
   if (tlsListener !== undefined) {
@@ -289,7 +289,7 @@ export async function startBalancer(given: LbConfig, options: StartOptions = {})
     store,
     instanceId,
     log,
-    createChecker: (pool) => (pool.healthCheck.enabled ? new ActiveHealthChecker({ pool: pool.name, config: pool.healthCheck, upstreamTls: pool.upstreamTls }) : undefined),
+    createChecker: (pool) => (pool.healthCheck.enabled ? new ActiveHealthChecker({ pool: pool.name, config: pool.healthCheck, protocol: pool.protocol, upstreamTls: pool.upstreamTls }) : undefined),
   })
   let reloading: Promise<{ ok: boolean; problems: string[] }> | undefined
   const reload = async (): Promise<{ ok: boolean; problems: string[] }> => {

@@ -44,6 +44,7 @@ function checkPool(name: string, pool: Obj, out: CrossProblem[]): void {
       else out.push({ path: [...at, 'backends', i, typeof b.id === 'string' ? 'id' : 'url'], message: `duplicate endpoint id "${id}" (same as backends[${first}]): expected ids unique within the pool (set id to tell them apart)` })
     })
   }
+  checkProtocol(pool, at, out)
   const algorithm = pool.algorithm ?? 'round-robin'
   if (pool.hashOn !== undefined && algorithm !== 'consistent-hash') {
     out.push({ path: [...at, 'hashOn'], message: `hashOn is only used by algorithm consistent-hash (this pool uses ${show(algorithm)}): remove it or set algorithm: consistent-hash` })
@@ -58,6 +59,25 @@ function checkPool(name: string, pool: Obj, out: CrossProblem[]): void {
   }
   order(pool.retries, 'backoffBase', 'backoffMax', 'retries')
   order(pool.outlierDetection, 'baseEjection', 'maxEjection', 'outlierDetection')
+}
+
+/** `h2` is HTTP/2 over TLS, `h2c` over cleartext: each needs backend URLs of its scheme. */
+function checkProtocol(pool: Obj, at: ConfigPath, out: CrossProblem[]): void {
+  const protocol = pool.protocol
+  if ((protocol !== 'h2' && protocol !== 'h2c') || !Array.isArray(pool.backends)) return
+  const scheme = protocol === 'h2' ? 'https:' : 'http:'
+  pool.backends.forEach((b, i) => {
+    if (!isObj(b) || typeof b.url !== 'string') return
+    let actual: string
+    try {
+      actual = new URL(b.url).protocol
+    } catch {
+      return // the schema reports it
+    }
+    if (actual !== scheme) {
+      out.push({ path: [...at, 'backends', i, 'url'], message: `protocol ${protocol} needs ${scheme}// backend URLs (${protocol === 'h2' ? 'HTTP/2 over TLS' : 'HTTP/2 over cleartext'}), got ${show(b.url)}` })
+    }
+  })
 }
 
 function portOf(section: unknown, fallback: number): number | undefined {

@@ -49,7 +49,7 @@ test('defaults fill everything the file leaves out', async (t) => {
   const c = await loadConfig({ cwd, env: {} })
   assert.equal(c.source.kind, 'full')
   assert.equal(c.source.file, join(cwd, 'lb.config.yaml'))
-  assert.deepEqual(c.listen, { host: '0.0.0.0', port: 8080, normalizePath: 'match-only', allowEncodedSlashes: false })
+  assert.deepEqual(c.listen, { host: '0.0.0.0', port: 8080, normalizePath: 'match-only', allowEncodedSlashes: false, h2c: false })
   assert.ok(c.workers >= 1)
   assert.deepEqual(c.state, { kind: 'memory' })
   assert.deepEqual(c.admin, { host: '127.0.0.1', port: 9901, allowedHosts: [] })
@@ -74,6 +74,7 @@ test('defaults fill everything the file leaves out', async (t) => {
   assert.equal(pool.panicThresholdPercent, 0)
   assert.equal(pool.stickySession, undefined)
   assert.equal(pool.maxConnectionsPerEndpoint, 256)
+  assert.equal(pool.protocol, 'http1')
 })
 
 test('the seed config/backends.json becomes pool "default", round robin, no routes', async (t) => {

@@ -181,6 +181,9 @@ const upstreamTls = strictObject({
   .transform((t): UpstreamTlsConfig => ({ ca: t.ca, cert: t.cert, key: t.key, serverName: t.serverName, verify: t.verify }))
   .describe('TLS to https:// backends: CA, client certificate (mTLS), server name, verification.')
 
+/** Protocols the balancer speaks to a pool's backends. */
+export const UPSTREAM_PROTOCOLS = ['http1', 'h2c', 'h2'] as const
+
 /** Names a pool may have (they appear in URLs and metric labels). */
 export const POOL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
 
@@ -202,6 +205,10 @@ export const poolSchema = strictObject({
   stickySession: stickySession.optional(),
   upstreamTls: upstreamTls.optional(),
   maxConnectionsPerEndpoint: count(1).default(256).describe('Max keep-alive connections per backend per worker. Default 256.'),
+  protocol: z
+    .enum(UPSTREAM_PROTOCOLS, { error: (iss) => `expected one of ${UPSTREAM_PROTOCOLS.join(', ')}, got ${show(iss.input)}` })
+    .default('http1')
+    .describe('Protocol to the backends: http1, h2c (HTTP/2 prior knowledge over cleartext) or h2 (HTTP/2 over TLS via ALPN). Default http1.'),
 })
   .transform((p) => ({
     algorithm: p.algorithm,
@@ -217,5 +224,6 @@ export const poolSchema = strictObject({
     stickySession: p.stickySession,
     upstreamTls: p.upstreamTls,
     maxConnectionsPerEndpoint: p.maxConnectionsPerEndpoint,
+    protocol: p.protocol,
   }))
   .describe('A pool: a set of backends and how to balance over them.')

@@ -155,3 +155,14 @@ test('route header values may not carry control characters (a CR LF would split 
   assert.equal(out.length, 1, out.join('\n'))
   assert.match(out[0] ?? '', /^f: routes\[0\]\.responseHeaders\.set\.x-a: expected a header value without control characters/)
 })
+
+test('pool protocol: http1 by default, h2c with http:// backends, a wrong value or scheme named with its path', () => {
+  assert.equal(parse({ pools: { p: { backends } } }).pools.p?.protocol, 'http1')
+  assert.equal(parse({ listen: { h2c: true }, pools: { p: { protocol: 'h2c', backends } } }).pools.p?.protocol, 'h2c')
+  assert.equal(parse({ listen: { h2c: true }, pools: { p: { backends } } }).listen.h2c, true)
+  assert.deepEqual(problems({ listen: { h2c: 'yes' }, pools: { p: { protocol: 'http2', backends }, q: { protocol: 'h2', backends } } }), [
+    'f: listen.h2c: expected true or false, got "yes"',
+    'f: pools.p.protocol: expected one of http1, h2c, h2, got "http2"',
+    'f: pools.q.backends.0.url: protocol h2 needs https:// backend URLs (HTTP/2 over TLS), got "http://127.0.0.1:3001"',
+  ])
+})

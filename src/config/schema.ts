@@ -91,6 +91,7 @@ export const configFileSchema = strictObject({
     normalizePath: z.enum(['forward', 'match-only', 'off'], { error: 'expected "forward", "match-only" or "off"' }).default('match-only')
       .describe('Path normalization (dot-segments, unreserved percent-escapes, merged slashes): match-only (default) routes on the normalized path and forwards the path as sent; forward also sends the normalized path; off routes on the path as sent.'),
     allowEncodedSlashes: z.boolean().default(false).describe('Accept %2F and %5C in request paths. Default false: 400.'),
+    h2c: z.boolean({ error: 'expected true or false' }).default(false).describe('Also accept HTTP/2 with prior knowledge (h2c, e.g. gRPC without TLS) on this port. Default false.'),
   }).prefault({}).describe('The plain-HTTP listener (its path rules apply to the TLS listener too).'),
   tls: tls.optional(),
   workers: z

@@ -14,6 +14,8 @@ export interface LbConfig {
     normalizePath?: 'forward' | 'match-only' | 'off' | undefined
     /** Accept `%2F` / `%5C` in request paths (default false: 400). */
     allowEncodedSlashes?: boolean | undefined
+    /** The plain listener also accepts HTTP/2 with prior knowledge (h2c; default false). */
+    h2c?: boolean | undefined
   }
   /** Optional TLS listener (issue: edge features). */
   tls?: TlsConfig | undefined
@@ -198,6 +200,8 @@ export interface PoolConfig {
   upstreamTls?: UpstreamTlsConfig | undefined
   /** Max keep-alive connections per endpoint per worker. */
   maxConnectionsPerEndpoint: number
+  /** Protocol to the backends: `http1`, `h2c` (HTTP/2 prior knowledge) or `h2` (HTTP/2 over TLS, ALPN). */
+  protocol: 'http1' | 'h2c' | 'h2'
 }
 
 /**

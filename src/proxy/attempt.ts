@@ -33,7 +33,8 @@ export interface AttemptOwner {
   onAttemptFailed(a: Attempt, failure: AttemptFailure): void
   /** Returns false when the response must not be forwarded (client gone, stale try). */
   onResponseStart(a: Attempt, status: number, headers: string[]): boolean
-  onResponseEnd(a: Attempt): void
+  /** `trailers`: the backend's trailer fields as a flat name/value list (empty when none). */
+  onResponseEnd(a: Attempt, trailers: readonly string[]): void
   onResponseAborted(a: Attempt, code: ErrorCode): void
   /** Whether a response with this status should be dropped and the request retried. */
   shouldRetryStatus(a: Attempt, status: number): boolean
@@ -118,12 +119,12 @@ export class Attempt implements Dispatcher.DispatchHandler {
     return false
   }
 
-  onComplete(): void {
+  onComplete(trailers?: readonly (string | Buffer)[] | null): void {
     if (!this.settle(this.status >= 500 ? '5xx' : 'success')) return
     if (this.discardStatus !== 0) {
       this.owner.onAttemptFailed(this, { code: 'LB_ERR_UPSTREAM_PROTOCOL', kind: 'status', status: this.discardStatus, bodyStarted: this.bodyStarted })
     } else if (this.forwarding) {
-      this.owner.onResponseEnd(this)
+      this.owner.onResponseEnd(this, trailers == null || trailers.length === 0 ? NO_TRAILERS : trailers.map(String))
     }
   }
 
@@ -165,7 +166,9 @@ export class Attempt implements Dispatcher.DispatchHandler {
   }
 }
 
-function outcomeOf(f: AttemptFailure): TryOutcome {
+const NO_TRAILERS: readonly string[] = []
+
+function outcomeOf(f: AttemptFailure): TryOutcome | 'abandoned' {
   switch (f.kind) {
     case 'connect':
     case 'tls':

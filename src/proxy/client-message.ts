@@ -26,6 +26,8 @@ export interface ClientResponse {
   writeHead(status: number, headers: string[]): unknown
   write(chunk: Buffer): boolean
   end(body?: string): unknown
+  /** Trailer fields sent after the body (HTTP/2, chunked HTTP/1.1); absent where a listener has none. */
+  addTrailers?(headers: Record<string, string>): void
   destroy(): unknown
   on(event: 'close', listener: () => void): unknown
   once(event: 'close' | 'drain' | 'finish', listener: () => void): unknown

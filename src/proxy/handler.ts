@@ -5,7 +5,7 @@ import { requestChannel, retryChannel, systemRandom, type ErrorCode, type Failur
 import type { ClientLimits } from '../config/index.js'
 import { backoffMs, classifyRetry, isReady, type RetryFailure, type UpstreamPool } from '../upstream/index.js'
 import { stripMapped, type ClientAddressResolver } from './client-address.js'
-import { isClosingAfterError, sendError } from './error-response.js'
+import { isClosingAfterError, isGrpcContentType, sendError, sendGrpcError } from './error-response.js'
 import { appendForwardedHeaders, copyRequestHeaders, isValidRequestId, knownName } from './headers.js'
 import { checkRequest, type RequestHead } from './request-guard.js'
 import { rewritePath, type CompiledRoute, type Router } from './router.js'
@@ -96,6 +96,10 @@ class Exchange implements AttemptOwner {
   /** Present when the client asked for (and is allowed) a decision trace. */
   trace: DecisionTrace | undefined
   traceTry = -1
+  /** An HTTP/2 request with a gRPC content type: the balancer's own errors are gRPC-shaped. */
+  grpc = false
+  /** The call's `grpc-timeout` deadline, when it set one. */
+  grpcDeadline: NodeJS.Timeout | undefined
   /** The client's sticky-session cookie value (cookie stickiness only). */
   pin: string | undefined
   /** `RateLimit-Policy` / `RateLimit` (and `Retry-After` when refused) for the response. */
@@ -123,6 +127,12 @@ class Exchange implements AttemptOwner {
     const path = matchPathFor(rawPath, ctx.paths)
     const route = path === undefined ? undefined : ctx.router.match(this.method, this.host, path, req.rawHeaders)
     this.route = route
+    // gRPC runs over HTTP/2 only: HTTP/1.1 requests skip the scan.
+    if (req.httpVersion === '2.0' && hasGrpcContentType(req.rawHeaders)) {
+      this.grpc = true
+      const timeoutMs = grpcTimeoutMs(req.rawHeaders)
+      if (timeoutMs !== undefined) this.grpcDeadline = setTimeout(this.onGrpcDeadline, timeoutMs)
+    }
     const facts = copyRequestHeaders(req.rawHeaders, this.headers, route?.requestHeaders?.remove)
     this.requestId = facts.requestId !== '' ? facts.requestId : randomUUID()
     const peer = stripMapped(req.socket.remoteAddress ?? '')
@@ -282,8 +292,9 @@ class Exchange implements AttemptOwner {
   }
 
   /** The backend finished its response. */
-  onResponseEnd(attempt: Attempt): void {
+  onResponseEnd(attempt: Attempt, trailers: readonly string[]): void {
     if (attempt !== this.current) return
+    if (trailers.length > 0) forwardTrailers(this.res, trailers)
     this.res.end()
     this.finish(this.status, '')
   }
@@ -291,7 +302,8 @@ class Exchange implements AttemptOwner {
   /** The backend failed after response bytes reached the client: the client must see a broken response. */
   onResponseAborted(attempt: Attempt, code: ErrorCode): void {
     if (attempt !== this.current) return
-    this.res.destroy()
+    if (this.grpc && !this.clientGone) sendGrpcError(this.res, code, this.requestId)
+    else this.res.destroy()
     this.finish(this.status, code)
   }
 
@@ -325,15 +337,27 @@ class Exchange implements AttemptOwner {
     if (!this.finished) this.finish(499, 'LB_ERR_CLIENT_ABORTED')
   }
 
+  /** The call's `grpc-timeout` passed: the try is cancelled and the client gets DEADLINE_EXCEEDED. */
+  private readonly onGrpcDeadline = (): void => {
+    if (this.finished) return
+    const attempt = this.current
+    // Detached first, so that the cancelled try's own failure report is ignored.
+    this.current = undefined
+    attempt?.abort()
+    this.fail('LB_ERR_UPSTREAM_TIMEOUT')
+  }
+
   private fail(code: ErrorCode, message?: string): void {
     const extra = this.trace === undefined ? this.rateLimitHeaders : [...(this.rateLimitHeaders ?? []), DECISION_HEADER, this.trace.toString()]
-    sendError(this.res, code, this.requestId, message, extra, this.req.socket)
+    if (this.grpc) sendGrpcError(this.res, code, this.requestId, message, extra, this.req.socket)
+    else sendError(this.res, code, this.requestId, message, extra, this.req.socket)
     this.finish(this.res.statusCode, code)
   }
 
   private finish(status: number, error: string): void {
     if (this.finished) return
     this.finished = true
+    if (this.grpcDeadline !== undefined) clearTimeout(this.grpcDeadline)
     this.runtime.inFlight--
     const pool = this.pool
     if (pool !== undefined) {
@@ -364,6 +388,39 @@ class Exchange implements AttemptOwner {
       decision: this.trace?.toString(),
     }
   }
+}
+
+function hasGrpcContentType(raw: readonly string[]): boolean {
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if ((raw[i] as string).toLowerCase() === 'content-type') return isGrpcContentType(raw[i + 1] as string)
+  }
+  return false
+}
+
+/** gRPC timeout units (grpc/doc/PROTOCOL-HTTP2.md) in ms. */
+const GRPC_TIMEOUT_UNIT_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 0.001, n: 0.000001 }
+
+/** The `grpc-timeout` of a call in ms (`100m`, `5S`: at most 8 digits and a unit), or undefined. */
+export function grpcTimeoutMs(raw: readonly string[]): number | undefined {
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if ((raw[i] as string).toLowerCase() !== 'grpc-timeout') continue
+    const m = /^(\d{1,8})([HMSmun])$/.exec(raw[i + 1] as string)
+    if (m === null) return undefined
+    return Math.ceil(Number(m[1]) * (GRPC_TIMEOUT_UNIT_MS[m[2] as string] as number))
+  }
+  return undefined
+}
+
+/** Passes the backend's trailers (gRPC's `grpc-status`, `grpc-message`) on to the client. */
+function forwardTrailers(res: ClientResponse, trailers: readonly string[]): void {
+  if (res.addTrailers === undefined) return
+  const fields: Record<string, string> = {}
+  for (let i = 0; i + 1 < trailers.length; i += 2) {
+    const name = (trailers[i] as string).toLowerCase()
+    const value = trailers[i + 1] as string
+    fields[name] = fields[name] === undefined ? value : `${fields[name]}, ${value}`
+  }
+  res.addTrailers(fields)
 }
 
 /**

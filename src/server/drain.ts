@@ -1,4 +1,5 @@
 import { Server as NetServer, type Socket } from 'node:net'
+import type { Http2Session } from 'node:http2'
 import type { ProxyRuntime } from '../proxy/index.js'
 
 const tracked = new WeakMap<NetServer, Set<Socket>>()
@@ -21,6 +22,18 @@ export function trackConnections(server: NetServer, event: 'connection' | 'secur
     socket.once('close', () => sockets.delete(socket))
   })
   return sockets
+}
+
+/** HTTP/2 (h2c) sessions served on a plain listener's sockets, and those sockets. */
+const http2On = new WeakMap<NetServer, { sessions: ReadonlySet<Http2Session>; sockets: WeakSet<Socket> }>()
+
+/**
+ * Tells the drain of `server` that some of its sockets carry HTTP/2 sessions (h2c): the drain sends those
+ * sessions GOAWAY, lets their open streams finish, and leaves their sockets out of the idle sweep (an
+ * HTTP/2 socket has no HTTP/1.1 request on it even while streams are open).
+ */
+export function registerHttp2Sessions(server: NetServer, sessions: ReadonlySet<Http2Session>, sockets: WeakSet<Socket>): void {
+  http2On.set(server, { sessions, sockets })
 }
 
 /** A keep-alive connection idle this long while draining is closed: its client has gone quiet. */
@@ -75,7 +88,9 @@ export function drainServer(server: NetServer & { closeAllConnections(): void },
       resolve()
     }
     const timer = setTimeout(finish, timeoutMs)
-    const stopSweep = sweepIdleConnections(sockets, { onEmpty: finish })
+    const h2 = http2On.get(server)
+    for (const session of h2?.sessions ?? []) session.close()
+    const stopSweep = sweepIdleConnections(sockets, { onEmpty: finish, skip: h2 === undefined ? undefined : (socket) => h2.sockets.has(socket) })
     // Stop accepting without net.Server's http override, which would also close idle keep-alive
     // connections at once (Node >= 19).
     NetServer.prototype.close.call(server, () => finish())

@@ -4,6 +4,7 @@ import type { ClientLimits } from '../config/index.js'
 import { createRequestHandler, createUpgradeHandler, type ProxyRuntime } from '../proxy/index.js'
 import { handleClientError, trackResponses } from './client-errors.js'
 import { trackConnections } from './drain.js'
+import { acceptH2c } from './h2c.js'
 import { watchSendDeadline } from './send-deadline.js'
 import { deferContinue } from './expect-continue.js'
 import { Http1Server, loadParserBinding, selfTestParserBinding, type Http1ServerOptions, type ModuleLoader, type ParserBinding } from './http1/index.js'
@@ -87,9 +88,10 @@ export type PlainServer = NetServer & { closeAllConnections(): void }
  * `node:http` is used instead when this Node's parser binding has another shape, or when
  * `LB_HTTP1_SERVER=node` asks for it. The parser enforces the client deadlines (header 10 s, whole
  * request 60 s) and a head-size ceiling; the balancer measures URL and header sizes itself so that it
- * can tell 414 from 431 (the parser's ceiling is their sum plus slack, a backstop).
+ * can tell 414 from 431 (the parser's ceiling is their sum plus slack, a backstop). `listen.h2c`: the
+ * same port also serves HTTP/2 with prior knowledge ({@link acceptH2c}).
  */
-export function createHttpServer(runtime: ProxyRuntime, limits: ClientLimits): PlainServer {
+export function createHttpServer(runtime: ProxyRuntime, limits: ClientLimits, listen: { h2c?: boolean | undefined } = {}): PlainServer {
   const { binding, options } = ownHttp1(limits)
   const onRequest = createRequestHandler(runtime, 'http')
   let server: PlainServer
@@ -106,6 +108,8 @@ export function createHttpServer(runtime: ProxyRuntime, limits: ClientLimits): P
   } else {
     server = new Http1Server(binding, options, onRequest)
   }
+  // Before any other connection listener: it takes over the HTTP/1.1 ones registered so far.
+  if (listen.h2c === true) acceptH2c(server, onRequest, limits)
   server.on('upgrade', createUpgradeHandler(runtime, 'http'))
   trackConnections(server)
   watchSendDeadline(server, limits.sendTimeoutMs)

@@ -9,6 +9,7 @@ import { isReady, type EndpointState } from './endpoint-state.js'
 import { OutlierDetector, type EjectionChange } from './health/index.js'
 import { Lease, type LeaseGrantor, type TryOutcome } from './lease.js'
 import { computeReadySets } from './ready-set.js'
+import { Http2Dispatcher } from './h2-dispatcher.js'
 import { RetryBudget } from './retry.js'
 import { stickyTag } from './sticky.js'
 import { UpstreamTls } from './upstream-tls.js'
@@ -71,7 +72,7 @@ export class UpstreamPool implements LeaseGrantor {
     this.name = config.name
     this.config = config
     this.clock = options.clock ?? systemClock
-    this.createDispatcher = options.createDispatcher ?? ((url, c) => createUndiciPool(url, c, url.protocol === 'https:' ? this.upstreamTls().connect : undefined))
+    this.createDispatcher = options.createDispatcher ?? ((url, c) => createUndiciPool(url, c, url.protocol === 'https:' ? this.upstreamTls() : undefined))
     const random = options.random ?? systemRandom
     const states = this.states
     const load: EndpointLoad = {
@@ -367,10 +368,24 @@ function connectionLimit(config: PoolConfig): number | null {
  * Keep-alive connections to one endpoint, with the pool's timeouts (SPEC 2 defaults); `connect` opens
  * the TLS connections of an https:// endpoint (see `upstream-tls.ts`).
  */
-function createUndiciPool(url: URL, config: PoolConfig, connect?: UndiciPool.Options['connect']): Dispatcher {
+function createUndiciPool(url: URL, config: PoolConfig, tls?: UpstreamTls): Dispatcher {
   const t = config.timeouts
+  if (config.protocol === 'h2c' || config.protocol === 'h2') {
+    const h2 = new Http2Dispatcher(url, {
+      protocol: config.protocol,
+      // Read at each new session, so reloaded certificate files apply to the next connection.
+      tls: tls === undefined ? undefined : () => tls.connectionOptions(url),
+      connectTimeoutMs: t.connectMs,
+      headersTimeoutMs: t.headersMs,
+      bodyTimeoutMs: t.bodyMs,
+      idleTimeoutMs: t.idleMs,
+      maxSessions: connectionLimit(config) ?? 0,
+    })
+    // It implements the part of Dispatcher the proxy calls (dispatch, close, stats.pending).
+    return h2 as unknown as Dispatcher
+  }
   return new UndiciPool(url.origin, {
-    ...(connect === undefined ? {} : { connect }),
+    ...(tls === undefined ? {} : { connect: tls.connect }),
     connections: connectionLimit(config),
     pipelining: 1,
     // Below Node's 5 s server default, so a socket the backend is about to close is never reused;

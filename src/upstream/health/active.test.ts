@@ -1,6 +1,7 @@
 import { describe, it, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
+import http2 from 'node:http2'
 import type { AddressInfo } from 'node:net'
 import diagnostics from 'node:diagnostics_channel'
 import { CHANNELS, seededRandom, type Endpoint, type HealthTransition, type ProbeEvent } from '../../core/index.js'
@@ -262,5 +263,25 @@ describe('ActiveHealthChecker', () => {
     assert.equal(isExpectedStatus(418, [[200, 299], [418, 418]]), true)
     assert.equal(isExpectedStatus(499, []), true)
     assert.equal(isExpectedStatus(500, []), false)
+  })
+})
+
+describe('ActiveHealthChecker on an HTTP/2 pool', () => {
+  it('probes an h2c-only backend (a gRPC server) over HTTP/2 and finds it healthy', async (t) => {
+    const seen: string[] = []
+    const server = http2.createServer((req, res) => {
+      seen.push(`${req.httpVersion} ${req.method} ${req.url} ${req.headers['user-agent'] ?? ''}`)
+      res.writeHead(200).end('ok')
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    t.after(() => new Promise<void>((resolve) => server.close(() => resolve())))
+    const { port } = server.address() as AddressInfo
+    const c = new ActiveHealthChecker({ pool: 'grpc', config: config(), initiallyHealthy: false, protocol: 'h2c' })
+    t.after(() => c.stop())
+    const flipped = transitions(c, 1)
+    c.start([{ id: 'g', url: new URL(`http://127.0.0.1:${port}`), weight: 1, backup: false }])
+    const [tr] = await flipped
+    assert.equal(tr?.healthy, true)
+    assert.equal(seen[0], '2.0 GET /healthz lb-health-check')
   })
 })

@@ -13,6 +13,7 @@
  * `unhealthyIntervalMs` while not.
  */
 import http from 'node:http'
+import { connect as connectHttp2 } from 'node:http2'
 import https from 'node:https'
 import type { ConnectionOptions } from 'node:tls'
 import type { Clock, Endpoint, HealthEvent, HealthTransition, ProbeEvent } from '../../core/index.js'
@@ -36,8 +37,16 @@ export interface ActiveHealthCheckerOptions {
   random?: (() => number) | undefined
   /** State of an endpoint before its thresholds are met (default true, like the pool's initial state). */
   initiallyHealthy?: boolean | undefined
-  /** TLS settings of the pool (`upstreamTls`): https:// endpoints are probed with them. */
+  /** Protocol of the pool's backends: `h2c` / `h2` pools are probed over HTTP/2 (default http1). */
+  protocol?: 'http1' | 'h2c' | 'h2' | undefined
+  /** TLS settings of the pool (`upstreamTls`): https:// endpoints are probed with them (over HTTP/2 too). */
   upstreamTls?: UpstreamTlsConfig | undefined
+}
+
+/** A probe in flight, as the checker stops it. */
+interface ProbeRequest {
+  readonly destroyed: boolean
+  destroy(): unknown
 }
 
 /** What the checker knows about one endpoint. */
@@ -69,7 +78,7 @@ interface Target {
   generation: number
   active: boolean
   timer: NodeJS.Timeout | undefined
-  request: http.ClientRequest | undefined
+  request: ProbeRequest | undefined
   /** Resolves when the socket of the probe in flight is closed. */
   closing: Promise<void>
   lastStatus: number | undefined
@@ -92,6 +101,7 @@ export class ActiveHealthChecker implements HealthChecker {
   private readonly clock: Clock
   private readonly random: () => number
   private readonly initiallyHealthy: boolean
+  private readonly send: typeof sendProbe
   private readonly targets = new Map<string, Target>()
   private readonly listeners = new Set<(t: HealthTransition) => void>()
   private readonly upstreamTlsConfig: UpstreamTlsConfig | undefined
@@ -105,6 +115,8 @@ export class ActiveHealthChecker implements HealthChecker {
     this.clock = options.clock ?? systemClock
     this.random = options.random ?? systemRandom
     this.initiallyHealthy = options.initiallyHealthy ?? true
+    // An HTTP/2-only backend (a gRPC server) answers an HTTP/1.1 probe by closing the connection.
+    this.send = options.protocol === 'h2c' || options.protocol === 'h2' ? sendHttp2Probe : sendProbe
   }
 
   /** See {@link HealthChecker.start}. A survivor whose URL changed keeps its state; the next probe uses the new URL. */
@@ -214,7 +226,7 @@ export class ActiveHealthChecker implements HealthChecker {
         process.stderr.write(`lb: ${err instanceof Error ? err.message : String(err)}\n`)
       }
     }
-    const request = sendProbe(url, this.config, tlsOptions, (outcome) => {
+    const request = this.send(url, this.config, tlsOptions, (outcome) => {
       if (generation === target.generation) this.record(target, outcome)
     }, () => {
       closed()
@@ -268,7 +280,7 @@ export class ActiveHealthChecker implements HealthChecker {
  * timeout also bounds a body that never ends). Returns the request, or undefined when it could not
  * even be created (then both callbacks have already run).
  */
-function sendProbe(url: URL, config: HealthCheckConfig, tlsOptions: ConnectionOptions | undefined, settle: (o: ProbeOutcome) => void, closed: () => void): http.ClientRequest | undefined {
+function sendProbe(url: URL, config: HealthCheckConfig, tlsOptions: ConnectionOptions | undefined, settle: (o: ProbeOutcome) => void, closed: () => void): ProbeRequest | undefined {
   let settled = false
   const once = (o: ProbeOutcome): void => {
     if (settled) return
@@ -309,6 +321,42 @@ function sendProbe(url: URL, config: HealthCheckConfig, tlsOptions: ConnectionOp
   })
   request.end()
   return request
+}
+
+/**
+ * {@link sendProbe} over HTTP/2 (prior knowledge for `http:`, ALPN h2 for `https:`): one session per
+ * probe, closed after the response headers, as the HTTP/1.1 probe sends `Connection: close`.
+ */
+function sendHttp2Probe(url: URL, config: HealthCheckConfig, tlsOptions: ConnectionOptions | undefined, settle: (o: ProbeOutcome) => void, closed: () => void): ProbeRequest {
+  let settled = false
+  const once = (o: ProbeOutcome): void => {
+    if (settled) return
+    settled = true
+    settle(o)
+  }
+  // `https:`: the pool's upstreamTls (CA, client certificate, server name, verification), as over HTTP/1.1.
+  const session = connectHttp2(url.origin, tlsOptions)
+  const timer = setTimeout(() => {
+    once({ success: false, error: 'timeout', reason: 'timeout' })
+    session.destroy()
+  }, config.timeoutMs > 0 ? config.timeoutMs : DEFAULT_TIMEOUT_MS)
+  timer.unref()
+  session.on('error', (err) => once(failure(err)))
+  session.once('close', () => {
+    clearTimeout(timer)
+    once({ success: false, error: 'ECONNRESET', reason: 'ECONNRESET' })
+    closed()
+  })
+  const stream = session.request({ ':method': config.method, ':path': config.path, 'user-agent': PROBE_USER_AGENT, accept: '*/*' }, { endStream: true })
+  stream.on('response', (headers) => {
+    const status = Number(headers[':status'])
+    once({ success: isExpectedStatus(status, config.expectedStatuses), status, reason: `status ${status}` })
+    session.close()
+  })
+  stream.on('error', (err) => once(failure(err)))
+  stream.resume()
+  stream.once('close', () => session.close())
+  return session
 }
 
 /** True when `status` falls in one of the inclusive ranges; an empty list means "below 500". */
