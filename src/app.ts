@@ -18,6 +18,7 @@ import {
 } from './ratelimit/index.js'
 import { ConfigError } from './config/index.js'
 import { hostname } from 'node:os'
+import { createServer as createNetServer } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { ActiveHealthChecker, UpstreamPool, type UpstreamPoolOptions } from './upstream/index.js'
 import { ClientAddressResolver, Router, type ProxyContext, type ProxyRuntime } from './proxy/index.js'
@@ -256,6 +257,15 @@ function listenError(err: unknown, what: string, at?: { host: string; port: numb
   return new Error(`cannot listen on ${address} (${what}): ${why}`, { cause: err })
 }
 
+/** Binds `host:port` once and lets it go: rejects with the bind error (EADDRINUSE, EACCES, ...). */
+function probeListen(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = createNetServer()
+    probe.once('error', reject)
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()))
+  })
+}
+
 /** Starts the primary: forks the workers and waits until every one listens. */
 export async function startBalancer(given: LbConfig, options: StartOptions = {}): Promise<RunningBalancer> {
   // Without a configured token (loopback only: non-loopback refuses to start) a random one guards the
@@ -339,6 +349,13 @@ export async function startBalancer(given: LbConfig, options: StartOptions = {})
   try {
     await admin.start().catch((err: unknown) => { throw listenError(err, 'admin server', config.admin) })
     await metricsServer?.start().catch((err: unknown) => { throw listenError(err, 'metrics listener', config.metrics) })
+    // The primary binds the proxy ports itself first: a taken port is then one clear line, before any
+    // worker is forked (on Node 26 a worker whose round-robin listen fails crashes inside node:net).
+    await probeListen(config.listen.host, config.listen.port).catch((err: unknown) => { throw listenError(err, 'proxy listener', config.listen) })
+    if (config.tls !== undefined) {
+      const tlsAt = { host: config.tls.host, port: config.tls.port }
+      await probeListen(tlsAt.host, tlsAt.port).catch((err: unknown) => { throw listenError(err, 'TLS listener', tlsAt) })
+    }
     await supervisor.start().catch((err: unknown) => { throw listenError(err, 'proxy listener') })
   } catch (err) {
     // Workers that did start must not keep the process alive.

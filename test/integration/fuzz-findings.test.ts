@@ -34,18 +34,23 @@ function statuses(raw: string): number[] {
 }
 
 for (const listener of LISTENERS) {
-  test(`${listener} listener: Content-Length or Transfer-Encoding ending in a tab: refused with 400 and close (llhttp strict), never forwarded`, async (t) => {
-    // A trailing HTAB is valid OWS (RFC 9110 5.6.3), but Node's parser in strict mode refuses it in
-    // framing fields, in node:http and the balancer's listener alike. Refusing framing one cannot read
-    // for sure is the safe side (the fuzzing campaign counts these as tolerated forms, not valid ones).
+  test(`${listener} listener: Content-Length or Transfer-Encoding ending in a tab: forwarded exactly, or refused with 400 and close`, async (t) => {
+    // A trailing HTAB is valid OWS (RFC 9110 5.6.3). Node 20's llhttp refuses it in framing fields, Node 26's
+    // accepts it: both listeners use that parser, so either answer is sound, as long as the framing the
+    // backend sees is the client's (the fuzzing campaign counts these as tolerated forms).
     const { b, lb } = await setup(t, listener)
     const cl = await rawRequest(lb.port, 'POST /cl HTTP/1.1\r\nHost: a\r\nContent-Length: 1\t\r\n\r\na')
-    assert.equal(cl.status, 400)
-    assert.equal(cl.closed, true)
     const te = await rawRequest(lb.port, 'POST /te HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\t\r\n\r\n5\r\nhello\r\n0\r\n\r\n')
-    assert.equal(te.status, 400)
-    assert.equal(te.closed, true)
-    assert.equal(b.requests.length, 0)
+    for (const [res, path, bodyBytes] of [[cl, '/cl', 1], [te, '/te', 5]] as const) {
+      const seen = b.requests.filter((r) => r.url === path)
+      if (res.status === 400) {
+        assert.equal(res.closed, true, `${path}: a refusal closes the connection`)
+        assert.equal(seen.length, 0, `${path}: refused, so never forwarded`)
+      } else {
+        assert.equal(res.status, 200, `${path}: forwarded or refused, nothing else`)
+        assert.deepEqual(seen.map((r) => r.bodyBytes), [bodyBytes], `${path}: the backend saw one request with the client's body`)
+      }
+    }
   })
 
   test(`${listener} listener: a request refused by the guard (431) stops the connection: the request pipelined behind it never reaches a backend`, async (t) => {
