@@ -236,7 +236,11 @@ function frameChunked(rng: Rng, d: Draft, opts: Parameters<typeof chunked>[2] = 
  * (forwarded exactly, or refused with 400 and close), counted apart.
  */
 function labelTrailingTab(d: Draft, value: string): void {
-  if (!value.endsWith('\t') || d.req.expect !== 'valid') return
+  if (!value.endsWith('\t') || (d.req.expect !== 'valid' && d.req.expect !== 'noroute')) return
+  // A request no route matches is answered 404 at once, from its head; llhttp checks Transfer-Encoding
+  // only after it handed the head over, so that 404 goes out and the refusal is the close that follows
+  // (one answer for the request, then nothing: the bytes after a framing it cannot read are never parsed).
+  if (d.req.expect === 'noroute') d.req.mayClose = true
   d.req.expect = 'lenient'
   d.req.mutation = 'framing-trailing-htab'
 }
