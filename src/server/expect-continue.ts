@@ -12,8 +12,16 @@ export function deferContinue(server: HttpServer): void {
     let sent = false
     // Each try takes a fresh iterator: 100 goes out on the first only.
     // A pipelined request (its response waits behind another) gets no 100: node:http would buffer it behind
-    // a head written meanwhile. Without 100 node:http closes the connection after the response.
-    if (res.socket != null) {
+    // a head written meanwhile.
+    if (res.socket == null) {
+      // node:http closes after a response to an expectation it saw no 100 for (`_expect_continue`): the
+      // client may send the body late, or never. But it has already parsed, and handed over, the requests
+      // pipelined behind: they would run upstream and never be answered. Once the body is read whole the
+      // stream is framed past it, so the connection can go on.
+      req.once('end', () => {
+        if (!res.headersSent) (res as ServerResponse & { _expect_continue?: boolean })._expect_continue = false
+      })
+    } else {
       req.iterator = ((options?: Parameters<IncomingMessage['iterator']>[0]) => {
         if (!sent) {
           sent = true

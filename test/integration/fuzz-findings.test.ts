@@ -101,4 +101,15 @@ for (const listener of LISTENERS) {
     await new Promise((resolve) => setTimeout(resolve, 300))
     assert.equal(b.requests.length, 0)
   })
+
+  test(`${listener} listener: a pipelined request with Expect: 100-continue and its body does not end the connection: the requests behind it are answered`, async (t) => {
+    // Its response waits behind another, so no 100 is sent; the body came anyway. Closing after it (as
+    // node:http does for an expectation it sent no 100 for) would drop the answers to requests already
+    // parsed behind it and forwarded.
+    const { b, lb } = await setup(t, listener)
+    const res = await rawRequest(lb.port, 'GET /a HTTP/1.1\r\nHost: a\r\n\r\nPOST /b HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhiGET /c HTTP/1.1\r\nHost: a\r\n\r\n', { timeoutMs: 1000 })
+    assert.deepEqual(statuses(res.raw).filter((s) => s !== 100), [200, 200, 200])
+    assert.doesNotMatch(res.raw, /connection: close/i)
+    assert.deepEqual(b.requests.map((r) => r.url).sort(), ['/a', '/b', '/c'])
+  })
 }
