@@ -31,6 +31,11 @@ export function isClosingAfterError(socket: object): boolean {
   return closingAfterError.has(socket)
 }
 
+/** Marks `socket` as closing after the response being formed (see {@link isClosingAfterError}). */
+export function markClosingAfterError(socket: object): void {
+  closingAfterError.add(socket)
+}
+
 /** Seconds a client should wait before retrying a 503 (no ready backend). */
 export const RETRY_AFTER_SECONDS = 1
 

@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http'
+import { markClosingAfterError } from '../proxy/index.js'
 
 /**
  * `Expect: 100-continue` on a `node:http` server, answered as the balancer's own listener does: `100 Continue`
@@ -18,9 +19,17 @@ export function deferContinue(server: HttpServer): void {
       // client may send the body late, or never. But it has already parsed, and handed over, the requests
       // pipelined behind: they would run upstream and never be answered. Once the body is read whole the
       // stream is framed past it, so the connection can go on.
+      const pending = res as ServerResponse & { _expect_continue?: boolean }
       req.once('end', () => {
-        if (!res.headersSent) (res as ServerResponse & { _expect_continue?: boolean })._expect_continue = false
+        if (!res.headersSent) pending._expect_continue = false
       })
+      // Answered before its body was read (a refusal): node:http closes after it, so the requests it parses
+      // behind it must not run (see isClosingAfterError); their answers could never be sent.
+      const writeHead = res.writeHead
+      res.writeHead = function (this: ServerResponse, ...args: Parameters<ServerResponse['writeHead']>) {
+        if (pending._expect_continue === true) markClosingAfterError(req.socket)
+        return writeHead.apply(this, args)
+      } as ServerResponse['writeHead']
     } else {
       req.iterator = ((options?: Parameters<IncomingMessage['iterator']>[0]) => {
         if (!sent) {
