@@ -14,7 +14,7 @@ const MAX_EVENT_LOOP_DELAY_MS = Number(process.env.LB_FUZZ_MAX_ELD_MS ?? 50)
 // Defects the campaign finds in the current code, owned elsewhere and being fixed there: while they exist
 // the slice reports them without failing the suite. LB_FUZZ_STRICT=1 makes it a hard failure.
 const KNOWN = [
-  'under load, a connection whose pipeline holds a request refused with a close (400) sometimes ends without the answers due before it (early-close, desync-executed-unanswered: a few per run on both listeners, not reproduced on an idle machine; the socket is destroyed right after the refusal is written, with client bytes unread, which may reset the connection before the client read them)',
+  'under load, a connection whose pipeline holds a request refused with a close (400) sometimes ends without the answers due before it (early-close, desync-executed-unanswered: a few per run on both listeners, other connections each run, not reproduced when replayed alone; cause not found)',
   'worker RSS and event-loop delay above the bounds on a loaded 2-core machine',
 ].join('; ')
 
