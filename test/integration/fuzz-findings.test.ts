@@ -130,4 +130,28 @@ for (const listener of LISTENERS) {
     }
     assert.deepEqual(ran.filter((u) => u !== '/f/c'), ['/f/a'])
   })
+
+  test(`${listener} listener: after a 400 that closes, the connection lingers: a client still sending gets to read the 400`, async (t) => {
+    // Destroyed right after the 400, the socket answers the client's next bytes with a reset; a client whose
+    // write then fails before it read the 400 loses it (RFC 9112 9.6: close in stages).
+    const { lb } = await setup(t, listener)
+    const socket = net.connect(lb.port, '127.0.0.1')
+    t.after(() => socket.destroy())
+    await new Promise((resolve) => socket.once('connect', resolve))
+    let received = ''
+    let error = ''
+    socket.on('error', (err) => { error = err.message })
+    socket.pause()
+    socket.write('GET /a HTTP/1.1\r\n bad: fold\r\nHost: a\r\n\r\n')
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    socket.write('more bytes the client had queued')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    socket.write('and more')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    socket.on('data', (d: Buffer) => { received += d.toString('latin1') })
+    socket.resume()
+    await waitFor(() => statuses(received).length === 1 || error !== '', { timeoutMs: 2000 }).catch(() => {})
+    assert.equal(error, '')
+    assert.deepEqual(statuses(received), [400])
+  })
 }
