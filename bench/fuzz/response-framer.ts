@@ -34,6 +34,7 @@ type State =
   | { kind: 'chunk-crlf' }
   | { kind: 'trailers' }
   | { kind: 'close' }
+  | { kind: 'discard'; left: number }
 
 /**
  * Feed it bytes with {@link push}; it returns the responses completed by them. `isHeadResponse(i)` is asked,
@@ -49,9 +50,14 @@ export class ResponseFramer {
 
   constructor(private readonly isHeadResponse: (index: number) => boolean) {}
 
+  /** True while the error body of a closing refusal to HEAD is skipped (see `head()`). */
+  get discarding(): boolean {
+    return this.state.kind === 'discard'
+  }
+
   /** True while a response is partly read (a head or a body). */
   get busy(): boolean {
-    return this.state.kind !== 'head' || this.buf.length > 0
+    return (this.state.kind !== 'head' && this.state.kind !== 'discard') || this.buf.length > 0
   }
 
   /** Adds bytes; returns every response they complete. Throws {@link FramingError}. */
@@ -134,6 +140,14 @@ export class ResponseFramer {
       case 'close':
         if (this.buf.length > 0) this.take(this.buf.length)
         return 'more'
+      case 'discard': {
+        const n = Math.min(s.left, this.buf.length)
+        this.buf = this.buf.subarray(n)
+        s.left -= n
+        if (s.left > 0) return 'more'
+        this.state = { kind: 'head' }
+        return 'continue'
+      }
     }
   }
 
@@ -193,7 +207,20 @@ export class ResponseFramer {
       return 'continue' // interim response: the final one follows
     }
     if (te !== undefined && cl !== undefined) throw new FramingError('Content-Length with Transfer-Encoding')
-    if (this.isHeadResponse(this.count) || code === 204 || code === 304) return this.complete()
+    const toHead = this.isHeadResponse(this.count)
+    if (toHead || code === 204 || code === 304) {
+      const done = this.complete()
+      // A request refused because it could not be parsed is answered before its method is known for sure
+      // (Node's parser reports no method with the error), so a refusal that closes the connection may carry
+      // its error body even to HEAD. A client reads no response after a `close` one (RFC 9112 9.6), so up to
+      // Content-Length bytes (none, when the refusal knew the method) cannot be misread: they are skipped,
+      // and the close must follow (a byte more is read as a response after the closing one).
+      if (toHead && code >= 400 && code < 500 && cl !== undefined && /^\d{1,15}$/.test(cl) && /(^|,)\s*close\s*(,|$)/i.test(headers.get('connection') ?? '')) {
+        const left = Number(cl)
+        if (left > 0) this.state = { kind: 'discard', left }
+      }
+      return done
+    }
     if (te !== undefined) {
       if (te.toLowerCase() !== 'chunked') throw new FramingError(`Transfer-Encoding ${JSON.stringify(te)}`)
       this.state = { kind: 'chunk-size' }

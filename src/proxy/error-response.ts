@@ -31,6 +31,11 @@ export function isClosingAfterError(socket: object): boolean {
   return closingAfterError.has(socket)
 }
 
+/** Marks `socket` as closing after the response being formed (see {@link isClosingAfterError}). */
+export function markClosingAfterError(socket: object): void {
+  closingAfterError.add(socket)
+}
+
 /** Seconds a client should wait before retrying a 503 (no ready backend). */
 export const RETRY_AFTER_SECONDS = 1
 
@@ -168,9 +173,10 @@ function grpcPercentEncode(message: string): string {
 /**
  * Writes an error response directly on a raw socket (parser errors, refused upgrades), then
  * closes it. Used where no ServerResponse exists. `extraHeaders`: name/value pairs to add (a
- * `retry-after` among them replaces the default one).
+ * `retry-after` among them replaces the default one). `linger`: close in stages (see
+ * {@link lingerThenClose}); only when no request is in progress on the socket, as its end waits for the close.
  */
-export function writeRawError(socket: Duplex, code: ErrorCode, requestId: string, message?: string, extraHeaders?: readonly string[]): void {
+export function writeRawError(socket: Duplex, code: ErrorCode, requestId: string, message?: string, extraHeaders?: readonly string[], linger = false): void {
   if (!socket.writable) {
     socket.destroy()
     return
@@ -190,7 +196,35 @@ export function writeRawError(socket: Duplex, code: ErrorCode, requestId: string
       'Connection: close\r\n\r\n' +
       body,
   )
-  socket.once('finish', () => socket.destroy())
+  socket.once('finish', () => (linger ? lingerThenClose(socket) : socket.destroy()))
+}
+
+/** Quiet time after which a lingering connection is closed, and the most it lingers in all. */
+const LINGER_IDLE_MS = 500
+const LINGER_MAX_MS = 5000
+
+/**
+ * Closes in stages (RFC 9112 9.6, as nginx's lingering close): the response and a FIN are out; what the
+ * client still sends is read and dropped until it closes too or is quiet for a moment. Destroyed at once,
+ * the socket would answer those bytes with a reset, and a client whose write fails then may lose the
+ * response it had not read yet.
+ */
+function lingerThenClose(socket: Duplex): void {
+  if (socket.destroyed) return
+  const close = (): void => {
+    clearTimeout(idle)
+    clearTimeout(cap)
+    socket.destroy()
+  }
+  let idle = setTimeout(close, LINGER_IDLE_MS).unref()
+  const cap = setTimeout(close, LINGER_MAX_MS).unref()
+  socket.on('data', () => {
+    clearTimeout(idle)
+    idle = setTimeout(close, LINGER_IDLE_MS).unref()
+  })
+  socket.once('end', close)
+  socket.once('close', close)
+  socket.resume()
 }
 
 const REASONS: Record<number, string> = {

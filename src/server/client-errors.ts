@@ -32,7 +32,7 @@ export function handleClientError(err: NodeJS.ErrnoException & { rawPacket?: Buf
   if (code === 'HPE_CLOSED_CONNECTION' && res != null) return
   // A queued refusal that closes the connection ends it: nothing after it is answered.
   if (queued.some(closesConnection)) return
-  if (res == null) return writeRawError(socket, error, randomUUID())
+  if (res == null) return writeRawError(socket, error, randomUUID(), undefined, undefined, true)
   // The request guard's own refusal (sent with `Connection: close`) is on its way: let it flush and close.
   if (isClosingAfterError(socket)) return
   if (!res.req.complete && res !== current && current != null) {
@@ -40,7 +40,7 @@ export function handleClientError(err: NodeJS.ErrnoException & { rawPacket?: Buf
     const before = queued.at(-2) ?? current
     // Prepended: node:http's own finish handler may end a half-closed socket before a later listener runs.
     before.prependOnceListener('finish', () => {
-      if (before.shouldKeepAlive && !isClosingAfterError(socket)) writeRawError(socket, error, randomUUID())
+      if (before.shouldKeepAlive && !isClosingAfterError(socket)) writeRawError(socket, error, randomUUID(), undefined, undefined, true)
     })
     before.once('close', () => {
       if (!before.writableFinished) socket.destroy()
@@ -58,7 +58,7 @@ export function handleClientError(err: NodeJS.ErrnoException & { rawPacket?: Buf
   // The error is in a later pipelined request: finish the response in progress first, then refuse and close.
   res.prependOnceListener('finish', () => {
     // Not after a response that closes the connection (the client's `Connection: close`, a refusal).
-    if (res.shouldKeepAlive && !isClosingAfterError(socket)) writeRawError(socket, error, randomUUID())
+    if (res.shouldKeepAlive && !isClosingAfterError(socket)) writeRawError(socket, error, randomUUID(), undefined, undefined, true)
   })
   res.once('close', () => {
     if (!res.writableFinished) socket.destroy()

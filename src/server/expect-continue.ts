@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http'
+import { markClosingAfterError } from '../proxy/index.js'
 
 /**
  * `Expect: 100-continue` on a `node:http` server, answered as the balancer's own listener does: `100 Continue`
@@ -12,8 +13,24 @@ export function deferContinue(server: HttpServer): void {
     let sent = false
     // Each try takes a fresh iterator: 100 goes out on the first only.
     // A pipelined request (its response waits behind another) gets no 100: node:http would buffer it behind
-    // a head written meanwhile. Without 100 node:http closes the connection after the response.
-    if (res.socket != null) {
+    // a head written meanwhile.
+    if (res.socket == null) {
+      // node:http closes after a response to an expectation it saw no 100 for (`_expect_continue`): the
+      // client may send the body late, or never. But it has already parsed, and handed over, the requests
+      // pipelined behind: they would run upstream and never be answered. Once the body is read whole the
+      // stream is framed past it, so the connection can go on.
+      const pending = res as ServerResponse & { _expect_continue?: boolean }
+      req.once('end', () => {
+        if (!res.headersSent) pending._expect_continue = false
+      })
+      // Answered before its body was read (a refusal): node:http closes after it, so the requests it parses
+      // behind it must not run (see isClosingAfterError); their answers could never be sent.
+      const writeHead = res.writeHead
+      res.writeHead = function (this: ServerResponse, ...args: Parameters<ServerResponse['writeHead']>) {
+        if (pending._expect_continue === true) markClosingAfterError(req.socket)
+        return writeHead.apply(this, args)
+      } as ServerResponse['writeHead']
+    } else {
       req.iterator = ((options?: Parameters<IncomingMessage['iterator']>[0]) => {
         if (!sent) {
           sent = true

@@ -351,6 +351,16 @@ export class Http1Connection implements MessageConnection {
     if (this.deferredError !== undefined) return // the parser stays failed: every later packet reports again
     const reading = this.reading
     if (reading !== undefined && reading === this.current?.req) return this.owner.onClientError(err, this.socket)
+    if (reading !== undefined && this.current === undefined && !this.waiting.some((w) => w.req === reading)) {
+      // The request was answered from its head alone (404, 429, ...) before llhttp, which checks
+      // Transfer-Encoding only after handing the head over, refused its framing. A second answer would be
+      // read as the answer to the client's next request: the refusal is the close, as in node:http.
+      this.deferredError = err
+      this.closing = true
+      this.readingOff()
+      if (this.socket.writable) this.socket.end()
+      return
+    }
     this.readingOff()
     if (reading !== undefined) {
       const i = this.waiting.findIndex((w) => w.req === reading)

@@ -186,7 +186,8 @@ export class Http1Response extends EventEmitter {
     let hasConnection = false
     let hasEncoding = false
     // As node:http: a client still waiting for 100 may or may not send the body; the connection cannot go on.
-    let keepAlive = this.keepAlive && !(this.continueExpected && !this.sent100)
+    // Unless the body came whole anyway (pipelined, its 100 never offered): the stream is framed past it.
+    let keepAlive = this.keepAlive && !(this.continueExpected && !this.sent100 && !this.req.complete)
     let chunked = false
     if (headers !== undefined) {
       for (let i = 0; i < headers.length; i += 2) {
