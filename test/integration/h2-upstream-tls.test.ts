@@ -7,30 +7,17 @@
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import http2 from 'node:http2'
 import type { TLSSocket } from 'node:tls'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { startAdminBalancer } from '../helpers/admin.js'
 import { httpGet, waitFor } from '../helpers/index.js'
+import { makeTestCa, makeTestLeaf } from '../helpers/test-pki.js'
 
-const run = promisify(execFile)
-const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
 let dir = ''
 const file = (name: string): string => join(dir, name)
-
-async function makeCa(name: string): Promise<void> {
-  await run('openssl', ['req', '-x509', ...EC, '-days', '2', '-subj', `/CN=${name}`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-keyout', file(`${name}.key`), '-out', file(`${name}.crt`)])
-}
-
-async function makeLeaf(name: string, ca: string, cn: string, san: string, usage: 'serverAuth' | 'clientAuth'): Promise<void> {
-  writeFileSync(file(`${name}.ext`), `subjectAltName=${san}\nextendedKeyUsage=${usage}\n`)
-  await run('openssl', ['req', ...EC, '-subj', `/CN=${cn}`, '-keyout', file(`${name}.key`), '-out', file(`${name}.csr`)])
-  await run('openssl', ['x509', '-req', '-in', file(`${name}.csr`), '-CA', file(`${ca}.crt`), '-CAkey', file(`${ca}.key`), '-CAcreateserial', '-days', '2', '-extfile', file(`${name}.ext`), '-out', file(`${name}.crt`)])
-}
 
 interface H2Backend {
   url: string
@@ -76,10 +63,10 @@ async function startH2Backend(name: string, requireClientCert = false): Promise<
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'lb-h2-upstream-tls-'))
-  await makeCa('ca')
-  await makeCa('other-ca')
-  await makeLeaf('server', 'ca', 'backend.test', 'DNS:backend.test,IP:127.0.0.1', 'serverAuth')
-  await makeLeaf('client', 'ca', 'lb-client', 'DNS:lb-client', 'clientAuth')
+  await makeTestCa(dir, 'ca')
+  await makeTestCa(dir, 'other-ca')
+  await makeTestLeaf(dir, 'server', 'ca', 'backend.test', 'DNS:backend.test,IP:127.0.0.1', 'serverAuth')
+  await makeTestLeaf(dir, 'client', 'ca', 'lb-client', 'DNS:lb-client', 'clientAuth')
 })
 after(() => rmSync(dir, { recursive: true, force: true }))
 

@@ -18,23 +18,10 @@ import { promisify } from 'node:util'
 import { startAdminBalancer } from '../helpers/admin.js'
 import { CLI } from '../helpers/balancer-process.js'
 import { httpGet, waitFor } from '../helpers/index.js'
+import { makeTestCa, makeTestLeaf } from '../helpers/test-pki.js'
 
 const run = promisify(execFile)
-const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
 let dir = ''
-
-/** A CA certificate `<name>.crt` / `<name>.key`. */
-async function makeCa(name: string): Promise<void> {
-  await run('openssl', ['req', '-x509', ...EC, '-days', '2', '-subj', `/CN=${name}`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-keyout', join(dir, `${name}.key`), '-out', join(dir, `${name}.crt`)])
-}
-
-/** A leaf `<name>.crt` / `<name>.key` signed by CA `ca`, with `san` and extended key usage `usage`. */
-async function makeLeaf(name: string, ca: string, cn: string, san: string, usage: 'serverAuth' | 'clientAuth'): Promise<void> {
-  const ext = join(dir, `${name}.ext`)
-  writeFileSync(ext, `subjectAltName=${san}\nextendedKeyUsage=${usage}\n`)
-  await run('openssl', ['req', ...EC, '-subj', `/CN=${cn}`, '-keyout', join(dir, `${name}.key`), '-out', join(dir, `${name}.csr`)])
-  await run('openssl', ['x509', '-req', '-in', join(dir, `${name}.csr`), '-CA', join(dir, `${ca}.crt`), '-CAkey', join(dir, `${ca}.key`), '-CAcreateserial', '-days', '2', '-extfile', ext, '-out', join(dir, `${name}.crt`)])
-}
 
 const file = (name: string): string => join(dir, name)
 
@@ -76,10 +63,10 @@ async function startTlsBackend(name: string, requireClientCert = false): Promise
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'lb-upstream-tls-'))
-  await makeCa('ca')
-  await makeCa('other-ca')
-  await makeLeaf('server', 'ca', 'backend.test', 'DNS:backend.test,IP:127.0.0.1', 'serverAuth')
-  await makeLeaf('client', 'ca', 'lb-client', 'DNS:lb-client', 'clientAuth')
+  await makeTestCa(dir, 'ca')
+  await makeTestCa(dir, 'other-ca')
+  await makeTestLeaf(dir, 'server', 'ca', 'backend.test', 'DNS:backend.test,IP:127.0.0.1', 'serverAuth')
+  await makeTestLeaf(dir, 'client', 'ca', 'lb-client', 'DNS:lb-client', 'clientAuth')
 })
 after(() => rmSync(dir, { recursive: true, force: true }))
 
