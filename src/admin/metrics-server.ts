@@ -7,6 +7,7 @@
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import { Registry } from 'prom-client'
+import { listenOn } from './listen.js'
 
 /** Options of {@link MetricsServer}. */
 export interface MetricsServerOptions {
@@ -33,13 +34,7 @@ export class MetricsServer {
 
   /** Listens; rejects when the address is taken. */
   async start(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject)
-      this.server.listen(this.options.port, this.options.host, () => {
-        this.server.off('error', reject)
-        resolve()
-      })
-    })
+    await listenOn(this.server, this.options.port, this.options.host)
   }
 
   /** The bound port. */

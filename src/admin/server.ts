@@ -17,6 +17,7 @@ import { AdminApi, type ApiResponse, type FleetControl, type ReloadResult } from
 import { hasBasicToken, hasBearerToken, isLoopbackHost } from './auth.js'
 import { createHostCheck } from './host-check.js'
 import { isDashboardPath, serveDashboard } from './dashboard/assets.js'
+import { listenOn } from './listen.js'
 
 /** Options of {@link AdminServer}. */
 export interface AdminServerOptions {
@@ -92,13 +93,7 @@ export class AdminServer {
 
   /** Listens; rejects when the port is taken. Starts the dashboard ticker. */
   async start(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject)
-      this.server.listen(this.options.port, this.options.host, () => {
-        this.server.off('error', reject)
-        resolve()
-      })
-    })
+    await listenOn(this.server, this.options.port, this.options.host)
     this.ticker = setInterval(() => void this.tick(), this.options.tickMs ?? 1000)
     this.ticker.unref()
   }

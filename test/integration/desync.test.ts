@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { parse } from 'yaml'
 import { rawRequest, startTestBackend, type TestBackend } from '../helpers/index.js'
 import { poolConfig, startProxy, type InProcessProxy } from '../helpers/in-process.js'
+import { encodeLatin1OrUtf8 } from '../../bench/fuzz/corpus.js'
 
 // Vendored in the repository (Apache-2.0, LICENSE and NOTICE beside it): a fresh clone runs this test as is.
 const CORPUS_DIR = fileURLToPath(new URL('../fixtures/http-desync-guardian', import.meta.url))
@@ -110,25 +111,6 @@ function loadCorpus(): CorpusCase[] {
   return cases
 }
 
-/**
- * Bytes as a client would send them: characters up to U+00FF as one byte each (so `\x01`, `\xa0` stay single
- * control / obs-text bytes), anything above as UTF-8 (the long s, dotless i, Unicode spaces in some names).
- */
-function encode(text: string): Buffer {
-  const parts: Buffer[] = []
-  let latin = ''
-  for (const ch of text) {
-    if ((ch.codePointAt(0) ?? 0) < 0x100) {
-      latin += ch
-      continue
-    }
-    parts.push(Buffer.from(latin, 'latin1'), Buffer.from(ch, 'utf8'))
-    latin = ''
-  }
-  parts.push(Buffer.from(latin, 'latin1'))
-  return Buffer.concat(parts)
-}
-
 const letters = (name: string): string => name.toLowerCase().replace(/[^a-z]/g, '')
 
 /**
@@ -152,7 +134,7 @@ function buildRequest(c: CorpusCase): Buffer {
   const lines = [`${c.method} ${c.uri} ${c.version}`]
   if (!c.headers.some((h) => h.name.toLowerCase() === 'host')) lines.push('Host: 127.0.0.1')
   for (const h of c.headers) lines.push(`${h.name}: ${h.value}`)
-  return Buffer.concat([encode(lines.join('\r\n') + '\r\n\r\n'), bodyFor(c).bytes])
+  return Buffer.concat([encodeLatin1OrUtf8(lines.join('\r\n') + '\r\n\r\n'), bodyFor(c).bytes])
 }
 
 const statusLines = (raw: string): number => (raw.match(/HTTP\/1\.[01] \d{3} /g) ?? []).length
