@@ -5,7 +5,12 @@ import path from 'node:path'
 import { BENCH_DIR, HOST, ROOT, findBin, freePort, log, usedPorts } from './util.mjs'
 import { startProc, waitForHttp, waitForOutput } from './processes.mjs'
 
-export const ALL_TARGETS = ['direct', 'lb', 'lb-redis', 'lb-quiet', 'lb-observed', 'bare-node', 'nginx', 'haproxy']
+export const ALL_TARGETS = ['direct', 'lb', 'lb-redis', 'lb-quiet', 'lb-observed', 'bare-node', 'floor-splice', 'floor-rebuild', 'nginx', 'haproxy']
+/** Feature-less probes on Node's llhttp binding and an own keep-alive pool (bench/floors/): the floors a Node proxy can reach. */
+export const FLOOR_PROBES = {
+  'floor-splice': 'client head bytes forwarded with one header spliced in, response bytes as they arrive (bench/floors/floor-splice.mjs)',
+  'floor-rebuild': 'both heads parsed and rebuilt as strings, bodies chunk by chunk (bench/floors/floor-rebuild.mjs)',
+}
 /** Balancer variants: the default configuration with these `log` settings (issue: observability must cost <= 15 %). */
 export const LB_VARIANTS = {
   'lb-quiet': { note: 'metrics off, access log off', log: { accessLog: false, metrics: false } },
@@ -178,6 +183,14 @@ export async function startTarget(name, ctx) {
     const p = startProc('bare-node', process.execPath, [script, '--port', String(port), '--backends', urls], { logFile: path.join(tmp, 'bare.log') })
     await waitForOutput(p, /bare: listening/, 15_000)
     return { name, port, proc: p, note: 'bare undici proxy, 2 workers, no features (bench/bare-proxy.mjs)' }
+  }
+  if (name in FLOOR_PROBES) {
+    const script = path.join(ROOT, 'bench', 'floors', `${name}.mjs`)
+    const urls = backends.map((b) => `http://${HOST}:${b.port}`).join(',')
+    const p = startProc(name, process.execPath, [script, '--port', String(port), '--backends', urls], { logFile: path.join(tmp, `${name}.log`) })
+    await waitForOutput(p, new RegExp(`${name}: listening`), 15_000)
+    await waitForHttp(p, port, '/2b', 10_000)
+    return { name, port, proc: p, note: `${FLOOR_PROBES[name]}; 2 workers, no features` }
   }
   if (name in LB_VARIANTS) {
     const variant = LB_VARIANTS[name]
