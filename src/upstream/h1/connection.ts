@@ -1,0 +1,317 @@
+import { connect, type Socket } from 'node:net'
+import type { Dispatcher } from 'undici'
+import type { ResponseParser, ResponseParserClass } from './response-parser.js'
+import { requestHead } from './request-head.js'
+
+/** Timeouts of one upstream connection, in ms (0 = none). */
+export interface H1Timeouts {
+  connectMs: number
+  headersMs: number
+  bodyMs: number
+  idleMs: number
+}
+
+/** What a connection tells its dispatcher. */
+export interface ConnectionOwner {
+  readonly parserClass: ResponseParserClass
+  readonly timeouts: H1Timeouts
+  readonly maxHeaderSize: number
+  /** The exchange ended and the connection can carry another request. */
+  idle(conn: H1Connection): void
+  /** The connection is gone (closed, failed, not reusable). */
+  gone(conn: H1Connection): void
+  /**
+   * A reused connection closed before the request got any response byte: the dispatcher may send the
+   * request again on a fresh connection. Returns true when it took the request over.
+   */
+  retryStale(conn: H1Connection, opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean
+}
+
+/** Error with a `code` the attempt classifier knows (the codes undici uses). */
+export function codedError(message: string, code: string, cause?: unknown): Error {
+  const err = new Error(message, cause === undefined ? undefined : { cause }) as Error & { code: string }
+  err.code = code
+  return err
+}
+
+const PARSE_FAILED = -1
+const SKIP_BODY = 1
+
+/**
+ * One keep-alive HTTP/1.1 connection to a backend on a plain `net` socket, read by llhttp in RESPONSE
+ * mode. Carries one request at a time (no pipelining, as undici's pool is configured). Back-pressure:
+ * the request body is written as the socket drains; the response pauses the socket while the handler's
+ * `onData` answers false, until the handler calls `resume`.
+ */
+export class H1Connection {
+  readonly socket: Socket
+  /** Requests this connection has carried (a stale close is retried only on a reused one). */
+  used = 0
+  connected = false
+  private readonly parser: ResponseParser
+  private handler: Dispatcher.DispatchHandler | undefined
+  private opts: Dispatcher.DispatchOptions | undefined
+  private partial: string[] = []
+  private gotBytes = false
+  private headersDone = false
+  private keepAlive = false
+  private requestSent = false
+  private bodyStarted = false
+  private skipBody = false
+  private done = true
+  private closed = false
+  private timer: NodeJS.Timeout | undefined
+
+  constructor(
+    private readonly owner: ConnectionOwner,
+    host: string,
+    port: number,
+    /** `Host` for requests that carry none (HTTP/1.0 clients): the endpoint's authority. */
+    private readonly authority: string,
+  ) {
+    const P = owner.parserClass
+    const parser = new P()
+    parser.initialize(P.RESPONSE, {}, owner.maxHeaderSize, 0)
+    parser[P.kOnHeaders] = this.onHeaders
+    parser[P.kOnHeadersComplete] = this.onHeadersComplete
+    parser[P.kOnBody] = this.onBody
+    parser[P.kOnMessageComplete] = this.onMessageComplete
+    this.parser = parser
+    this.socket = connect({ host, port, noDelay: true })
+    const connectMs = owner.timeouts.connectMs
+    if (connectMs > 0) this.arm(connectMs, () => this.destroy(codedError(`connect timeout (${connectMs} ms)`, 'UND_ERR_CONNECT_TIMEOUT')))
+    this.socket.once('connect', this.onConnect)
+    this.socket.on('data', this.onData)
+    this.socket.on('end', this.onEnd)
+    this.socket.on('error', this.onError)
+    this.socket.on('close', this.onClose)
+  }
+
+  /** Sends one request; the handler hears about it as it would from undici. */
+  send(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
+    this.opts = opts
+    this.handler = handler
+    this.done = false
+    this.gotBytes = false
+    this.headersDone = false
+    this.requestSent = false
+    this.bodyStarted = false
+    this.skipBody = opts.method === 'HEAD'
+    this.used++
+    if (this.connected) this.disarm() // the idle timer; a connect timer stays armed
+    handler.onConnect?.((err?: Error) => this.abort(err ?? codedError('request aborted', 'UND_ERR_ABORTED')))
+    if (this.done) return // aborted at once
+    const body = opts.body
+    const hasBody = body !== null && body !== undefined && body !== ''
+    const path = opts.path
+    const { head, chunked } = requestHead(opts.method, path, (opts.headers as string[] | null | undefined) ?? [], this.authority, hasBody)
+    if (this.connected) this.armHeaders()
+    if (!hasBody) {
+      this.socket.write(head)
+      this.requestSent = true
+      return
+    }
+    if (typeof body === 'string' || Buffer.isBuffer(body) || body instanceof Uint8Array) {
+      this.socket.write(head)
+      this.socket.write(body)
+      this.requestSent = true
+      return
+    }
+    this.socket.write(head)
+    void this.writeBody(body as unknown as AsyncIterable<Buffer>, chunked)
+  }
+
+  /** Closes an idle connection. */
+  close(): void {
+    this.closed = true
+    this.socket.end()
+  }
+
+  destroy(err?: Error): void {
+    this.fail(err ?? codedError('connection closed', 'UND_ERR_SOCKET'))
+    this.socket.destroy()
+  }
+
+  /** The keep-alive idle timer: a connection unused for `idleMs` is closed. */
+  startIdle(): void {
+    const ms = this.owner.timeouts.idleMs
+    if (ms > 0) this.arm(ms, () => this.close())
+  }
+
+  private async writeBody(body: AsyncIterable<Buffer>, chunked: boolean): Promise<void> {
+    const socket = this.socket
+    try {
+      for await (const chunk of body) {
+        if (this.done || socket.destroyed) return
+        this.bodyStarted = true
+        if (chunk.length === 0) continue
+        const ok = chunked ? (socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1'), socket.write(chunk), socket.write('\r\n', 'latin1')) : socket.write(chunk)
+        if (!ok) await drained(socket)
+      }
+      if (this.done || socket.destroyed) return
+      if (chunked) socket.write('0\r\n\r\n', 'latin1')
+      this.requestSent = true
+    } catch (err) {
+      // The body failed (client gone, size limit): the backend has half a request; this connection is spent.
+      this.fail(err as Error)
+      socket.destroy()
+    }
+  }
+
+  private readonly onConnect = (): void => {
+    this.connected = true
+    this.disarm()
+    if (!this.done) this.armHeaders()
+  }
+
+  private armHeaders(): void {
+    const ms = this.opts?.headersTimeout ?? this.owner.timeouts.headersMs
+    if (ms > 0) this.arm(ms, () => this.destroy(codedError(`no response headers within ${ms} ms`, 'UND_ERR_HEADERS_TIMEOUT')))
+  }
+
+  private readonly onData = (data: Buffer): void => {
+    this.gotBytes = true
+    const ret = this.parser.execute(data)
+    if (ret instanceof Error) this.destroy(codedError(`invalid response: ${(ret as Error & { code?: string }).code ?? ret.message}`, 'UND_ERR_INVALID_RESPONSE', ret))
+  }
+
+  private readonly onHeaders = (headers: string[]): void => {
+    for (const h of headers) this.partial.push(h)
+  }
+
+  private readonly onHeadersComplete = (
+    _major: number,
+    _minor: number,
+    headers: string[] | undefined,
+    _method: unknown,
+    _url: unknown,
+    status: number,
+    _message: unknown,
+    _upgrade: boolean,
+    keepAlive: boolean,
+  ): number => {
+    let raw = headers
+    if (raw === undefined) {
+      raw = this.partial
+      this.partial = []
+    }
+    const handler = this.handler
+    if (handler === undefined || this.done) return PARSE_FAILED // a response nobody asked for
+    if (status < 200) {
+      handler.onHeaders?.(status, raw.map(latin1), noop, '')
+      return 0
+    }
+    this.disarm()
+    this.headersDone = true
+    this.keepAlive = keepAlive
+    const resume = (): void => {
+      if (!this.socket.destroyed) this.socket.resume()
+    }
+    if (handler.onHeaders?.(status, raw.map(latin1), resume, '') === false) this.socket.pause()
+    const bodyMs = this.owner.timeouts.bodyMs
+    if (bodyMs > 0 && !this.done) this.socket.setTimeout(bodyMs, this.onBodyTimeout)
+    return this.skipBody || status === 204 || status === 304 ? SKIP_BODY : 0
+  }
+
+  private readonly onBody = (chunk: Buffer): void => {
+    if (this.done) return
+    if (this.handler?.onData?.(chunk) === false) this.socket.pause()
+  }
+
+  private readonly onMessageComplete = (): void => {
+    const handler = this.handler
+    if (!this.headersDone || handler === undefined || this.done) return
+    this.done = true
+    this.socket.setTimeout(0)
+    this.handler = undefined
+    this.opts = undefined
+    // A response that ended before its request did leaves the backend reading a body nobody sends.
+    const reusable = this.keepAlive && this.requestSent && !this.closed
+    handler.onComplete?.([])
+    if (reusable && !this.socket.destroyed) {
+      this.socket.resume()
+      this.owner.idle(this)
+    } else {
+      this.closed = true
+      this.socket.destroy()
+    }
+  }
+
+  private readonly onBodyTimeout = (): void => {
+    const ms = this.owner.timeouts.bodyMs
+    this.destroy(codedError(`no response body bytes for ${ms} ms`, 'UND_ERR_BODY_TIMEOUT'))
+  }
+
+  private readonly onEnd = (): void => {
+    // A body delimited by the close ends here; anything else in progress is cut short.
+    if (!this.done && this.headersDone) this.parser.finish()
+    if (!this.done) this.destroy(codedError('the backend closed the connection', 'UND_ERR_SOCKET'))
+    else this.socket.destroy()
+  }
+
+  private readonly onError = (err: Error): void => {
+    this.fail(err)
+  }
+
+  private readonly onClose = (): void => {
+    this.disarm()
+    this.closed = true
+    if (!this.done) this.fail(codedError('the backend closed the connection', 'UND_ERR_SOCKET'))
+    this.owner.gone(this)
+    setImmediate(() => this.parser.close())
+  }
+
+  private abort(err: Error): void {
+    if (this.done) return
+    this.fail(err)
+    this.socket.destroy()
+  }
+
+  /** Ends the exchange in progress with `err`, or retries it on a fresh connection when it was stale. */
+  private fail(err: Error): void {
+    this.closed = true
+    if (this.done) return
+    this.done = true
+    this.disarm()
+    const handler = this.handler
+    const opts = this.opts
+    this.handler = undefined
+    this.opts = undefined
+    if (handler === undefined || opts === undefined) return
+    // A reused socket the backend closed while idle: nothing reached it that it answered. Sent again once,
+    // on a fresh connection, when the request can be: it has no body, or none of its body was pulled yet.
+    const code = (err as { code?: string }).code ?? ''
+    const stale = this.used > 1 && !this.gotBytes && (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE')
+    if (stale && !this.bodyStarted && this.owner.retryStale(this, opts, handler)) return
+    handler.onError?.(err)
+  }
+
+  private arm(ms: number, fn: () => void): void {
+    clearTimeout(this.timer)
+    this.timer = setTimeout(fn, ms)
+    this.timer.unref()
+  }
+
+  private disarm(): void {
+    clearTimeout(this.timer)
+    this.timer = undefined
+  }
+}
+
+function latin1(s: string): Buffer {
+  return Buffer.from(s, 'latin1')
+}
+
+function noop(): void {}
+
+function drained(socket: Socket): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const go = (): void => {
+      socket.off('drain', go)
+      socket.off('close', go)
+      resolve()
+    }
+    socket.on('drain', go)
+    socket.on('close', go)
+  })
+}

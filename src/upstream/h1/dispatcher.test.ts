@@ -1,0 +1,221 @@
+import { describe, it, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import http from 'node:http'
+import net from 'node:net'
+import type { AddressInfo } from 'node:net'
+import type { Dispatcher } from 'undici'
+import { Http1Dispatcher, loadResponseParser, type Http1DispatcherOptions } from './index.js'
+
+interface Result {
+  status: number
+  headers: string[]
+  body: string
+  error?: string
+}
+
+/** Dispatches one request and collects what the handler hears, as undici's would. */
+function request(d: Http1Dispatcher, opts: Partial<Dispatcher.DispatchOptions>, onData?: (chunk: Buffer, resume: () => void) => boolean): Promise<Result> {
+  return new Promise((resolve) => {
+    const out: Result = { status: 0, headers: [], body: '' }
+    let resumeFn: () => void = () => undefined
+    d.dispatch({ path: '/', method: 'GET', headers: [], body: null, ...opts } as Dispatcher.DispatchOptions, {
+      onConnect() {},
+      onHeaders(status: number, raw: Buffer[], resume: () => void) {
+        if (status < 200) return true
+        out.status = status
+        out.headers = raw.map(String)
+        resumeFn = resume
+        return true
+      },
+      onData(chunk: Buffer) {
+        out.body += chunk.toString('latin1')
+        return onData === undefined ? true : onData(chunk, resumeFn)
+      },
+      onComplete() {
+        resolve(out)
+      },
+      onError(err: Error) {
+        resolve({ ...out, error: (err as { code?: string }).code ?? err.message })
+      },
+    } as Dispatcher.DispatchHandler)
+  })
+}
+
+async function listen(t: TestContext, server: net.Server): Promise<URL> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.after(() => {
+    ;(server as http.Server).closeAllConnections?.()
+    server.close()
+  })
+  return new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)
+}
+
+function dispatcher(t: TestContext, origin: URL, extra: Partial<Http1DispatcherOptions> = {}): Http1Dispatcher {
+  const P = loadResponseParser()
+  assert.ok(P !== undefined, 'Node exposes its llhttp binding')
+  const d = new Http1Dispatcher(origin, P, { connectMs: 3000, headersMs: 5000, bodyMs: 5000, idleMs: 4000, maxConnections: 0, ...extra })
+  t.after(() => d.destroy())
+  return d
+}
+
+async function* chunks(...parts: string[]): AsyncGenerator<Buffer> {
+  for (const p of parts) {
+    await new Promise((r) => setImmediate(r))
+    yield Buffer.from(p)
+  }
+}
+
+describe('Http1Dispatcher (own upstream HTTP/1.1 connections)', () => {
+  it('reuses one keep-alive connection for sequential requests and forwards heads and bodies', async (t) => {
+    let connections = 0
+    const seen: string[] = []
+    const server = http.createServer((req, res) => {
+      let body = ''
+      req.on('data', (c: Buffer) => (body += String(c)))
+      req.on('end', () => {
+        seen.push(`${req.method} ${req.url} host=${req.headers.host} te=${req.headers['transfer-encoding'] ?? '-'} cl=${req.headers['content-length'] ?? '-'} x=${req.headers['x-a'] ?? '-'} body=${body}`)
+        res.setHeader('x-b', '2')
+        res.end(`echo:${body}`)
+      })
+    })
+    server.on('connection', () => connections++)
+    const origin = await listen(t, server)
+    const d = dispatcher(t, origin)
+    const a = await request(d, { path: '/a?q=1', headers: ['Host', 'example.test', 'X-A', '1'] })
+    assert.equal(a.status, 200)
+    assert.equal(a.body, 'echo:')
+    assert.ok(a.headers.includes('x-b'))
+    const b = await request(d, { path: '/b', method: 'POST', headers: ['host', 'h', 'content-length', '5'], body: chunks('he', 'llo') as unknown as string })
+    assert.equal(b.body, 'echo:hello')
+    const c = await request(d, { path: '/c', method: 'POST', headers: [], body: chunks('x', 'yz') as unknown as string })
+    assert.equal(c.body, 'echo:xyz')
+    assert.deepEqual(seen, [
+      'GET /a?q=1 host=example.test te=- cl=- x=1 body=',
+      'POST /b host=h te=- cl=5 x=- body=hello',
+      `POST /c host=${origin.host} te=chunked cl=- x=- body=xyz`,
+    ])
+    assert.equal(connections, 1, 'one keep-alive connection carried all three')
+  })
+
+  it('answers HEAD and 204 without waiting for a body', async (t) => {
+    const server = http.createServer((req, res) => {
+      if (req.url === '/204') {
+        res.writeHead(204)
+        return res.end()
+      }
+      res.writeHead(200, { 'content-length': '10' })
+      res.end(req.method === 'HEAD' ? undefined : '0123456789')
+    })
+    const d = dispatcher(t, await listen(t, server))
+    const head = await request(d, { method: 'HEAD' })
+    assert.equal(head.status, 200)
+    assert.equal(head.body, '')
+    assert.equal((await request(d, { path: '/204' })).status, 204)
+    assert.equal((await request(d, {})).body, '0123456789')
+  })
+
+  it('holds requests beyond maxConnections until a connection is free', async (t) => {
+    let connections = 0
+    const server = http.createServer((_req, res) => setTimeout(() => res.end('ok'), 50))
+    server.on('connection', () => connections++)
+    const d = dispatcher(t, await listen(t, server), { maxConnections: 2 })
+    const all = Promise.all([1, 2, 3, 4, 5].map(() => request(d, {})))
+    assert.equal(d.stats.pending, 3)
+    const results = await all
+    assert.deepEqual(results.map((r) => r.body), ['ok', 'ok', 'ok', 'ok', 'ok'])
+    assert.equal(connections, 2)
+    assert.equal(d.stats.pending, 0)
+  })
+
+  it('sends a request again on a fresh connection when a reused one closes before any response byte', async (t) => {
+    // A backend that answers the first request on a connection and closes it silently at the second:
+    // what a backend closing an idle keep-alive socket looks like to the request that reused it.
+    let connections = 0
+    const server = net.createServer((socket) => {
+      connections++
+      let requests = 0
+      socket.on('data', (data: Buffer) => {
+        const heads = data.toString('latin1').split('\r\n\r\n').length - 1
+        for (let i = 0; i < heads; i++) {
+          if (++requests === 2) return void socket.destroy()
+          socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok')
+        }
+      })
+    })
+    const d = dispatcher(t, await listen(t, server))
+    assert.equal((await request(d, {})).body, 'ok')
+    const second = await request(d, { path: '/again' })
+    assert.equal(second.error, undefined)
+    assert.equal(second.body, 'ok')
+    assert.equal(connections, 2)
+  })
+
+  it('retries a stale connection only once: a fresh connection that fails is an error', async (t) => {
+    let requests = 0
+    const server = net.createServer((socket) => {
+      socket.on('data', () => {
+        if (++requests === 1) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok')
+        else socket.destroy()
+      })
+    })
+    const d = dispatcher(t, await listen(t, server))
+    assert.equal((await request(d, {})).body, 'ok')
+    assert.equal((await request(d, {})).error, 'UND_ERR_SOCKET')
+    assert.equal(requests, 3, 'the reused connection, then one fresh one')
+    // A request with a body already read from the client is never sent twice.
+    assert.equal((await request(d, { method: 'POST', body: chunks('a') as unknown as string })).error, 'UND_ERR_SOCKET')
+  })
+
+  it('reports connect refusals, header timeouts and malformed responses with undici codes', async (t) => {
+    const closed = net.createServer()
+    const refusedAt = await listen(t, closed)
+    closed.close()
+    await new Promise((r) => setTimeout(r, 20))
+    assert.equal((await request(dispatcher(t, refusedAt), {})).error, 'ECONNREFUSED')
+
+    const silent = net.createServer(() => undefined)
+    const slow = dispatcher(t, await listen(t, silent), { headersMs: 100 })
+    assert.equal((await request(slow, {})).error, 'UND_ERR_HEADERS_TIMEOUT')
+
+    const garbage = net.createServer((s) => s.once('data', () => s.write('HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\nab')))
+    const bad = dispatcher(t, await listen(t, garbage))
+    assert.equal((await request(bad, {})).error, 'UND_ERR_INVALID_RESPONSE')
+  })
+
+  it('times out a response body that stops, and closes idle connections after idleMs', async (t) => {
+    let sockets = 0
+    let open = 0
+    const server = net.createServer((s) => {
+      sockets++
+      open++
+      s.on('close', () => open--)
+      s.on('data', (d: Buffer) => {
+        if (d.toString().startsWith('GET /stall')) s.write('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc')
+        else s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok')
+      })
+    })
+    const d = dispatcher(t, await listen(t, server), { bodyMs: 100, idleMs: 100 })
+    const stalled = await request(d, { path: '/stall' })
+    assert.equal(stalled.error, 'UND_ERR_BODY_TIMEOUT')
+    assert.equal(stalled.body, 'abc')
+    assert.equal((await request(d, {})).body, 'ok')
+    for (let i = 0; i < 100 && (open > 0 || d.stats.connected > 0); i++) await new Promise((r) => setTimeout(r, 20))
+    assert.equal(open, 0, 'the idle connection was closed')
+    assert.equal(d.stats.connected, 0)
+    assert.equal(sockets, 2)
+  })
+
+  it('stops reading the backend while the handler is full, and resumes when told', async (t) => {
+    const big = Buffer.alloc(4 * 1024 * 1024, 'x')
+    const server = http.createServer((_req, res) => res.end(big))
+    const d = dispatcher(t, await listen(t, server))
+    let paused = 0
+    const r = await request(d, {}, (_chunk, resume) => {
+      paused++
+      setTimeout(resume, 1)
+      return false
+    })
+    assert.equal(r.body.length, big.length)
+    assert.ok(paused > 1)
+  })
+})
