@@ -21,7 +21,7 @@ import { hostname } from 'node:os'
 import { createServer as createNetServer } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { ActiveHealthChecker, UpstreamPool, type UpstreamPoolOptions } from './upstream/index.js'
-import { ClientAddressResolver, Router, type ProxyContext, type ProxyRuntime } from './proxy/index.js'
+import { ClientAddressResolver, Router, isFastPathEnabled, type ProxyContext, type ProxyRuntime } from './proxy/index.js'
 import { chooseHttp1Listener, createHttpServer, createRedirectServer, createTlsServer, describeHttp1Listener, drainServer, type PlainServer } from './server/index.js'
 import { Fleet, IpcCounter, WorkerSupervisor, isWorkerMessage, type PrimaryMessage, type WorkerApp, type WorkerMessage } from './cluster/index.js'
 import { circuitChannel, FailureThrottle, type CircuitEvent } from './core/index.js'
@@ -46,12 +46,14 @@ export interface ProxyContextExtras {
  */
 export function buildProxyContext(config: LbConfig, send: (msg: WorkerMessage) => void = () => undefined, extras: ProxyContextExtras = {}): ProxyContext {
   const pools = new Map<string, UpstreamPool>()
+  // Read per build, so a reload picks up nothing new here: the environment is the process's.
+  const fastPath = isFastPathEnabled()
   const onLocalEjection: UpstreamPoolOptions['onLocalEjection'] = (pool, change) =>
     send({ type: 'lb:ejection', pool, id: change.id, ejected: change.ejected, durationMs: change.durationMs })
   for (const pool of Object.values(config.pools)) {
     const before = extras.previous?.pools.get(pool.name)
     const same = before !== undefined && JSON.stringify(before.config) === JSON.stringify(pool)
-    pools.set(pool.name, same ? before : new UpstreamPool(pool, { onLocalEjection, sequence: extras.sequence }))
+    pools.set(pool.name, same ? before : new UpstreamPool(pool, { onLocalEjection, sequence: extras.sequence, fastPath }))
   }
   const limiters = new Map<string, { limiter: RouteRateLimiter; policyHeader: string }>()
   const tokens = extras.tokens ?? new InProcessTokenSource(new RateLimitAuthority())

@@ -54,6 +54,8 @@ export interface RequestEvent {
   error: string
   /** Decision trace, only for requests that asked for one with the admin token. */
   decision?: string | undefined
+  /** Which code carried the last try to its backend (`fast`: own HTTP/1.1 connections; `general`: undici); undefined when none was sent. */
+  forwardPath?: 'fast' | 'general' | undefined
 }
 export interface UpstreamErrorEvent {
   pool: string

@@ -73,6 +73,9 @@ export class WorkerMetrics {
   private readonly duration: CellHistogram
   private readonly upstreamDuration: CellHistogram
   private readonly bytesReceived: CellCounter
+  private readonly paths: CellCounter
+  private readonly fastCell: CounterCell
+  private readonly generalCell: CounterCell
   private readonly bytesSent: CellCounter
   private readonly upstreamErrors: Counter<'pool' | 'endpoint' | 'kind'>
   private readonly retries: Counter<'pool' | 'reason'>
@@ -105,6 +108,13 @@ export class WorkerMetrics {
       this.registry,
       DURATION_BUCKETS_SECONDS,
     )
+    this.paths = new CellCounter(
+      'lb_requests_path_total',
+      'Proxied requests by the path their last try took to the backend: fast (own HTTP/1.1 connections) or general (undici); requests answered by the balancer itself are not counted.',
+      this.registry,
+    )
+    this.fastCell = this.paths.cell({ path: 'fast' })
+    this.generalCell = this.paths.cell({ path: 'general' })
     this.bytesReceived = new CellCounter('lb_bytes_received_total', 'Request body bytes received from clients, by pool.', this.registry)
     this.bytesSent = new CellCounter('lb_bytes_sent_total', 'Response body bytes sent to clients, by pool.', this.registry)
     const listeners = options.listeners ?? (() => [])
@@ -226,6 +236,7 @@ export class WorkerMetrics {
     cells.bytesIn.value += e.bytesIn
     cells.bytesOut.value += e.bytesOut
     if (e.error === 'LB_ERR_RATE_LIMITED') this.rateLimited.inc({ route: e.route })
+    if (e.forwardPath !== undefined) (e.forwardPath === 'fast' ? this.fastCell : this.generalCell).value++
   }
 
   private requestChild(pool: string, endpoint: string, method: string, status: number): CounterCell {

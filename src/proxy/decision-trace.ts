@@ -17,12 +17,14 @@ export function isDebugAuthorized(presented: string, token: string | undefined):
  * Why the balancer chose what it chose for one request (issue 5: decision trace): the algorithm,
  * the endpoints it could not use and why (unhealthy, ejected, draining, circuit open, tried
  * already), and each try with its outcome. Built only for requests that present the admin token in
- * `x-lb-debug`, so it costs nothing on every other request.
+ * `x-lb-debug`, so it costs nothing on every other request. The path the last try took to its
+ * backend comes last (`; path=fast`).
  */
 export class DecisionTrace {
   private algorithm = ''
   private skipped = ''
   private readonly tries: string[] = []
+  private path = ''
 
   /** Records the pool's view before the first pick. */
   observePool(pool: UpstreamPool): void {
@@ -45,13 +47,19 @@ export class DecisionTrace {
     return this.tries.push(`${endpoint}${ex}`) - 1
   }
 
+  /** The path the latest try took to its backend (`fast` or `general`, see `fast-path.ts`). */
+  setPath(path: string): void {
+    this.path = path
+  }
+
   /** Outcome of try `index`: a status or an error kind. */
   setOutcome(index: number, outcome: string): void {
     if (this.tries[index] !== undefined && !this.tries[index].includes('->')) this.tries[index] += ` -> ${outcome}`
   }
 
-  /** The header value: `algorithm=p2c; skipped=a(unhealthy),b(draining); tries=c -> 503, d excluding c -> 200`. */
+  /** The header value: `algorithm=p2c; skipped=a(unhealthy),b(draining); tries=c -> 503, d excluding c -> 200; path=fast`. */
   toString(): string {
-    return `algorithm=${this.algorithm}; skipped=${this.skipped === '' ? 'none' : this.skipped}; tries=${this.tries.length === 0 ? 'none' : this.tries.join(', ')}`
+    const path = this.path === '' ? '' : `; path=${this.path}`
+    return `algorithm=${this.algorithm}; skipped=${this.skipped === '' ? 'none' : this.skipped}; tries=${this.tries.length === 0 ? 'none' : this.tries.join(', ')}${path}`
   }
 }

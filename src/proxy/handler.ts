@@ -17,6 +17,7 @@ import { toOriginForm } from './origin-form.js'
 import { stickyCookie } from './sticky-cookie.js'
 import { noteRelayedBytes } from './relay-memory.js'
 import { DECISION_HEADER, DecisionTrace, isDebugAuthorized } from './decision-trace.js'
+import { chooseForwardPath, type ForwardPath } from './fast-path.js'
 import { rateLimitHeaders, rateLimitKey, type RouteRateLimiter } from '../ratelimit/index.js'
 
 /** What the request handler needs from the rest of the worker. Swapped whole on reload. */
@@ -104,6 +105,8 @@ class Exchange implements AttemptOwner {
   pin: string | undefined
   /** `RateLimit-Policy` / `RateLimit` (and `Retry-After` when refused) for the response. */
   rateLimitHeaders: string[] | undefined
+  /** The path the last try took (see `fast-path.ts`); undefined when no try was sent. */
+  forwardPath: ForwardPath | undefined
 
   constructor(
     private readonly runtime: ProxyRuntime,
@@ -210,8 +213,11 @@ class Exchange implements AttemptOwner {
     }
     const perTry = pool.config.retries.perTryTimeoutMs
     if (perTry > 0) opts.headersTimeout = perTry
+    const path = chooseForwardPath(this.req, lease)
+    this.forwardPath = path
+    this.trace?.setPath(path)
     lease.sentAt = performance.now()
-    lease.dispatcher.dispatch(opts, attempt)
+    ;(path === 'fast' ? (lease.fastDispatcher as Dispatcher) : lease.dispatcher).dispatch(opts, attempt)
   }
 
   /**
@@ -386,6 +392,7 @@ class Exchange implements AttemptOwner {
       retries: this.tries > 0 ? this.tries - 1 : 0,
       error,
       decision: this.trace?.toString(),
+      forwardPath: this.forwardPath,
     }
   }
 }

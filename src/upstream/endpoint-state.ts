@@ -14,6 +14,11 @@ export interface EndpointState {
   /** Identity and configured weight; replaced (never mutated) when an operator re-weights it. */
   endpoint: Endpoint
   readonly dispatcher: Dispatcher
+  /**
+   * The fast path's own HTTP/1.1 connections (`upstream/h1/`), for plain `http://` endpoints of an
+   * `http1` pool while the fast path is on; undefined otherwise. Both dispatchers share the breaker.
+   */
+  readonly fastDispatcher?: Dispatcher | undefined
   readonly stats: EndpointStats
   /** Tries sent here that have no response byte yet (leases between admission and first byte). */
   readonly waiting: Set<WaitingTry>

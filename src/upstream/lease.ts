@@ -55,6 +55,11 @@ export class Lease implements WaitingTry {
     return this.state.dispatcher
   }
 
+  /** The endpoint's own HTTP/1.1 connections (fast path), when it has them. */
+  get fastDispatcher(): Dispatcher | undefined {
+    return this.state.fastDispatcher
+  }
+
   /** True until the first response byte (or the end): the try may still be cancelled and sent elsewhere. */
   get isWaiting(): boolean {
     return !this.ended && this.state.waiting.has(this)

@@ -10,6 +10,7 @@ import { OutlierDetector, type EjectionChange } from './health/index.js'
 import { Lease, type LeaseGrantor, type TryOutcome } from './lease.js'
 import { computeReadySets } from './ready-set.js'
 import { Http2Dispatcher } from './h2-dispatcher.js'
+import { Http1Dispatcher, loadResponseParser } from './h1/index.js'
 import { RetryBudget } from './retry.js'
 import { stickyTag } from './sticky.js'
 import { UpstreamTls } from './upstream-tls.js'
@@ -20,6 +21,8 @@ export interface UpstreamPoolOptions {
   random?: () => number
   /** Builds the keep-alive connection pool of one endpoint (default: an undici Pool). */
   createDispatcher?: (url: URL, config: PoolConfig) => Dispatcher
+  /** Give plain http:// HTTP/1.1 endpoints own connections for the fast path (default false). */
+  fastPath?: boolean
   /** Global round robin: the shared sequence of a pool (numbers leased in blocks), if any. */
   sequence?: (pool: string) => (() => number | undefined) | undefined
   /** A passive-check ejection decided here (source 'local'), for the primary to spread to other workers. */
@@ -245,6 +248,7 @@ export class UpstreamPool implements LeaseGrantor {
     state.breaker.dispose()
     this.rebuild()
     state.dispatcher.close().catch(() => undefined)
+    state.fastDispatcher?.close().catch(() => undefined)
     return true
   }
 
@@ -276,7 +280,7 @@ export class UpstreamPool implements LeaseGrantor {
     clearTimeout(this.rampTimer)
     this.outliers?.close()
     for (const s of this.states.values()) s.breaker.dispose()
-    await Promise.all([...this.states.values()].map((s) => s.dispatcher.close().catch(() => undefined)))
+    await Promise.all([...this.states.values()].flatMap((s) => (s.fastDispatcher === undefined ? [s.dispatcher] : [s.dispatcher, s.fastDispatcher]).map((d) => d.close().catch(() => undefined))))
   }
 
   private upstreamTls(): UpstreamTls {
@@ -296,7 +300,7 @@ export class UpstreamPool implements LeaseGrantor {
     const breaker = state.breaker
     const maxPending = this.config.circuitBreaker.maxPending
     // undici's stats object is built on read: consult it only when the limit is set.
-    if (maxPending > 0 && (state.dispatcher as UndiciPool).stats.pending >= maxPending) return false
+    if (maxPending > 0 && pendingOf(state) >= maxPending) return false
     if (!breaker.allowRequest()) return false
     if (breaker.tryAcquire()) return true
     breaker.onAbandoned()
@@ -323,6 +327,7 @@ export class UpstreamPool implements LeaseGrantor {
     this.states.set(backend.id, {
       endpoint,
       dispatcher: this.createDispatcher(url, this.config),
+      fastDispatcher: this.options.fastPath === true ? createFastDispatcher(url, this.config) : undefined,
       stats: new EndpointStats(),
       waiting: new Set(),
       breaker,
@@ -356,6 +361,32 @@ export class UpstreamPool implements LeaseGrantor {
       this.rampTimer.unref()
     }
   }
+}
+
+/** Requests waiting for a connection to the endpoint, on either dispatcher. */
+function pendingOf(state: EndpointState): number {
+  const fast = state.fastDispatcher === undefined ? 0 : (state.fastDispatcher as unknown as Http1Dispatcher).stats.pending
+  return (state.dispatcher as UndiciPool).stats.pending + fast
+}
+
+/**
+ * The fast path's own connections to a plain http:// endpoint of an HTTP/1.1 pool, with the pool's limits
+ * and timeouts; undefined for other endpoints or when Node's parser binding is missing.
+ */
+function createFastDispatcher(url: URL, config: PoolConfig): Dispatcher | undefined {
+  if (url.protocol !== 'http:' || (config.protocol !== undefined && config.protocol !== 'http1')) return undefined
+  const parser = loadResponseParser()
+  if (parser === undefined) return undefined
+  const t = config.timeouts
+  const h1 = new Http1Dispatcher(url, parser, {
+    connectMs: t.connectMs,
+    headersMs: t.headersMs,
+    bodyMs: t.bodyMs,
+    idleMs: t.idleMs,
+    maxConnections: connectionLimit(config) ?? 0,
+  })
+  // It implements the part of Dispatcher the proxy calls (dispatch, close, stats.pending).
+  return h1 as unknown as Dispatcher
 }
 
 /** The per-endpoint connection cap: the smaller of the pool's and the breaker's (0 = unlimited). */

@@ -175,6 +175,7 @@ export class H1Connection {
     if (ret instanceof Error) this.destroy(codedError(`invalid response: ${(ret as Error & { code?: string }).code ?? ret.message}`, 'UND_ERR_INVALID_RESPONSE', ret))
   }
 
+  /** Head fields beyond llhttp's first 32, or (once the head is done) the trailer fields of a chunked body. */
   private readonly onHeaders = (headers: string[]): void => {
     for (const h of headers) this.partial.push(h)
   }
@@ -203,6 +204,7 @@ export class H1Connection {
     }
     this.disarm()
     this.headersDone = true
+    this.partial = []
     this.keepAlive = keepAlive
     const resume = (): void => {
       if (!this.socket.destroyed) this.socket.resume()
@@ -225,9 +227,11 @@ export class H1Connection {
     this.socket.setTimeout(0)
     this.handler = undefined
     this.opts = undefined
+    const trailers = this.partial
+    this.partial = []
     // A response that ended before its request did leaves the backend reading a body nobody sends.
     const reusable = this.keepAlive && this.requestSent && !this.closed
-    handler.onComplete?.([])
+    handler.onComplete?.(trailers)
     if (reusable && !this.socket.destroyed) {
       this.socket.resume()
       this.owner.idle(this)
