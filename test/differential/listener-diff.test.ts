@@ -29,3 +29,24 @@ test(`own and node:http listeners answer ${STREAMS} seeded random pipelined stre
     backend.close()
   }
 })
+
+test(`the fast path (own listener, own upstream connections) and node:http + undici answer ${STREAMS} seeded streams identically`, async () => {
+  const backend = await startLoggingBackend()
+  const fast = await startListener('fast', backend.url)
+  const node = await startListener('node', backend.url)
+  try {
+    const differences: string[] = []
+    for (let i = 0; i < STREAMS; i++) {
+      const stream = makeStream(SEED + 1, i)
+      if ((await compareStream(fast.port, node.port, backend, stream)) === undefined) continue
+      const diff = await compareStream(fast.port, node.port, backend, stream)
+      if (diff !== undefined) differences.push(`stream ${SEED + 1}/${i}: ${diff}`)
+    }
+    if (differences.length > 0) console.log(differences.join("\n=====\n"))
+    assert.deepEqual(differences.slice(0, 3), [], `${differences.length} of ${STREAMS} streams differ`)
+  } finally {
+    await fast.close()
+    await node.close()
+    backend.close()
+  }
+})

@@ -189,11 +189,17 @@ export async function startLoggingBackend(): Promise<{ url: string; log: Backend
   }
 }
 
-/** A balancer on the given listener over `backendUrl`: `/r/` is routed, the rest is 404. */
-export async function startListener(mode: 'own' | 'node', backendUrl: string): Promise<InProcessProxy> {
+/**
+ * A balancer on the given listener over `backendUrl`: `/r/` is routed, the rest is 404. `own` and `node`
+ * forward through undici (`LB_FAST_PATH=off`), so that they differ in the listener only; `fast` is the own
+ * listener with the fast path (own upstream HTTP/1.1 connections), compared against `node` (node:http + undici).
+ */
+export async function startListener(mode: 'own' | 'node' | 'fast', backendUrl: string): Promise<InProcessProxy> {
   const before = process.env.LB_HTTP1_SERVER
+  const beforeFast = process.env.LB_FAST_PATH
   if (mode === 'node') process.env.LB_HTTP1_SERVER = 'node'
   else delete process.env.LB_HTTP1_SERVER
+  process.env.LB_FAST_PATH = mode === 'fast' ? 'on' : 'off'
   try {
     return await startProxy(
       poolConfig([backendUrl], {
@@ -204,6 +210,8 @@ export async function startListener(mode: 'own' | 'node', backendUrl: string): P
   } finally {
     if (before === undefined) delete process.env.LB_HTTP1_SERVER
     else process.env.LB_HTTP1_SERVER = before
+    if (beforeFast === undefined) delete process.env.LB_FAST_PATH
+    else process.env.LB_FAST_PATH = beforeFast
   }
 }
 

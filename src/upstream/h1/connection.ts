@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net'
 import type { Dispatcher } from 'undici'
 import type { ResponseParser, ResponseParserClass } from './response-parser.js'
-import { requestHead } from './request-head.js'
+import { requestHead, type RequestHead } from './request-head.js'
 
 /** Timeouts of one upstream connection, in ms (0 = none). */
 export interface H1Timeouts {
@@ -59,6 +59,8 @@ export class H1Connection {
   private bodyStarted = false
   private skipBody = false
   private done = true
+  /** The request asked for the connection's close (`connection: close` sent). */
+  private closeAfter = false
   private closed = false
   private timer: NodeJS.Timeout | undefined
 
@@ -102,23 +104,25 @@ export class H1Connection {
     handler.onConnect?.((err?: Error) => this.abort(err ?? codedError('request aborted', 'UND_ERR_ABORTED')))
     if (this.done) return // aborted at once
     const body = opts.body
-    const hasBody = body !== null && body !== undefined && body !== ''
-    const path = opts.path
-    const { head, chunked } = requestHead(opts.method, path, (opts.headers as string[] | null | undefined) ?? [], this.authority, hasBody)
+    const r = requestHead(opts.method, opts.path, (opts.headers as string[] | null | undefined) ?? [], this.authority)
+    this.closeAfter = r.close
     if (this.connected) this.armHeaders()
-    if (!hasBody) {
-      this.socket.write(head)
+    // Framed as undici frames it (client-h1.js writeH1): a length of 0 is sent only for methods that expect a body.
+    if (body === null || body === undefined || body === '') {
+      this.socket.write(`${r.head}${r.expectsPayload ? 'content-length: 0\r\n' : ''}\r\n`, 'latin1')
       this.requestSent = true
       return
     }
-    if (typeof body === 'string' || Buffer.isBuffer(body) || body instanceof Uint8Array) {
-      this.socket.write(head)
-      this.socket.write(body)
+    if (typeof body === 'string' || isBytes(body)) {
+      const bytes = typeof body === 'string' ? Buffer.from(body) : body
+      this.socket.cork()
+      this.socket.write(`${r.head}content-length: ${bytes.byteLength}\r\n\r\n`, 'latin1')
+      this.socket.write(bytes)
+      this.socket.uncork()
       this.requestSent = true
       return
     }
-    this.socket.write(head)
-    void this.writeBody(body as unknown as AsyncIterable<Buffer>, chunked)
+    void this.writeBody(body as unknown as AsyncIterable<Buffer>, r)
   }
 
   /** Closes an idle connection. */
@@ -138,18 +142,30 @@ export class H1Connection {
     if (ms > 0) this.arm(ms, () => this.close())
   }
 
-  private async writeBody(body: AsyncIterable<Buffer>, chunked: boolean): Promise<void> {
+  /**
+   * Streams a body pulled from the client as the socket drains. As undici does, the head goes out with
+   * the first body bytes: `content-length` when the client declared one, else chunked framing.
+   */
+  private async writeBody(body: AsyncIterable<Buffer>, r: RequestHead): Promise<void> {
     const socket = this.socket
+    const length = r.contentLength === 0 && !r.expectsPayload ? null : r.contentLength
+    let written = 0
     try {
       for await (const chunk of body) {
         if (this.done || socket.destroyed) return
         this.bodyStarted = true
         if (chunk.length === 0) continue
-        const ok = chunked ? (socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1'), socket.write(chunk), socket.write('\r\n', 'latin1')) : socket.write(chunk)
+        socket.cork()
+        if (written === 0) socket.write(length === null ? `${r.head}transfer-encoding: chunked\r\n` : `${r.head}content-length: ${length}\r\n\r\n`, 'latin1')
+        if (length === null) socket.write(`\r\n${chunk.length.toString(16)}\r\n`, 'latin1')
+        const ok = socket.write(chunk)
+        socket.uncork()
+        written += chunk.length
         if (!ok) await drained(socket)
       }
       if (this.done || socket.destroyed) return
-      if (chunked) socket.write('0\r\n\r\n', 'latin1')
+      if (written === 0) socket.write(`${r.head}${r.expectsPayload ? 'content-length: 0\r\n' : ''}\r\n`, 'latin1')
+      else if (length === null) socket.write('\r\n0\r\n\r\n', 'latin1')
       this.requestSent = true
     } catch (err) {
       // The body failed (client gone, size limit): the backend has half a request; this connection is spent.
@@ -230,7 +246,7 @@ export class H1Connection {
     const trailers = this.partial
     this.partial = []
     // A response that ended before its request did leaves the backend reading a body nobody sends.
-    const reusable = this.keepAlive && this.requestSent && !this.closed
+    const reusable = this.keepAlive && this.requestSent && !this.closed && !this.closeAfter
     handler.onComplete?.(trailers)
     if (reusable && !this.socket.destroyed) {
       this.socket.resume()
@@ -300,6 +316,10 @@ export class H1Connection {
     clearTimeout(this.timer)
     this.timer = undefined
   }
+}
+
+function isBytes(body: unknown): body is Uint8Array {
+  return body instanceof Uint8Array
 }
 
 function latin1(s: string): Buffer {

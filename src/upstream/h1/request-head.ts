@@ -1,34 +1,41 @@
 /**
- * Serializes a request head for an HTTP/1.1 upstream connection from what the proxy dispatches (method,
- * origin-form path, flat name/value list). The proxy has already dropped the client's hop-by-hop fields
- * and set `content-length` when the client sent one; without it a streamed body goes out chunked.
+ * Serializes a request for an HTTP/1.1 upstream connection from what the proxy dispatches (method,
+ * origin-form path, flat name/value list), byte for byte as undici writes it, so that a backend sees the
+ * same request on either path: `host` first (the client's, else the endpoint's authority), then
+ * `connection`, then the fields in order, then the framing (`content-length` or chunked) last. The proxy
+ * has already dropped the client's hop-by-hop fields and passes `content-length` when the client sent one.
  */
-export interface RequestFraming {
-  /** The head, ending with the blank line. */
-  head: Buffer
-  /** The body is sent with chunked framing (no Content-Length was given). */
-  chunked: boolean
+export interface RequestHead {
+  /** Request line and fields, without framing and without the blank line. */
+  head: string
+  /** The request's declared length (its `content-length`), or null. */
+  contentLength: number | null
+  /** `connection: close` was sent: the connection is not reused (HEAD, as undici does). */
+  close: boolean
+  /** A method whose semantics anticipate a body (undici sends `content-length: 0` for an empty one). */
+  expectsPayload: boolean
 }
 
-/** Fields a request head must not carry upstream: the connection's own, set here. */
-const CONNECTION_FIELDS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'upgrade', 'te'])
-
-/** `hasBody`: a body will follow (streamed); false for none or an empty one. */
-export function requestHead(method: string, path: string, headers: readonly string[], hostFallback: string, hasBody: boolean): RequestFraming {
-  let s = `${method} ${path} HTTP/1.1\r\n`
-  let hasHost = false
-  let hasLength = false
+export function requestHead(method: string, path: string, headers: readonly string[], authority: string): RequestHead {
+  let host = ''
+  let fields = ''
+  let contentLength: number | null = null
   for (let i = 0; i + 1 < headers.length; i += 2) {
     const name = headers[i] as string
-    const lower = name.length <= 17 ? name.toLowerCase() : ''
-    if (lower === 'host') hasHost = true
-    else if (lower === 'content-length') hasLength = true
-    else if (CONNECTION_FIELDS.has(lower)) continue
-    s += `${name}: ${headers[i + 1] as string}\r\n`
+    const value = headers[i + 1] as string
+    if (name.length === 4 && name.toLowerCase() === 'host') {
+      host = value
+      continue
+    }
+    if (name.length === 14 && name.toLowerCase() === 'content-length') {
+      contentLength = Number(value)
+      continue
+    }
+    fields += `${name}: ${value}\r\n`
   }
-  if (!hasHost) s = `${method} ${path} HTTP/1.1\r\nhost: ${hostFallback}\r\n${s.slice(s.indexOf('\r\n') + 2)}`
-  const chunked = hasBody && !hasLength
-  if (chunked) s += 'transfer-encoding: chunked\r\n'
-  s += 'connection: keep-alive\r\n\r\n'
-  return { head: Buffer.from(s, 'latin1'), chunked }
+  // Close after a HEAD, as undici does: a misbehaving server may send a body after all.
+  const close = method === 'HEAD'
+  const head = `${method} ${path} HTTP/1.1\r\nhost: ${host === '' ? authority : host}\r\nconnection: ${close ? 'close' : 'keep-alive'}\r\n${fields}`
+  const expectsPayload = method === 'PUT' || method === 'POST' || method === 'PATCH' || method === 'QUERY' || method === 'PROPFIND' || method === 'PROPPATCH'
+  return { head, contentLength, close, expectsPayload }
 }
