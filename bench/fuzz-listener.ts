@@ -1,5 +1,6 @@
-// `npm run fuzz:listener [-- --streams 100000 --seed 1 --concurrency 16 --max-seconds 0 --out bench/FUZZ-LISTENER.md]`
-// The long differential run of the HTTP/1.1 listeners (own vs node:http): seeded random pipelined streams
+// `npm run fuzz:listener [-- --mode listener|fast --against node|own --streams 100000 --seed 1 --concurrency 16 --max-seconds 0 --out FILE]`
+// The long differential run of the HTTP/1.1 listeners (own vs node:http; `--mode fast`: the fast path vs
+// node:http + undici): seeded random pipelined streams
 // through both balancers to one logging backend (test/differential/listener-diff.ts has the streams and
 // the deliberate differences). Prints progress and a summary; writes the summary to --out.
 import { writeFileSync } from 'node:fs'
@@ -10,18 +11,24 @@ function arg(name: string, fallback: number | string): string {
   return i >= 0 && process.argv[i + 1] !== undefined ? (process.argv[i + 1] as string) : String(fallback)
 }
 
+/** `listener`: own listener vs node:http (both through undici); `fast`: the fast path vs node:http + undici. */
+const mode = arg('mode', 'listener')
+if (mode !== 'listener' && mode !== 'fast') throw new Error(`--mode: expected listener or fast, got ${mode}`)
+/** What the first balancer is compared with: `node` (node:http + undici, default) or `own` (own listener + undici: the upstream side alone). */
+const against = arg('against', 'node')
+if (against !== 'node' && against !== 'own') throw new Error(`--against: expected node or own, got ${against}`)
 const streams = Number(arg('streams', 100_000))
 const seed = Number(arg('seed', 1))
 const concurrency = Number(arg('concurrency', 16))
-const out = arg('out', 'bench/FUZZ-LISTENER.md')
+const out = arg('out', mode === 'fast' ? 'bench/FUZZ-FAST-PATH.md' : 'bench/FUZZ-LISTENER.md')
 /** Stop starting new streams after this many seconds (0 = run all); the summary says how many ran. */
 const maxSeconds = Number(arg('max-seconds', 0))
 /** Only these stream numbers (comma-separated), to re-check differences found before. */
 const only = arg('only', '') === '' ? undefined : arg('only', '').split(',').map(Number)
 
 const backend = await startLoggingBackend()
-const own = await startListener('own', backend.url)
-const node = await startListener('node', backend.url)
+const own = await startListener(mode === 'fast' ? 'fast' : 'own', backend.url)
+const node = await startListener(against === 'own' ? 'own' : 'node', backend.url)
 const started = Date.now()
 const differences: string[] = []
 const kinds = new Map<string, number>()
@@ -61,10 +68,10 @@ await node.close()
 backend.close()
 
 const lines = [
-  '# Differential run of the HTTP/1.1 listeners (own vs node:http)',
+  mode === 'fast' ? `# Differential run of the fast path (own listener, own upstream HTTP/1.1 connections) vs ${against === 'own' ? 'the own listener + undici' : 'node:http + undici'}` : '# Differential run of the HTTP/1.1 listeners (own vs node:http)',
   '',
   `Last run: ${new Date().toISOString()}, Node ${process.version}, seed ${seed}, ${concurrency} streams at a time.`,
-  'Command: `npm run fuzz:listener` (bench/fuzz-listener.ts; streams and normalisation in test/differential/listener-diff.ts).',
+  `Command: \`npm run fuzz:listener${mode === 'fast' ? ' -- --mode fast' : ''}\` (bench/fuzz-listener.ts; streams and normalisation in test/differential/listener-diff.ts).`,
   '',
   '| streams | requests | differing streams (twice) | differing once, then equal (timing) | duration |',
   '|---:|---:|---:|---:|---:|',

@@ -87,6 +87,7 @@ export class H1Connection {
     this.socket.on('end', this.onEnd)
     this.socket.on('error', this.onError)
     this.socket.on('close', this.onClose)
+    this.socket.on('timeout', this.onBodyTimeout)
   }
 
   /** Sends one request; the handler hears about it as it would from undici. */
@@ -227,7 +228,7 @@ export class H1Connection {
     }
     if (handler.onHeaders?.(status, raw.map(latin1), resume, '') === false) this.socket.pause()
     const bodyMs = this.owner.timeouts.bodyMs
-    if (bodyMs > 0 && !this.done) this.socket.setTimeout(bodyMs, this.onBodyTimeout)
+    if (bodyMs > 0 && !this.done) this.socket.setTimeout(bodyMs)
     return this.skipBody || status === 204 || status === 304 ? SKIP_BODY : 0
   }
 
@@ -257,7 +258,9 @@ export class H1Connection {
     }
   }
 
+  /** The socket's inactivity timer, armed only while a response body is read. */
   private readonly onBodyTimeout = (): void => {
+    if (this.done || !this.headersDone) return
     const ms = this.owner.timeouts.bodyMs
     this.destroy(codedError(`no response body bytes for ${ms} ms`, 'UND_ERR_BODY_TIMEOUT'))
   }
