@@ -150,12 +150,19 @@ export class H1Connection {
   private async writeBody(body: AsyncIterable<Buffer>, r: RequestHead): Promise<void> {
     const socket = this.socket
     const length = r.contentLength === 0 && !r.expectsPayload ? null : r.contentLength
+    // Pulled by hand, not with for-await: leaving a for-await calls `return()` on the body, which would
+    // end it for a retry that reads on from the same client request.
+    const iterator = body[Symbol.asyncIterator]()
+    this.bodyStarted = true // from the first pull on, the request cannot be sent again from here
     let written = 0
     try {
-      for await (const chunk of body) {
+      for (;;) {
+        const next = await iterator.next()
         if (this.done || socket.destroyed) return
-        this.bodyStarted = true
+        if (next.done === true) break
+        const chunk = next.value
         if (chunk.length === 0) continue
+        if (length !== null && written + chunk.length > length) throw codedError('request body longer than its content-length', 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH')
         socket.cork()
         if (written === 0) socket.write(length === null ? `${r.head}transfer-encoding: chunked\r\n` : `${r.head}content-length: ${length}\r\n\r\n`, 'latin1')
         if (length === null) socket.write(`\r\n${chunk.length.toString(16)}\r\n`, 'latin1')
@@ -165,6 +172,9 @@ export class H1Connection {
         if (!ok) await drained(socket)
       }
       if (this.done || socket.destroyed) return
+      // A body that ended short of its declared length is never completed upstream: the backend would
+      // run a request the client did not send (an empty POST in place of one with a body).
+      if (length !== null && written !== length) throw codedError('request body shorter than its content-length', 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH')
       if (written === 0) socket.write(`${r.head}${r.expectsPayload ? 'content-length: 0\r\n' : ''}\r\n`, 'latin1')
       else if (length === null) socket.write('\r\n0\r\n\r\n', 'latin1')
       this.requestSent = true

@@ -97,6 +97,30 @@ describe('Http1Dispatcher (own upstream HTTP/1.1 connections)', () => {
     assert.equal(connections, 1, 'one keep-alive connection carried all three')
   })
 
+  it('never completes upstream a request whose body ended short of its content-length', async (t) => {
+    // What a retry sees when an earlier try already read the client's body: an iterator that ends at once.
+    // Sent as a complete request (an empty POST), the backend would run what the client never sent.
+    const seen: string[] = []
+    const server = http.createServer((req, res) => {
+      let n = 0
+      req.on('data', (c: Buffer) => (n += c.length))
+      req.on('end', () => {
+        seen.push(`${req.method} ${req.url} ${n}`)
+        res.end('ok')
+      })
+    })
+    const d = dispatcher(t, await listen(t, server))
+    const empty = await request(d, { method: 'POST', path: '/empty', headers: ['content-length', '39'], body: chunks() as unknown as string })
+    assert.equal(empty.error, 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH')
+    const short = await request(d, { method: 'POST', path: '/short', headers: ['content-length', '39'], body: chunks('abc') as unknown as string })
+    assert.equal(short.error, 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH')
+    const long = await request(d, { method: 'PUT', path: '/long', headers: ['content-length', '2'], body: chunks('abc') as unknown as string })
+    assert.equal(long.error, 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH')
+    assert.equal((await request(d, { path: '/after' })).body, 'ok')
+    await new Promise((r) => setTimeout(r, 50))
+    assert.deepEqual(seen, ['GET /after 0'])
+  })
+
   it('answers HEAD and 204 without waiting for a body', async (t) => {
     const server = http.createServer((req, res) => {
       if (req.url === '/204') {
