@@ -61,6 +61,8 @@ export class H1Connection {
   private done = true
   /** The request asked for the connection's close (`connection: close` sent). */
   private closeAfter = false
+  /** A streamed body waiting for the connection to be established. */
+  private pendingBody: (() => void) | undefined
   private closed = false
   private timer: NodeJS.Timeout | undefined
 
@@ -123,7 +125,10 @@ export class H1Connection {
       this.requestSent = true
       return
     }
-    void this.writeBody(body as unknown as AsyncIterable<Buffer>, r)
+    // Not a byte of the body is pulled before the connection stands (as undici): a refused connection
+    // leaves the client's body whole for the retry elsewhere.
+    if (this.connected) void this.writeBody(body as unknown as AsyncIterable<Buffer>, r)
+    else this.pendingBody = () => void this.writeBody(body as unknown as AsyncIterable<Buffer>, r)
   }
 
   /** Closes an idle connection. */
@@ -188,7 +193,11 @@ export class H1Connection {
   private readonly onConnect = (): void => {
     this.connected = true
     this.disarm()
-    if (!this.done) this.armHeaders()
+    const body = this.pendingBody
+    this.pendingBody = undefined
+    if (this.done) return
+    this.armHeaders()
+    body?.()
   }
 
   private armHeaders(): void {
@@ -303,6 +312,7 @@ export class H1Connection {
   /** Ends the exchange in progress with `err`, or retries it on a fresh connection when it was stale. */
   private fail(err: Error): void {
     this.closed = true
+    this.pendingBody = undefined
     if (this.done) return
     this.done = true
     this.disarm()

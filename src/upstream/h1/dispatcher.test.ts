@@ -196,6 +196,15 @@ describe('Http1Dispatcher (own upstream HTTP/1.1 connections)', () => {
     closed.close()
     await new Promise((r) => setTimeout(r, 20))
     assert.equal((await request(dispatcher(t, refusedAt), {})).error, 'ECONNREFUSED')
+    // A refused connection reads nothing of the body: the client's body stays whole for a retry elsewhere.
+    let pulled = 0
+    const body = (async function* () {
+      pulled++
+      yield Buffer.from('abc')
+    })()
+    const posted = await request(dispatcher(t, refusedAt), { method: 'POST', headers: ['content-length', '3'], body: body as unknown as string })
+    assert.equal(posted.error, 'ECONNREFUSED')
+    assert.equal(pulled, 0)
 
     const silent = net.createServer(() => undefined)
     const slow = dispatcher(t, await listen(t, silent), { headersMs: 100 })
