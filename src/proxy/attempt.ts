@@ -90,7 +90,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
     if (this.abortRequested) abort(new Error('client closed the connection'))
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+  /** `rawHeaders`: Buffers from undici, strings from the fast path's own connections. */
+  onHeaders(statusCode: number, rawHeaders: (Buffer | string)[], resume: () => void): boolean {
     if (statusCode < 200) return true // 1xx informational: the final response follows
     this.lease.firstByte()
     this.status = statusCode

@@ -158,14 +158,15 @@ export function copyRequestHeaders(
 
 /**
  * Copies the end-to-end response headers from undici's raw list (Buffers) into a flat string list
- * for `res.writeHead`. Returns the list.
+ * for `res.writeHead`. Returns the list. The fast path's own connections hand over strings (llhttp
+ * gives them as strings): they are taken as they are.
  */
-export function copyResponseHeaders(raw: readonly Buffer[], remove: ReadonlySet<string> | undefined): string[] {
+export function copyResponseHeaders(raw: readonly (Buffer | string)[], remove: ReadonlySet<string> | undefined): string[] {
   const out: string[] = []
   let named: Set<string> | undefined
   for (let i = 0; i < raw.length; i += 2) {
-    const nameBytes = raw[i] as Buffer
-    const valueBytes = raw[i + 1] as Buffer
+    const nameBytes = raw[i] as Buffer | string
+    const valueBytes = raw[i + 1] as Buffer | string
     // Matched on the bytes: the hop-by-hop fields every keep-alive response carries (Connection,
     // Keep-Alive) are dropped without ever becoming strings.
     const known = knownName(nameBytes)
@@ -179,9 +180,9 @@ export function copyResponseHeaders(raw: readonly Buffer[], remove: ReadonlySet<
       continue
     }
     if (known !== undefined && HOP_BY_HOP.has(known)) continue
-    const name = nameBytes.toString('latin1')
+    const name = typeof nameBytes === 'string' ? nameBytes : nameBytes.toString('latin1')
     if (remove !== undefined && remove.has(known ?? name.toLowerCase())) continue
-    out.push(name, valueBytes.toString('latin1'))
+    out.push(name, typeof valueBytes === 'string' ? valueBytes : valueBytes.toString('latin1'))
   }
   if (named === undefined) return out
   // Rare: the backend named extra hop-by-hop headers; filter them out after the fact.
@@ -193,6 +194,6 @@ export function copyResponseHeaders(raw: readonly Buffer[], remove: ReadonlySet<
 }
 
 /** `Connection: keep-alive` or `close` (any case): names no other header, nothing to parse. */
-function isPlainConnectionValue(value: Buffer): boolean {
+function isPlainConnectionValue(value: Buffer | string): boolean {
   return (value.length === 10 && sameToken(value, 'keep-alive')) || (value.length === 5 && sameToken(value, 'close'))
 }

@@ -234,8 +234,10 @@ export class H1Connection {
     }
     const handler = this.handler
     if (handler === undefined || this.done) return PARSE_FAILED // a response nobody asked for
+    // Strings, as llhttp gives them: the proxy's attempt takes strings or undici's Buffers (no copy here).
+    const fields = raw as unknown as Buffer[]
     if (status < 200) {
-      handler.onHeaders?.(status, raw.map(latin1), noop, '')
+      handler.onHeaders?.(status, fields, noop, '')
       return 0
     }
     this.disarm()
@@ -245,7 +247,7 @@ export class H1Connection {
     const resume = (): void => {
       if (!this.socket.destroyed) this.socket.resume()
     }
-    if (handler.onHeaders?.(status, raw.map(latin1), resume, '') === false) this.socket.pause()
+    if (handler.onHeaders?.(status, fields, resume, '') === false) this.socket.pause()
     const bodyMs = this.owner.timeouts.bodyMs
     if (bodyMs > 0 && !this.done) this.socket.setTimeout(bodyMs)
     return this.skipBody || status === 204 || status === 304 ? SKIP_BODY : 0
@@ -343,10 +345,6 @@ export class H1Connection {
 
 function isBytes(body: unknown): body is Uint8Array {
   return body instanceof Uint8Array
-}
-
-function latin1(s: string): Buffer {
-  return Buffer.from(s, 'latin1')
 }
 
 function noop(): void {}
