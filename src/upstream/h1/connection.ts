@@ -61,6 +61,10 @@ export class H1Connection {
   private done = true
   /** The request asked for the connection's close (`connection: close` sent). */
   private closeAfter = false
+  /** The response ended and the connection may carry another request once the packet is read. */
+  private reusable = false
+  /** A message began while no request was waiting for one. */
+  private stray = false
   /** A streamed body waiting for the connection to be established. */
   private pendingBody: (() => void) | undefined
   private closed = false
@@ -76,6 +80,7 @@ export class H1Connection {
     const P = owner.parserClass
     const parser = new P()
     parser.initialize(P.RESPONSE, {}, owner.maxHeaderSize, 0)
+    parser[P.kOnMessageBegin] = this.onMessageBegin
     parser[P.kOnHeaders] = this.onHeaders
     parser[P.kOnHeadersComplete] = this.onHeadersComplete
     parser[P.kOnBody] = this.onBody
@@ -208,7 +213,20 @@ export class H1Connection {
   private readonly onData = (data: Buffer): void => {
     this.gotBytes = true
     const ret = this.parser.execute(data)
-    if (ret instanceof Error) this.destroy(codedError(`invalid response: ${(ret as Error & { code?: string }).code ?? ret.message}`, 'UND_ERR_INVALID_RESPONSE', ret))
+    if (ret instanceof Error) return this.destroy(codedError(`invalid response: ${(ret as Error & { code?: string }).code ?? ret.message}`, 'UND_ERR_INVALID_RESPONSE', ret))
+    // Back in the pool only once the whole packet was read: bytes after the end of the response (a second
+    // response nobody asked for) must never be taken as the answer to the next request sent here.
+    if (this.stray) return this.destroy(codedError('the backend sent bytes after its response', 'UND_ERR_INVALID_RESPONSE'))
+    if (!this.reusable) return
+    this.reusable = false
+    if (this.socket.destroyed) return
+    this.socket.resume()
+    this.owner.idle(this)
+  }
+
+  /** A message starting while no request waits for one: the backend sent more than it was asked for. */
+  private readonly onMessageBegin = (): void => {
+    if (this.done) this.stray = true
   }
 
   /** Head fields beyond llhttp's first 32, or (once the head is done) the trailer fields of a chunked body. */
@@ -270,10 +288,8 @@ export class H1Connection {
     // A response that ended before its request did leaves the backend reading a body nobody sends.
     const reusable = this.keepAlive && this.requestSent && !this.closed && !this.closeAfter
     handler.onComplete?.(trailers)
-    if (reusable && !this.socket.destroyed) {
-      this.socket.resume()
-      this.owner.idle(this)
-    } else {
+    if (reusable && !this.socket.destroyed) this.reusable = true // see onData
+    else {
       this.closed = true
       this.socket.destroy()
     }

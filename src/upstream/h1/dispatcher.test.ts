@@ -121,6 +121,24 @@ describe('Http1Dispatcher (own upstream HTTP/1.1 connections)', () => {
     assert.deepEqual(seen, ['GET /after 0'])
   })
 
+  it('never hands a response the backend sent unasked to the next request on the connection', async (t) => {
+    // A backend that answers its first request twice in one packet: the extra response must not become
+    // the answer to the request that waits for this connection (it gets a fresh connection instead).
+    let first = true
+    const server = net.createServer((socket) => {
+      socket.on('data', () => {
+        if (first) {
+          first = false
+          socket.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfirstHTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nstray')
+        } else socket.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfresh')
+      })
+    })
+    const d = dispatcher(t, await listen(t, server), { maxConnections: 1 })
+    const [a, b] = await Promise.all([request(d, { path: '/a' }), request(d, { path: '/b' })])
+    assert.equal(a.body, 'first')
+    assert.equal(b.body, 'fresh')
+  })
+
   it('answers HEAD and 204 without waiting for a body', async (t) => {
     const server = http.createServer((req, res) => {
       if (req.url === '/204') {

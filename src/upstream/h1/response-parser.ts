@@ -17,6 +17,7 @@ export interface ResponseParser {
 export interface ResponseParserClass {
   new (): ResponseParser
   readonly RESPONSE: number
+  readonly kOnMessageBegin: number
   readonly kOnHeaders: number
   readonly kOnHeadersComplete: number
   readonly kOnBody: number
@@ -33,7 +34,7 @@ export function loadResponseParser(): ResponseParserClass | undefined {
     const common = createRequire(import.meta.url)('_http_common') as { HTTPParser?: unknown }
     const P = common.HTTPParser as (ResponseParserClass & Record<string, unknown>) | undefined
     if (typeof P !== 'function') return undefined
-    for (const k of ['RESPONSE', 'kOnHeaders', 'kOnHeadersComplete', 'kOnBody', 'kOnMessageComplete']) if (typeof P[k] !== 'number') return undefined
+    for (const k of ['RESPONSE', 'kOnMessageBegin', 'kOnHeaders', 'kOnHeadersComplete', 'kOnBody', 'kOnMessageComplete']) if (typeof P[k] !== 'number') return undefined
     const proto = P.prototype as Record<string, unknown>
     for (const m of ['initialize', 'execute', 'finish', 'close']) if (typeof proto[m] !== 'function') return undefined
     cached = P
