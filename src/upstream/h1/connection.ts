@@ -1,7 +1,9 @@
 import { connect, type Socket } from 'node:net'
 import type { Dispatcher } from 'undici'
 import type { ResponseParser, ResponseParserClass } from './response-parser.js'
+import { codedError } from './errors.js'
 import { requestHead, type RequestHead } from './request-head.js'
+import { isBytes, streamBody, writeWhole } from './request-body.js'
 
 /** Timeouts of one upstream connection, in ms (0 = none). */
 export interface H1Timeouts {
@@ -25,13 +27,6 @@ export interface ConnectionOwner {
    * request again on a fresh connection. Returns true when it took the request over.
    */
   retryStale(conn: H1Connection, opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean
-}
-
-/** Error with a `code` the attempt classifier knows (the codes undici uses). */
-export function codedError(message: string, code: string, cause?: unknown): Error {
-  const err = new Error(message, cause === undefined ? undefined : { cause }) as Error & { code: string }
-  err.code = code
-  return err
 }
 
 const PARSE_FAILED = -1
@@ -115,25 +110,16 @@ export class H1Connection {
     const r = requestHead(opts.method, opts.path, (opts.headers as string[] | null | undefined) ?? [], this.authority)
     this.closeAfter = r.close
     if (this.connected) this.armHeaders()
-    // Framed as undici frames it (client-h1.js writeH1): a length of 0 is sent only for methods that expect a body.
-    if (body === null || body === undefined || body === '') {
-      this.socket.write(`${r.head}${r.expectsPayload ? 'content-length: 0\r\n' : ''}\r\n`, 'latin1')
-      this.requestSent = true
-      return
-    }
-    if (typeof body === 'string' || isBytes(body)) {
-      const bytes = typeof body === 'string' ? Buffer.from(body) : body
-      this.socket.cork()
-      this.socket.write(`${r.head}content-length: ${bytes.byteLength}\r\n\r\n`, 'latin1')
-      this.socket.write(bytes)
-      this.socket.uncork()
+    if (body === null || body === undefined || typeof body === 'string' || isBytes(body)) {
+      writeWhole(this.socket, r, body)
       this.requestSent = true
       return
     }
     // Not a byte of the body is pulled before the connection stands (as undici): a refused connection
     // leaves the client's body whole for the retry elsewhere.
-    if (this.connected) void this.writeBody(body as unknown as AsyncIterable<Buffer>, r)
-    else this.pendingBody = () => void this.writeBody(body as unknown as AsyncIterable<Buffer>, r)
+    const stream = body as unknown as AsyncIterable<Buffer>
+    if (this.connected) this.writeBody(stream, r)
+    else this.pendingBody = () => this.writeBody(stream, r)
   }
 
   /** Closes an idle connection. */
@@ -153,46 +139,18 @@ export class H1Connection {
     if (ms > 0) this.arm(ms, () => this.close())
   }
 
-  /**
-   * Streams a body pulled from the client as the socket drains. As undici does, the head goes out with
-   * the first body bytes: `content-length` when the client declared one, else chunked framing.
-   */
-  private async writeBody(body: AsyncIterable<Buffer>, r: RequestHead): Promise<void> {
-    const socket = this.socket
-    const length = r.contentLength === 0 && !r.expectsPayload ? null : r.contentLength
-    // Pulled by hand, not with for-await: leaving a for-await calls `return()` on the body, which would
-    // end it for a retry that reads on from the same client request.
-    const iterator = body[Symbol.asyncIterator]()
-    this.bodyStarted = true // from the first pull on, the request cannot be sent again from here
-    let written = 0
-    try {
-      for (;;) {
-        const next = await iterator.next()
-        if (this.done || socket.destroyed) return
-        if (next.done === true) break
-        const chunk = next.value
-        if (chunk.length === 0) continue
-        if (length !== null && written + chunk.length > length) throw codedError('request body longer than its content-length', 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH')
-        socket.cork()
-        if (written === 0) socket.write(length === null ? `${r.head}transfer-encoding: chunked\r\n` : `${r.head}content-length: ${length}\r\n\r\n`, 'latin1')
-        if (length === null) socket.write(`\r\n${chunk.length.toString(16)}\r\n`, 'latin1')
-        const ok = socket.write(chunk)
-        socket.uncork()
-        written += chunk.length
-        if (!ok) await drained(socket)
-      }
-      if (this.done || socket.destroyed) return
-      // A body that ended short of its declared length is never completed upstream: the backend would
-      // run a request the client did not send (an empty POST in place of one with a body).
-      if (length !== null && written !== length) throw codedError('request body shorter than its content-length', 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH')
-      if (written === 0) socket.write(`${r.head}${r.expectsPayload ? 'content-length: 0\r\n' : ''}\r\n`, 'latin1')
-      else if (length === null) socket.write('\r\n0\r\n\r\n', 'latin1')
-      this.requestSent = true
-    } catch (err) {
-      // The body failed (client gone, size limit): the backend has half a request; this connection is spent.
-      this.fail(err as Error)
-      socket.destroy()
-    }
+  private writeBody(body: AsyncIterable<Buffer>, r: RequestHead): void {
+    // From the first pull on, the request cannot be sent again from here (the body is the client's).
+    this.bodyStarted = true
+    void streamBody(this.socket, r, body, {
+      isDone: () => this.done,
+      sent: () => (this.requestSent = true),
+      failed: (err) => {
+        // The body failed (client gone, size limit, wrong length): the backend has half a request.
+        this.fail(err)
+        this.socket.destroy()
+      },
+    })
   }
 
   private readonly onConnect = (): void => {
@@ -359,20 +317,4 @@ export class H1Connection {
   }
 }
 
-function isBytes(body: unknown): body is Uint8Array {
-  return body instanceof Uint8Array
-}
-
 function noop(): void {}
-
-function drained(socket: Socket): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const go = (): void => {
-      socket.off('drain', go)
-      socket.off('close', go)
-      resolve()
-    }
-    socket.on('drain', go)
-    socket.on('close', go)
-  })
-}

@@ -12,7 +12,8 @@
  * of its body was read yet (the backend closed an idle socket as we reused it: it saw nothing).
  */
 import type { Dispatcher } from 'undici'
-import { codedError, H1Connection, type ConnectionOwner, type H1Timeouts } from './connection.js'
+import { H1Connection, type ConnectionOwner, type H1Timeouts } from './connection.js'
+import { codedError } from './errors.js'
 import type { ResponseParserClass } from './response-parser.js'
 
 /** Options of {@link Http1Dispatcher}; times in ms (0 = none). */
