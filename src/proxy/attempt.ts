@@ -1,6 +1,5 @@
-import type { Dispatcher } from 'undici'
 import { upstreamErrorChannel, type ErrorCode } from '../core/index.js'
-import type { EndpointState, Lease, TryOutcome, UpstreamPool } from '../upstream/index.js'
+import type { EndpointState, Http2DispatchHandler, Lease, TryOutcome, UpstreamPool } from '../upstream/index.js'
 import { copyResponseHeaders } from './headers.js'
 import { noteRelayedBytes } from './relay-memory.js'
 import type { ClientResponse } from './client-message.js'
@@ -36,8 +35,11 @@ export interface AttemptOwner {
   /** `trailers`: the backend's trailer fields as a flat name/value list (empty when none). */
   onResponseEnd(a: Attempt, trailers: readonly string[]): void
   onResponseAborted(a: Attempt, code: ErrorCode): void
-  /** Whether a response with this status should be dropped and the request retried. */
-  shouldRetryStatus(a: Attempt, status: number): boolean
+  /**
+   * Whether a response with this status should be dropped and the request retried; `grpcStatus`: the
+   * `grpc-status` of a gRPC trailers-only response.
+   */
+  shouldRetryStatus(a: Attempt, status: number, grpcStatus?: number): boolean
   /**
    * The endpoint left rotation while this try waits for its answer: true when the request may be
    * retried elsewhere (the retry is then granted and the try gets cancelled).
@@ -50,7 +52,7 @@ export interface AttemptOwner {
  * to the client with back-pressure (undici pauses the socket while `res.write` is full). It holds the
  * endpoint's lease; its end ends the lease (slot, in-flight count, breaker and passive verdict) once.
  */
-export class Attempt implements Dispatcher.DispatchHandler {
+export class Attempt implements Http2DispatchHandler {
   bodyStarted = false
   private abortFn: ((err: Error) => void) | undefined
   private settled = false
@@ -60,6 +62,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
   private abortRequested = false
   private cancelledForEndpointDown = false
   private resumeFn: (() => void) | undefined
+  /** The `grpc-status` of a trailers-only response, heard just before its headers. */
+  private trailersOnlyStatus: number | undefined
 
   constructor(
     private readonly owner: AttemptOwner,
@@ -90,11 +94,17 @@ export class Attempt implements Dispatcher.DispatchHandler {
     if (this.abortRequested) abort(new Error('client closed the connection'))
   }
 
+  onTrailersOnly(trailers: readonly string[]): void {
+    for (let i = 0; i + 1 < trailers.length; i += 2) {
+      if (trailers[i] === 'grpc-status') this.trailersOnlyStatus = Number(trailers[i + 1])
+    }
+  }
+
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true // 1xx informational: the final response follows
     this.lease.firstByte()
     this.status = statusCode
-    if (this.owner.shouldRetryStatus(this, statusCode)) {
+    if (this.owner.shouldRetryStatus(this, statusCode, this.trailersOnlyStatus)) {
       this.discardStatus = statusCode // read and drop the body, keeping the connection
       return true
     }

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { requestChannel, retryChannel, systemRandom, type ErrorCode, type FailureThrottle, type RequestEvent } from '../core/index.js'
 import type { ClientLimits } from '../config/index.js'
-import { backoffMs, classifyRetry, isReady, type RetryFailure, type UpstreamPool } from '../upstream/index.js'
+import { backoffMs, classifyGrpcRetry, classifyRetry, isReady, type Http2DispatchOptions, type RetryFailure, type UpstreamPool } from '../upstream/index.js'
 import { stripMapped, type ClientAddressResolver } from './client-address.js'
 import { isClosingAfterError, isGrpcContentType, sendError, sendGrpcError } from './error-response.js'
 import { appendForwardedHeaders, copyRequestHeaders, isValidRequestId, knownName } from './headers.js'
@@ -16,6 +16,7 @@ import { hashKeyFor } from './hash-key.js'
 import { toOriginForm } from './origin-form.js'
 import { stickyCookie } from './sticky-cookie.js'
 import { noteRelayedBytes } from './relay-memory.js'
+import { GRPC_REPLAY_MAX_BYTES, ReplayBuffer } from './grpc-replay.js'
 import { DECISION_HEADER, DecisionTrace, isDebugAuthorized } from './decision-trace.js'
 import { rateLimitHeaders, rateLimitKey, type RouteRateLimiter } from '../ratelimit/index.js'
 
@@ -100,6 +101,8 @@ class Exchange implements AttemptOwner {
   grpc = false
   /** The call's `grpc-timeout` deadline, when it set one. */
   grpcDeadline: NodeJS.Timeout | undefined
+  /** A gRPC call's request body, kept (while small) for a retry after UNAVAILABLE. */
+  replay: ReplayBuffer | undefined
   /** The client's sticky-session cookie value (cookie stickiness only). */
   pin: string | undefined
   /** `RateLimit-Policy` / `RateLimit` (and `Retry-After` when refused) for the response. */
@@ -130,6 +133,7 @@ class Exchange implements AttemptOwner {
     // gRPC runs over HTTP/2 only: HTTP/1.1 requests skip the scan.
     if (req.httpVersion === '2.0' && hasGrpcContentType(req.rawHeaders)) {
       this.grpc = true
+      this.replay = new ReplayBuffer(GRPC_REPLAY_MAX_BYTES)
       const timeoutMs = grpcTimeoutMs(req.rawHeaders)
       if (timeoutMs !== undefined) this.grpcDeadline = setTimeout(this.onGrpcDeadline, timeoutMs)
     }
@@ -200,13 +204,15 @@ class Exchange implements AttemptOwner {
     if (this.trace !== undefined) this.traceTry = this.trace.addTry(lease.endpoint.id, this.tried)
     const attempt = new Attempt(this, pool, lease)
     this.current = attempt
-    const opts: Dispatcher.DispatchOptions = {
+    const opts: Http2DispatchOptions = {
       path: this.target,
       method: this.method as Dispatcher.HttpMethod,
       headers: this.headers,
       // undici streams async iterables with back-pressure; its typings omit them.
       body: this.hasBody ? (bodyOf(this, attempt, this.ctx.limits.maxBodyBytes) as unknown as Readable) : this.contentLength === 0 ? '' : null,
       blocking: false,
+      // HTTP/2 backends get the client's trailers (gRPC metadata sent after the messages, say).
+      requestTrailers: this.hasBody ? () => this.req.trailers as Record<string, string> | undefined : undefined,
     }
     const perTry = pool.config.retries.perTryTimeoutMs
     if (perTry > 0) opts.headersTimeout = perTry
@@ -221,12 +227,13 @@ class Exchange implements AttemptOwner {
   private mayRetry(attempt: Attempt, failure: RetryFailure, connected: boolean, refused = false): boolean {
     const pool = this.pool as UpstreamPool
     if (this.tries >= pool.config.retries.attempts || this.clientGone) return false
-    const decision = classifyRetry(pool.config.retries.on, failure, {
+    // gRPC calls retry on UNAVAILABLE only, with their body replayed when it was kept whole.
+    const decision = (this.grpc ? classifyGrpcRetry : classifyRetry)(pool.config.retries.on, failure, {
       method: this.method,
       hasIdempotencyKey: this.idempotencyKey,
       connectionEstablished: connected,
       responseBytesSentToClient: this.res.headersSent,
-      requestBodyStarted: attempt.bodyStarted,
+      requestBodyStarted: attempt.bodyStarted && this.replay?.isReplayable !== true,
     })
     // Not rationed: a retry after a refused connection (it cost no backend anything), and one after a
     // failure that left its endpoint out of rotation (ejected, unhealthy). A backend killed under load
@@ -271,6 +278,7 @@ class Exchange implements AttemptOwner {
     if (attempt !== this.current || this.clientGone) return false
     this.upstreamMs = performance.now() - attempt.sentAt
     this.status = status
+    this.replay?.release()
     headers.push('x-request-id', this.requestId)
     if (this.rateLimitHeaders !== undefined) for (const h of this.rateLimitHeaders) headers.push(h)
     if (this.trace !== undefined) {
@@ -308,9 +316,10 @@ class Exchange implements AttemptOwner {
   }
 
   /** Whether a response with this status should be dropped and the request retried. */
-  shouldRetryStatus(attempt: Attempt, status: number): boolean {
-    if (attempt !== this.current || status < 500) return false
-    return this.mayRetry(attempt, { kind: 'status', status }, true)
+  shouldRetryStatus(attempt: Attempt, status: number, grpcStatus?: number): boolean {
+    if (attempt !== this.current || (status < 500 && grpcStatus === undefined)) return false
+    if (grpcStatus !== undefined && !this.grpc) return false
+    return this.mayRetry(attempt, grpcStatus === undefined ? { kind: 'status', status } : { kind: 'status', status, grpcStatus }, true)
   }
 
   /** The try's endpoint left rotation before it answered: grant a retry elsewhere if the request allows one. */
@@ -429,13 +438,24 @@ function forwardTrailers(res: ClientResponse, trailers: readonly string[]): void
  * the next one; `destroyOnReturn: false` keeps an abandoned try from destroying the client socket.
  */
 async function* bodyOf(ex: Exchange, attempt: Attempt, max: number | undefined): AsyncGenerator<Buffer> {
+  const replay = ex.replay
+  if (replay?.isReplayable === true) {
+    // A retried gRPC call: the client already sent all of it.
+    for (const chunk of replay.kept) {
+      attempt.bodyStarted = true
+      yield chunk
+    }
+    return
+  }
   for await (const chunk of ex.req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
     ex.bodyBytes += chunk.length
     noteRelayedBytes(chunk.length)
     attempt.bodyStarted = true
     if (max !== undefined && ex.bodyBytes > max) throw new BodyTooLargeError()
+    replay?.add(chunk)
     yield chunk
   }
+  replay?.end()
 }
 
 /** Thrown into the upstream request when a chunked body passes the configured limit. */

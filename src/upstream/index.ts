@@ -2,6 +2,7 @@ export { UpstreamPool, type UpstreamPoolOptions, type EndpointSnapshot } from '.
 export { Lease, type TryOutcome } from './lease.js'
 export { isReady, type EndpointState } from './endpoint-state.js'
 export { EndpointStats } from './endpoint-stats.js'
-export { classifyRetry, backoffMs, RetryBudget, type RetryFailure, type RetryDecision } from './retry.js'
+export { classifyRetry, classifyGrpcRetry, backoffMs, RetryBudget, type RetryFailure, type RetryDecision } from './retry.js'
+export type { Http2DispatchHandler, Http2DispatchOptions } from './h2-dispatcher.js'
 export { ActiveHealthChecker, type HealthChecker, type EjectionChange } from './health/index.js'
 export { CircuitBreaker, type CircuitState } from './breaker.js'
