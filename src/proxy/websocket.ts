@@ -12,6 +12,7 @@ import { ENCODED_SLASH_MESSAGE, resolveTarget } from './path-normalize.js'
 import type { ProxyRuntime } from './handler.js'
 import type { ClientRequest } from './client-message.js'
 import { hashKeyFor } from './hash-key.js'
+import { stickyCookie } from './sticky-cookie.js'
 import { toOriginForm } from './origin-form.js'
 import { rateLimitHeaders, rateLimitKey } from '../ratelimit/index.js'
 import { watchIdle } from './idle-watch.js'
@@ -71,9 +72,13 @@ export function createUpgradeHandler(runtime: ProxyRuntime, proto: 'http' | 'htt
     }
     appendForwardedHeaders(headers, facts, peer, proto, rid)
     if (route.requestHeaders !== undefined) for (const x of route.requestHeaders.append) headers.push(x)
-    const hashKey = pool.config.algorithm === 'consistent-hash' ? hashKeyFor(pool.config.hashOn, req.rawHeaders, clientIp) : undefined
+    // Sticky sessions as for plain requests: a WebSocket of a pinned client reaches its endpoint.
+    const sticky = pool.config.stickySession
+    let hashKey = sticky?.kind === 'header' ? hashKeyFor(sticky, req.rawHeaders, clientIp) : undefined
+    if (hashKey === undefined && pool.config.algorithm === 'consistent-hash') hashKey = hashKeyFor(pool.config.hashOn, req.rawHeaders, clientIp)
+    const pin = sticky?.kind === 'cookie' ? hashKeyFor(sticky, req.rawHeaders, clientIp) : undefined
     const target = rewritePath(route, route.stripPrefix === undefined && route.replacePath === undefined ? url.target : url.rewriteTarget)
-    const tunnel = new Tunnel(pool, socket, head, req.method ?? 'GET', target, headers, rid, hashKey, limitHeaders)
+    const tunnel = new Tunnel(pool, socket, head, req.method ?? 'GET', target, headers, rid, { hashKey, pin, secure: proto === 'https' }, limitHeaders)
     tunnel.connect()
   }
 }
@@ -91,14 +96,16 @@ class Tunnel {
     private readonly path: string,
     private readonly headers: string[],
     private readonly requestId: string,
-    private readonly hashKey: string | undefined,
+    /** `hashKey`: consistent hash or header stickiness; `pin`: the sticky cookie's value; `secure`: came over TLS. */
+    private readonly affinity: { hashKey: string | undefined; pin: string | undefined; secure: boolean },
     /** `RateLimit-Policy` / `RateLimit` name/value pairs for the answer, if the route is limited. */
     private readonly extraHeaders: readonly string[] | undefined,
   ) {}
 
   connect(): void {
     if (this.client.destroyed) return
-    const lease = this.pool.acquire({ exclude: this.tried, hashKey: this.hashKey })
+    const { hashKey, pin } = this.affinity
+    const lease = this.pool.acquire({ exclude: this.tried, hashKey, pin })
     if (lease === undefined) {
       const code: ErrorCode = this.tries > 0 ? 'LB_ERR_CONNECT' : this.pool.ready > 0 ? 'LB_ERR_OVERLOADED' : 'LB_ERR_NO_BACKEND'
       return writeRawError(this.client, code, this.requestId)
@@ -167,7 +174,7 @@ class Tunnel {
       if (lower === 'connection' || lower === 'transfer-encoding' || lower === 'keep-alive' || lower === 'upgrade') continue
       lines.push(`${raw[i]}: ${raw[i + 1]}`)
     }
-    this.pushExtraHeaders(lines)
+    this.pushExtraHeaders(lines, lease)
     lines.push(`X-Request-Id: ${this.requestId}`, 'Connection: close', '', '')
     this.client.write(lines.join('\r\n'))
     res.pipe(this.client)
@@ -186,7 +193,7 @@ class Tunnel {
     const lines = [`HTTP/1.1 101 ${res.statusMessage ?? 'Switching Protocols'}`]
     const raw = res.rawHeaders
     for (let i = 0; i < raw.length; i += 2) lines.push(`${raw[i]}: ${raw[i + 1]}`)
-    this.pushExtraHeaders(lines)
+    this.pushExtraHeaders(lines, lease)
     lines.push('', '')
     client.write(lines.join('\r\n'))
     if (upstreamHead.length > 0) client.write(upstreamHead)
@@ -214,7 +221,13 @@ class Tunnel {
     })
   }
 
-  private pushExtraHeaders(lines: string[]): void {
+  /** Rate-limit headers, and the sticky cookie when the session is new or moved to another endpoint. */
+  private pushExtraHeaders(lines: string[], lease: Lease): void {
+    const sticky = this.pool.config.stickySession
+    if (sticky?.kind === 'cookie') {
+      const tag = this.pool.stickyTag(lease.endpoint.id)
+      if (tag !== undefined && tag !== this.affinity.pin) lines.push(`Set-Cookie: ${stickyCookie(sticky, tag, this.affinity.secure)}`)
+    }
     const extra = this.extraHeaders
     if (extra === undefined) return
     for (let i = 0; i + 1 < extra.length; i += 2) lines.push(`${extra[i]}: ${extra[i + 1]}`)
