@@ -87,7 +87,8 @@ const healthCheck = strictObject({
     healthyThreshold: h.healthyThreshold,
     unhealthyThreshold: h.unhealthyThreshold,
     jitter: h.jitter,
-    grpc: h.grpc,
+    // Absent rather than undefined when not configured: the resolved configuration lists only what is set.
+    ...(h.grpc === undefined ? {} : { grpc: h.grpc }),
   }))
   .describe('Active health checks, run once per balancer instance.')
 
