@@ -317,9 +317,10 @@ class Exchange implements AttemptOwner {
 
   /** Whether a response with this status should be dropped and the request retried. */
   shouldRetryStatus(attempt: Attempt, status: number, grpcStatus?: number): boolean {
-    if (attempt !== this.current || (status < 500 && grpcStatus === undefined)) return false
-    if (grpcStatus !== undefined && !this.grpc) return false
-    return this.mayRetry(attempt, grpcStatus === undefined ? { kind: 'status', status } : { kind: 'status', status, grpcStatus }, true)
+    // A grpc-status means something only to a gRPC call; other requests go by the HTTP status alone.
+    const callStatus = this.grpc ? grpcStatus : undefined
+    if (attempt !== this.current || (status < 500 && callStatus === undefined)) return false
+    return this.mayRetry(attempt, callStatus === undefined ? { kind: 'status', status } : { kind: 'status', status, grpcStatus: callStatus }, true)
   }
 
   /** The try's endpoint left rotation before it answered: grant a retry elsewhere if the request allows one. */
