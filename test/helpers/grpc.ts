@@ -152,10 +152,11 @@ export interface GrpcHealthBackend {
 }
 
 /**
- * Starts an h2c gRPC server implementing `grpc.health.v1.Health/Check` with grpc-js. Messages are
- * encoded here by hand (the one-field messages of the protocol), independently of the balancer's code.
+ * Starts a gRPC server implementing `grpc.health.v1.Health/Check` with grpc-js: h2c, or TLS with
+ * `credentials` (then `url` is https://). Messages are encoded here by hand (the one-field messages of the
+ * protocol), independently of the balancer's code.
  */
-export async function startGrpcHealthBackend(): Promise<GrpcHealthBackend> {
+export async function startGrpcHealthBackend(credentials = grpc.ServerCredentials.createInsecure()): Promise<GrpcHealthBackend> {
   const server = new grpc.Server()
   const state = { url: '', statuses: new Map<string, number>(), asked: [] as string[], close: () => server.forceShutdown() }
   const check: grpc.MethodDefinition<Buffer, Buffer> = {
@@ -174,8 +175,8 @@ export async function startGrpcHealthBackend(): Promise<GrpcHealthBackend> {
     },
   })
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)))
+    server.bindAsync('127.0.0.1:0', credentials, (err, p) => (err ? reject(err) : resolve(p)))
   })
-  state.url = `http://127.0.0.1:${port}`
+  state.url = `${credentials._isSecure() ? 'https' : 'http'}://127.0.0.1:${port}`
   return state
 }
