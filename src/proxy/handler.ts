@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import { requestChannel, retryChannel, systemRandom, type ErrorCode, type FailureThrottle, type RequestEvent } from '../core/index.js'
+import { requestChannel, type ErrorCode, type FailureThrottle, type RequestEvent } from '../core/index.js'
 import type { ClientLimits } from '../config/index.js'
-import { backoffMs, classifyRetry, isReady, type RetryFailure, type UpstreamPool } from '../upstream/index.js'
+import { isReady, RetryGate, type UpstreamPool } from '../upstream/index.js'
 import { stripMapped, type ClientAddressResolver } from './client-address.js'
 import { isClosingAfterError, isGrpcContentType, sendError, sendGrpcError } from './error-response.js'
 import { appendForwardedHeaders, copyRequestHeaders, isValidRequestId, knownName } from './headers.js'
@@ -91,7 +91,8 @@ class Exchange implements AttemptOwner {
   upstreamMs = -1
   lastEndpoint = ''
   status = 0
-  retriesGranted = 0
+  /** The request's retry policy and its share of the pool's retry budget (from the pick on). */
+  gate: RetryGate | undefined
   lastFailureCode: ErrorCode | undefined
   /** Present when the client asked for (and is allowed) a decision trace. */
   trace: DecisionTrace | undefined
@@ -164,7 +165,7 @@ class Exchange implements AttemptOwner {
         ctx.debugThrottle?.fail(this.clientIp)
       }
     }
-    pool.retryBudget.requestStarted()
+    this.gate = new RetryGate(pool, this.method, facts.idempotencyKey, this.requestId)
     this.contentLength = facts.contentLength
     this.idempotencyKey = facts.idempotencyKey
     this.hasBody = facts.chunked || facts.contentLength > 0
@@ -215,54 +216,44 @@ class Exchange implements AttemptOwner {
   }
 
   /**
-   * Whether a failed try may be retried: within `retries.attempts` tries, by the rules of
-   * `classifyRetry` (SPEC 3), and only when the pool's retry budget grants it.
+   * Whether a failed try may be retried: never once the client left; otherwise the request's
+   * {@link RetryGate} decides (attempts, safety rules, budget).
    */
-  private mayRetry(attempt: Attempt, failure: RetryFailure, connected: boolean, refused = false): boolean {
-    const pool = this.pool as UpstreamPool
-    if (this.tries >= pool.config.retries.attempts || this.clientGone) return false
-    const decision = classifyRetry(pool.config.retries.on, failure, {
-      method: this.method,
-      hasIdempotencyKey: this.idempotencyKey,
-      connectionEstablished: connected,
-      responseBytesSentToClient: this.res.headersSent,
-      requestBodyStarted: attempt.bodyStarted,
+  private mayRetry(attempt: Attempt, failure: AttemptFailure): boolean {
+    if (this.clientGone) return false
+    const decision = (this.gate as RetryGate).judge({
+      outcome: failure.outcome,
+      status: failure.status,
+      endpoint: attempt.state.endpoint.id,
+      tries: this.tries,
+      refused: failure.refused === true,
+      endpointReady: isReady(attempt.state),
+      responseStarted: this.res.headersSent,
+      bodyStarted: attempt.bodyStarted,
     })
-    // Not rationed: a retry after a refused connection (it cost no backend anything), and one after a
-    // failure that left its endpoint out of rotation (ejected, unhealthy). A backend killed under load
-    // fails everything it had in flight at once, more than the budget's share; none of it may be lost,
-    // and nothing new goes to it, so these retries are bounded by what it held: no storm to ration.
-    const unrationed = refused || !isReady(attempt.state)
-    if (!decision.retry || !pool.retryBudget.tryAcquireRetry(unrationed)) return false
-    this.retriesGranted++
-    if (retryChannel.hasSubscribers) {
-      retryChannel.publish({ pool: pool.name, endpoint: attempt.state.endpoint.id, reason: decision.reason, requestId: this.requestId })
-    }
-    return true
+    return decision?.retry === true
   }
 
   /** Schedules the next try: at once on another endpoint, after a jittered backoff on the same one. */
   private retry(attempt: Attempt): void {
     ;(this.tried ??= new Set()).add(attempt.state.endpoint.id)
-    const pool = this.pool as UpstreamPool
-    if (pool.ready > this.tried.size) return this.dispatch()
-    const r = pool.config.retries
+    const delayMs = (this.gate as RetryGate).delayMs(this.tries, (this.pool as UpstreamPool).ready > this.tried.size)
+    if (delayMs === 0) return this.dispatch()
     setTimeout(() => {
       if (!this.clientGone) this.dispatch()
-    }, backoffMs(this.tries, r.backoffBaseMs, r.backoffMaxMs, systemRandom))
+    }, delayMs)
   }
 
   /** Called by an Attempt that failed before any response byte reached the client. */
   onAttemptFailed(attempt: Attempt, failure: AttemptFailure): void {
     if (attempt !== this.current || this.finished) return
     this.lastFailureCode = failure.code
-    this.trace?.setOutcome(this.traceTry, failure.kind === 'status' ? `${failure.status ?? ''} (retried)` : failure.kind)
+    this.trace?.setOutcome(this.traceTry, failure.outcome === '5xx' ? `${failure.status ?? ''} (retried)` : failure.outcome)
     if (this.clientGone) return this.finish(499, 'LB_ERR_CLIENT_ABORTED')
     // A dropped 5xx was granted its retry when its headers arrived (shouldRetryStatus), a try cancelled
     // because its endpoint left rotation before it was cancelled (shouldCancelForEndpointDown).
-    if (failure.kind === 'status' || failure.kind === 'endpoint-down') return this.retry(attempt)
-    const retryable = failure.kind === 'connect' || failure.kind === 'reset' || failure.kind === 'timeout' || failure.kind === 'protocol' || failure.kind === 'tls'
-    if (retryable && this.mayRetry(attempt, toRetryFailure(failure), failure.kind !== 'connect' && failure.kind !== 'tls', failure.refused === true)) return this.retry(attempt)
+    if (failure.outcome === '5xx' || failure.outcome === 'endpoint-down') return this.retry(attempt)
+    if (this.mayRetry(attempt, failure)) return this.retry(attempt)
     this.fail(failure.code)
   }
 
@@ -310,7 +301,7 @@ class Exchange implements AttemptOwner {
   /** Whether a response with this status should be dropped and the request retried. */
   shouldRetryStatus(attempt: Attempt, status: number): boolean {
     if (attempt !== this.current || status < 500) return false
-    return this.mayRetry(attempt, { kind: 'status', status }, true)
+    return this.mayRetry(attempt, { code: 'LB_ERR_UPSTREAM_PROTOCOL', outcome: '5xx', status, bodyStarted: attempt.bodyStarted })
   }
 
   /** The try's endpoint left rotation before it answered: grant a retry elsewhere if the request allows one. */
@@ -318,7 +309,7 @@ class Exchange implements AttemptOwner {
     if (attempt !== this.current || this.finished) return false
     // Nowhere else to go (the endpoint already left the ready set): let the try wait for its answer.
     if ((this.pool as UpstreamPool).ready === 0) return false
-    return this.mayRetry(attempt, { kind: 'endpoint-down' }, true)
+    return this.mayRetry(attempt, { code: 'LB_ERR_UPSTREAM_TIMEOUT', outcome: 'endpoint-down', bodyStarted: attempt.bodyStarted })
   }
 
   /** Route-configured response header removals. */
@@ -359,11 +350,7 @@ class Exchange implements AttemptOwner {
     this.finished = true
     if (this.grpcDeadline !== undefined) clearTimeout(this.grpcDeadline)
     this.runtime.inFlight--
-    const pool = this.pool
-    if (pool !== undefined) {
-      pool.retryBudget.requestFinished()
-      for (; this.retriesGranted > 0; this.retriesGranted--) pool.retryBudget.releaseRetry()
-    }
+    this.gate?.close()
     if (requestChannel.hasSubscribers) requestChannel.publish(this.event(status, error))
   }
 
@@ -452,18 +439,4 @@ function incomingRequestId(raw: readonly string[]): string {
     }
   }
   return randomUUID()
-}
-
-function toRetryFailure(f: AttemptFailure): RetryFailure {
-  switch (f.kind) {
-    case 'connect':
-    case 'tls': // the handshake failed: the backend never saw the request
-      return { kind: 'connect' }
-    case 'timeout':
-      return { kind: 'timeout' }
-    case 'status':
-      return { kind: 'status', status: f.status ?? 502 }
-    default:
-      return { kind: 'reset' }
-  }
 }

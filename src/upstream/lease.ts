@@ -1,18 +1,12 @@
 import type { Dispatcher } from 'undici'
 import type { Endpoint } from '../core/index.js'
 import type { EndpointState, WaitingTry } from './endpoint-state.js'
-import type { OutlierFailureKind } from './health/index.js'
-
-/**
- * How one try ended, as passive checks and the breaker see it. `abandoned`: it ended without a verdict
- * on the backend (the client went away, the balancer cancelled it, a body limit was hit).
- */
-export type TryOutcome = 'success' | OutlierFailureKind | 'abandoned'
+import { verdictOf, type BackendVerdict, type TryOutcome } from './try-outcome.js'
 
 /** What a lease reports its verdict to: the pool that granted it. */
 export interface LeaseGrantor {
   /** Feeds the breaker and passive checks once per try. */
-  judge(state: EndpointState, outcome: TryOutcome): void
+  judge(state: EndpointState, verdict: BackendVerdict): void
   /** Frees the breaker's concurrency slot. */
   free(state: EndpointState): void
 }
@@ -75,7 +69,7 @@ export class Lease implements WaitingTry {
   report(outcome: TryOutcome): void {
     if (this.judged) return
     this.judged = true
-    this.grantor.judge(this.state, outcome)
+    this.grantor.judge(this.state, verdictOf(outcome))
   }
 
   /** Ends the try: reports `outcome` unless already reported, frees the slot and the in-flight count. Idempotent. */

@@ -7,7 +7,8 @@ import { CircuitBreaker } from './breaker.js'
 import { EndpointStats } from './endpoint-stats.js'
 import { isReady, type EndpointState } from './endpoint-state.js'
 import { OutlierDetector, type EjectionChange } from './health/index.js'
-import { Lease, type LeaseGrantor, type TryOutcome } from './lease.js'
+import { Lease, type LeaseGrantor } from './lease.js'
+import type { BackendVerdict } from './try-outcome.js'
 import { computeReadySets } from './ready-set.js'
 import { Http2Dispatcher } from './h2-dispatcher.js'
 import { RetryBudget } from './retry.js'
@@ -111,16 +112,16 @@ export class UpstreamPool implements LeaseGrantor {
   }
 
   /** Feeds one try's verdict to the breaker and the passive checks (called by {@link Lease}). */
-  judge(state: EndpointState, outcome: TryOutcome): void {
+  judge(state: EndpointState, verdict: BackendVerdict): void {
     const breaker = state.breaker
-    if (outcome === 'abandoned') {
+    if (verdict === 'abandoned') {
       breaker.onAbandoned()
       return
     }
-    breaker.onResult(outcome === 'success')
+    breaker.onResult(verdict === 'success')
     if (this.outliers === undefined) return
-    if (outcome === 'success') this.outliers.recordSuccess(state.endpoint.id)
-    else this.outliers.recordFailure(state.endpoint.id, outcome)
+    if (verdict === 'success') this.outliers.recordSuccess(state.endpoint.id)
+    else this.outliers.recordFailure(state.endpoint.id, verdict)
   }
 
   /** Frees one try's concurrency slot (called by {@link Lease}). */
