@@ -7,17 +7,15 @@ import { isReady, RetryGate, type UpstreamPool } from '../upstream/index.js'
 import { stripMapped, type ClientAddressResolver } from './client-address.js'
 import { isClosingAfterError, isGrpcContentType, sendError, sendGrpcError } from './error-response.js'
 import { appendForwardedHeaders, copyRequestHeaders, isValidRequestId, knownName } from './headers.js'
-import { checkRequest, type RequestHead } from './request-guard.js'
+import { readRequestHead, type RequestHead } from './request-head.js'
 import { rewritePath, type CompiledRoute, type Router } from './router.js'
-import { ENCODED_SLASH_MESSAGE, forwardTargetFor, matchPathFor, type PathPolicy } from './path-normalize.js'
+import { ENCODED_SLASH_MESSAGE, type PathPolicy } from './path-normalize.js'
 import { Attempt, type AttemptOwner, type AttemptFailure } from './attempt.js'
 import type { ClientRequest, ClientResponse } from './client-message.js'
-import { hashKeyFor } from './hash-key.js'
-import { toOriginForm } from './origin-form.js'
 import { stickyCookie } from './sticky-cookie.js'
 import { noteRelayedBytes } from './relay-memory.js'
 import { DECISION_HEADER, DecisionTrace, isDebugAuthorized } from './decision-trace.js'
-import { rateLimitHeaders, rateLimitKey, type RouteRateLimiter } from '../ratelimit/index.js'
+import { boundedRateLimitKey, rateLimitHeaders, type RouteRateLimiter } from '../ratelimit/index.js'
 
 /** What the request handler needs from the rest of the worker. Swapped whole on reload. */
 export interface ProxyContext {
@@ -51,20 +49,17 @@ export interface ProxyRuntime {
  * dispatch; nothing on this path awaits I/O other than the backend itself.
  */
 export function createRequestHandler(runtime: ProxyRuntime, proto: 'http' | 'https'): (req: ClientRequest, res: ClientResponse) => void {
-  // Reused for every request: filled by the guard and read right after it, with no await in between.
-  const head: RequestHead = { host: '' }
   return (req, res) => {
     // Pipelined behind a request refused with a close: left unanswered and unforwarded; the connection
     // closes once the refusal is written.
     if (isClosingAfterError(req.socket)) return
     const ctx = runtime.context
-    head.host = ''
-    const problem = checkRequest(req, ctx.limits, head)
-    if (problem !== undefined) {
-      sendError(res, problem, incomingRequestId(req.rawHeaders), undefined, undefined, req.socket)
+    const head = readRequestHead(req, ctx.limits, ctx.paths)
+    if (typeof head === 'string') {
+      sendError(res, head, incomingRequestId(req.rawHeaders), undefined, undefined, req.socket)
       return
     }
-    new Exchange(runtime, ctx, req, res, proto, head.host).start()
+    new Exchange(runtime, ctx, head, res, proto).start()
   }
 }
 
@@ -86,6 +81,7 @@ class Exchange implements AttemptOwner {
   tries = 0
   tried: Set<string> | undefined
   current: Attempt | undefined
+  readonly req: ClientRequest
   clientGone = false
   finished = false
   upstreamMs = -1
@@ -101,43 +97,39 @@ class Exchange implements AttemptOwner {
   grpc = false
   /** The call's `grpc-timeout` deadline, when it set one. */
   grpcDeadline: NodeJS.Timeout | undefined
-  /** The client's sticky-session cookie value (cookie stickiness only). */
-  pin: string | undefined
   /** `RateLimit-Policy` / `RateLimit` (and `Retry-After` when refused) for the response. */
   rateLimitHeaders: string[] | undefined
 
   constructor(
     private readonly runtime: ProxyRuntime,
     private readonly ctx: ProxyContext,
-    readonly req: ClientRequest,
+    readonly head: RequestHead,
     readonly res: ClientResponse,
     private readonly proto: 'http' | 'https',
-    readonly host: string,
   ) {
-    this.method = req.method ?? 'GET'
+    this.method = head.method
+    this.req = head.req
   }
 
   start(): void {
-    const { req, res, ctx } = this
+    const { req, res, ctx, head } = this
     this.runtime.inFlight++
     // `on`, not `once`: the response object ends with the request, and once's wrapper costs on every request.
     res.on('close', this.onClientClose)
-    const url = toOriginForm(req.url as string)
-    const q = url.indexOf('?')
-    const rawPath = q === -1 ? url : url.slice(0, q)
-    const path = matchPathFor(rawPath, ctx.paths)
-    const route = path === undefined ? undefined : ctx.router.match(this.method, this.host, path, req.rawHeaders)
+    const path = head.path
+    const route = path === undefined ? undefined : ctx.router.match(this.method, head.host, path, req.rawHeaders)
     this.route = route
-    // gRPC runs over HTTP/2 only: HTTP/1.1 requests skip the scan.
-    if (req.httpVersion === '2.0' && hasGrpcContentType(req.rawHeaders)) {
+    // gRPC runs over HTTP/2 only.
+    if (req.httpVersion === '2.0' && isGrpcContentType(head.contentType)) {
       this.grpc = true
-      const timeoutMs = grpcTimeoutMs(req.rawHeaders)
+      const timeoutMs = grpcTimeoutMs(head.grpcTimeout)
       if (timeoutMs !== undefined) this.grpcDeadline = setTimeout(this.onGrpcDeadline, timeoutMs)
     }
     const facts = copyRequestHeaders(req.rawHeaders, this.headers, route?.requestHeaders?.remove)
+    head.forwarding = facts
     this.requestId = facts.requestId !== '' ? facts.requestId : randomUUID()
     const peer = stripMapped(req.socket.remoteAddress ?? '')
-    this.clientIp = ctx.clientAddress.resolve(peer, facts.forwardedFor)
+    this.clientIp = head.clientIp = ctx.clientAddress.resolve(peer, facts.forwardedFor)
     if (path === undefined) return this.fail('LB_ERR_BAD_REQUEST', ENCODED_SLASH_MESSAGE)
     if (route === undefined) return this.fail('LB_ERR_NO_ROUTE')
     const pool = ctx.pools.get(route.pool)
@@ -145,7 +137,7 @@ class Exchange implements AttemptOwner {
     const limit = route.rateLimit === undefined ? undefined : ctx.limiters.get(route.name)
     if (limit !== undefined && route.rateLimit !== undefined) {
       // Synchronous: decided from tokens leased in the background, never an await per request.
-      const r = limit.limiter.check(rateLimitKey(route.rateLimit.key, req.rawHeaders, this.clientIp))
+      const r = limit.limiter.check(boundedRateLimitKey(head.key(route.rateLimit.key)))
       this.rateLimitHeaders = rateLimitHeaders(r, route.name, route.rateLimit, limit.policyHeader)
       if (!r.allowed) return this.fail('LB_ERR_RATE_LIMITED')
     }
@@ -172,7 +164,7 @@ class Exchange implements AttemptOwner {
     const max = ctx.limits.maxBodyBytes
     if (max !== undefined && facts.contentLength > max) return this.fail('LB_ERR_BODY_TOO_LARGE')
     const rewrites = route.stripPrefix !== undefined || route.replacePath !== undefined
-    this.target = rewritePath(route, forwardTargetFor(url, rawPath, path, ctx.paths, rewrites))
+    this.target = rewritePath(route, head.forwardTarget(rewrites))
     const h = this.headers
     appendForwardedHeaders(h, facts, peer, this.proto, this.requestId)
     if (facts.contentLength >= 0) h.push('content-length', String(facts.contentLength))
@@ -184,13 +176,10 @@ class Exchange implements AttemptOwner {
   /** Sends one try to the next endpoint, or answers at once when none can take it. */
   dispatch(): void {
     const pool = this.pool as UpstreamPool
-    const sticky = pool.config.stickySession
-    let hashKey = sticky?.kind === 'header' ? hashKeyFor(sticky, this.req.rawHeaders, this.clientIp) : undefined
-    if (hashKey === undefined && pool.config.algorithm === 'consistent-hash') hashKey = hashKeyFor(pool.config.hashOn, this.req.rawHeaders, this.clientIp)
-    if (sticky?.kind === 'cookie' && this.tries === 0) this.pin = hashKeyFor(sticky, this.req.rawHeaders, this.clientIp)
-    let lease = pool.acquire({ hashKey, exclude: this.tried, pin: this.pin })
+    const keyOf = this.head.keyOf
+    let lease = pool.acquire({ keyOf, exclude: this.tried })
     // A retry may reuse a tried endpoint only when no other one is ready (single-endpoint pools).
-    if (lease === undefined && this.tried !== undefined) lease = pool.acquire({ hashKey, pin: this.pin })
+    if (lease === undefined && this.tried !== undefined) lease = pool.acquire({ keyOf })
     if (lease === undefined) {
       if (this.tries > 0) return this.fail(this.lastFailureCode ?? 'LB_ERR_NO_BACKEND')
       // Ready endpoints exist but every one refused more work (breaker limits, half-open trials).
@@ -269,12 +258,10 @@ class Exchange implements AttemptOwner {
       headers.push(DECISION_HEADER, this.trace.toString())
     }
     if (this.ctx.via) headers.push('via', '1.1 lb')
+    // A new or moved session: (re)pin the client to the endpoint that answered.
+    const tag = attempt.lease.stickyTag
     const sticky = attempt.pool.config.stickySession
-    if (sticky?.kind === 'cookie') {
-      // A new or moved session: (re)pin the client to the endpoint that answered.
-      const tag = attempt.pool.stickyTag(attempt.state.endpoint.id)
-      if (tag !== undefined && tag !== this.pin) headers.push('set-cookie', stickyCookie(sticky, tag, this.proto === 'https'))
-    }
+    if (tag !== undefined && sticky?.kind === 'cookie') headers.push('set-cookie', stickyCookie(sticky, tag, this.proto === 'https'))
     const edits = this.route?.responseHeaders
     if (edits !== undefined) for (const x of edits.append) headers.push(x)
     if (this.runtime.shuttingDown) headers.push('connection', 'close')
@@ -360,7 +347,7 @@ class Exchange implements AttemptOwner {
       requestId: this.requestId,
       clientIp: this.clientIp,
       method: this.method,
-      host: this.host,
+      host: this.head.host,
       path: this.target || (req.url ?? ''),
       route: this.route?.name ?? '',
       pool: this.pool?.name ?? '',
@@ -377,25 +364,15 @@ class Exchange implements AttemptOwner {
   }
 }
 
-function hasGrpcContentType(raw: readonly string[]): boolean {
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    if ((raw[i] as string).toLowerCase() === 'content-type') return isGrpcContentType(raw[i + 1] as string)
-  }
-  return false
-}
-
 /** gRPC timeout units (grpc/doc/PROTOCOL-HTTP2.md) in ms. */
 const GRPC_TIMEOUT_UNIT_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 0.001, n: 0.000001 }
 
-/** The `grpc-timeout` of a call in ms (`100m`, `5S`: at most 8 digits and a unit), or undefined. */
-export function grpcTimeoutMs(raw: readonly string[]): number | undefined {
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    if ((raw[i] as string).toLowerCase() !== 'grpc-timeout') continue
-    const m = /^(\d{1,8})([HMSmun])$/.exec(raw[i + 1] as string)
-    if (m === null) return undefined
-    return Math.ceil(Number(m[1]) * (GRPC_TIMEOUT_UNIT_MS[m[2] as string] as number))
-  }
-  return undefined
+/** A `grpc-timeout` value in ms (`100m`, `5S`: at most 8 digits and a unit), or undefined ('' or malformed). */
+export function grpcTimeoutMs(value: string): number | undefined {
+  if (value === '') return undefined
+  const m = /^(\d{1,8})([HMSmun])$/.exec(value)
+  if (m === null) return undefined
+  return Math.ceil(Number(m[1]) * (GRPC_TIMEOUT_UNIT_MS[m[2] as string] as number))
 }
 
 /** Passes the backend's trailers (gRPC's `grpc-status`, `grpc-message`) on to the client. */

@@ -1,4 +1,4 @@
-export { UpstreamPool, type UpstreamPoolOptions, type EndpointSnapshot } from './pool.js'
+export { UpstreamPool, type UpstreamPoolOptions, type EndpointSnapshot, type AcquireContext } from './pool.js'
 export { Lease } from './lease.js'
 export { isUpstreamError, type TryOutcome, type UpstreamErrorKind } from './try-outcome.js'
 export { isReady, type EndpointState } from './endpoint-state.js'

@@ -34,6 +34,11 @@ export class Lease implements WaitingTry {
     private readonly grantor: LeaseGrantor,
     /** The endpoint's state; read-only for the holder. */
     readonly state: EndpointState,
+    /**
+     * Cookie stickiness: the endpoint's tag, when the client's cookie did not already name it (a new or
+     * moved session), for the response to (re)pin the client; otherwise undefined.
+     */
+    readonly stickyTag?: string | undefined,
   ) {
     state.stats.inFlight++
     state.waiting.add(this)

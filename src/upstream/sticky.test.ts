@@ -14,7 +14,7 @@ async function stickyPool(sticky: unknown): Promise<UpstreamPool> {
 
 /** Acquires with `pin` and ends the lease at once; the endpoint id, or undefined. */
 function pickWith(pool: UpstreamPool, pin: string | undefined, exclude?: ReadonlySet<string>): string | undefined {
-  const lease = pool.acquire({ pin, exclude })
+  const lease = pool.acquire({ keyOf: () => pin, exclude })
   if (lease === undefined) return undefined
   lease.end('success')
   return lease.endpoint.id
@@ -60,11 +60,11 @@ test('header stickiness hashes the key over the ready endpoints whatever the alg
   assert.equal(pool.stickyTag('a'), undefined)
   const owners = new Set<string>()
   for (let k = 0; k < 30; k++) {
-    const first = pool.acquire({ hashKey: `user-${k}` })
+    const first = pool.acquire({ keyOf: () => `user-${k}` })
     assert.ok(first !== undefined)
     first.end('success')
     for (let i = 0; i < 5; i++) {
-      const again = pool.acquire({ hashKey: `user-${k}` })
+      const again = pool.acquire({ keyOf: () => `user-${k}` })
       assert.equal(again?.endpoint.id, first.endpoint.id)
       again?.end('success')
     }
