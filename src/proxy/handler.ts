@@ -75,7 +75,6 @@ class Exchange implements AttemptOwner {
   pool: UpstreamPool | undefined
   hasBody = false
   contentLength = -1
-  idempotencyKey = false
   bodyBytes = 0
   bytesOut = 0
   tries = 0
@@ -126,7 +125,6 @@ class Exchange implements AttemptOwner {
       if (timeoutMs !== undefined) this.grpcDeadline = setTimeout(this.onGrpcDeadline, timeoutMs)
     }
     const facts = copyRequestHeaders(req.rawHeaders, this.headers, route?.requestHeaders?.remove)
-    head.forwarding = facts
     this.requestId = facts.requestId !== '' ? facts.requestId : randomUUID()
     const peer = stripMapped(req.socket.remoteAddress ?? '')
     this.clientIp = head.clientIp = ctx.clientAddress.resolve(peer, facts.forwardedFor)
@@ -159,7 +157,6 @@ class Exchange implements AttemptOwner {
     }
     this.gate = new RetryGate(pool, this.method, facts.idempotencyKey, this.requestId)
     this.contentLength = facts.contentLength
-    this.idempotencyKey = facts.idempotencyKey
     this.hasBody = facts.chunked || facts.contentLength > 0
     const max = ctx.limits.maxBodyBytes
     if (max !== undefined && facts.contentLength > max) return this.fail('LB_ERR_BODY_TOO_LARGE')

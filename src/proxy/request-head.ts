@@ -2,18 +2,17 @@ import type { ErrorCode, RequestKeySource } from '../core/index.js'
 import { requestKey } from '../core/index.js'
 import type { ClientLimits } from '../config/index.js'
 import type { ClientRequest } from './client-message.js'
-import type { RequestHeaderFacts } from './headers.js'
 import { checkRequest, type GuardedHead } from './request-guard.js'
 import { forwardTargetFor, matchPathFor, type PathPolicy } from './path-normalize.js'
 import { toOriginForm } from './origin-form.js'
 
 /**
  * Everything the balancer reads from a request's head, gathered once and read by the router, the rate
- * limiter, the pool (hash and sticky keys), the forwarding headers and the upgrade path, instead of each
- * scanning the raw headers again. The guard's pass fills it (Host, framing, Content-Type, `grpc-timeout`,
- * Upgrade); the copy of the forwarded headers adds {@link forwarding}, which depends on the route's
- * header removals and so comes after routing. Keys by source ({@link key}) are looked up on first use
- * and remembered.
+ * limiter, the pool (hash and sticky keys) and the upgrade path, instead of each scanning the raw headers
+ * again. The guard's pass fills it (Host, framing, Content-Type, `grpc-timeout`, Upgrade). The other pass
+ * over the headers is the copy of the forwarded ones (`copyRequestHeaders`, which also reports the request
+ * id, X-Forwarded-For and Content-Length): it depends on the route's header removals, so it comes after
+ * routing. Keys by source ({@link key}) are looked up on first use and remembered.
  */
 export class RequestHead implements GuardedHead {
   host = ''
@@ -21,8 +20,6 @@ export class RequestHead implements GuardedHead {
   contentType = ''
   grpcTimeout = ''
   upgrade = ''
-  /** What the copy of the forwarded headers found (request id, X-Forwarded-For, Content-Length, ...); set by the proxy after routing. */
-  forwarding: RequestHeaderFacts = NO_FACTS
   /** The client address, once the proxy resolved it (trusted proxies honoured); the `ip` key. */
   clientIp = ''
   /** The request method (`GET` when the listener gave none). */
@@ -79,8 +76,6 @@ export class RequestHead implements GuardedHead {
   /** {@link key} as a function value, for the pool's lease context. */
   readonly keyOf = (source: RequestKeySource): string | undefined => this.key(source)
 }
-
-const NO_FACTS: RequestHeaderFacts = Object.freeze({ host: '', forwardedFor: '', requestId: '', contentLength: -1, chunked: false, idempotencyKey: false, debug: '' })
 
 /**
  * Checks a request (see `checkRequest`) and reads its head in the same pass. Returns the head, or the

@@ -42,7 +42,6 @@ export function createUpgradeHandler(runtime: ProxyRuntime, proto: 'http' | 'htt
     if (route === undefined || pool === undefined) return writeRawError(socket, 'LB_ERR_NO_ROUTE', requestId)
     const headers: string[] = []
     const facts = copyRequestHeaders(req.rawHeaders, headers, route.requestHeaders?.remove, true)
-    head.forwarding = facts
     const peer = stripMapped(req.socket.remoteAddress ?? '')
     const rid = facts.requestId !== '' ? facts.requestId : requestId
     const clientIp = (head.clientIp = ctx.clientAddress.resolve(peer, facts.forwardedFor))
