@@ -6,14 +6,15 @@ import type { ClientLimits } from '../config/index.js'
 import { isReady, RetryGate, type UpstreamPool } from '../upstream/index.js'
 import { stripMapped, type ClientAddressResolver } from './client-address.js'
 import { isClosingAfterError, isGrpcContentType, sendError, sendGrpcError } from './error-response.js'
-import { appendForwardedHeaders, copyRequestHeaders, isValidRequestId, knownName } from './headers.js'
-import { readRequestHead, type RequestHead } from './request-head.js'
+import { appendForwardedHeaders, copyRequestHeaders } from './headers.js'
+import { incomingRequestId, readRequestHead, type RequestHead } from './request-head.js'
+import { forwardTrailers, grpcTimeoutMs } from './grpc-call.js'
+import { bodyOf } from './request-body.js'
 import { rewritePath, type CompiledRoute, type Router } from './router.js'
 import { ENCODED_SLASH_MESSAGE, type PathPolicy } from './path-normalize.js'
 import { Attempt, type AttemptOwner, type AttemptFailure } from './attempt.js'
 import type { ClientRequest, ClientResponse } from './client-message.js'
 import { stickyCookie } from './sticky-cookie.js'
-import { noteRelayedBytes } from './relay-memory.js'
 import { DECISION_HEADER, DecisionTrace, isDebugAuthorized } from './decision-trace.js'
 import { boundedRateLimitKey, rateLimitHeaders, type RouteRateLimiter } from '../ratelimit/index.js'
 
@@ -197,7 +198,7 @@ class Exchange implements AttemptOwner {
     }
     const perTry = pool.config.retries.perTryTimeoutMs
     if (perTry > 0) opts.headersTimeout = perTry
-    lease.sentAt = performance.now()
+    lease.sent()
     lease.dispatcher.dispatch(opts, attempt)
   }
 
@@ -359,58 +360,4 @@ class Exchange implements AttemptOwner {
       decision: this.trace?.toString(),
     }
   }
-}
-
-/** gRPC timeout units (grpc/doc/PROTOCOL-HTTP2.md) in ms. */
-const GRPC_TIMEOUT_UNIT_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 0.001, n: 0.000001 }
-
-/** A `grpc-timeout` value in ms (`100m`, `5S`: at most 8 digits and a unit), or undefined ('' or malformed). */
-export function grpcTimeoutMs(value: string): number | undefined {
-  if (value === '') return undefined
-  const m = /^(\d{1,8})([HMSmun])$/.exec(value)
-  if (m === null) return undefined
-  return Math.ceil(Number(m[1]) * (GRPC_TIMEOUT_UNIT_MS[m[2] as string] as number))
-}
-
-/** Passes the backend's trailers (gRPC's `grpc-status`, `grpc-message`) on to the client. */
-function forwardTrailers(res: ClientResponse, trailers: readonly string[]): void {
-  if (res.addTrailers === undefined) return
-  const fields: Record<string, string> = {}
-  for (let i = 0; i + 1 < trailers.length; i += 2) {
-    const name = (trailers[i] as string).toLowerCase()
-    const value = trailers[i + 1] as string
-    fields[name] = fields[name] === undefined ? value : `${fields[name]}, ${value}`
-  }
-  res.addTrailers(fields)
-}
-
-/**
- * The request body for one try, pulled from the client as the backend reads it (back-pressure both
- * ways). A fresh iterator per try: a try that failed before pulling a byte leaves the body intact for
- * the next one; `destroyOnReturn: false` keeps an abandoned try from destroying the client socket.
- */
-async function* bodyOf(ex: Exchange, attempt: Attempt, max: number | undefined): AsyncGenerator<Buffer> {
-  for await (const chunk of ex.req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
-    ex.bodyBytes += chunk.length
-    noteRelayedBytes(chunk.length)
-    attempt.bodyStarted = true
-    if (max !== undefined && ex.bodyBytes > max) throw new BodyTooLargeError()
-    yield chunk
-  }
-}
-
-/** Thrown into the upstream request when a chunked body passes the configured limit. */
-export class BodyTooLargeError extends Error {
-  readonly code = 'LB_ERR_BODY_TOO_LARGE'
-}
-
-function incomingRequestId(raw: readonly string[]): string {
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as string
-    if (name.length === 12 && knownName(name) === 'x-request-id') {
-      const v = raw[i + 1] as string
-      if (isValidRequestId(v)) return v
-    }
-  }
-  return randomUUID()
 }

@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto'
 import type { ErrorCode, RequestKeySource } from '../core/index.js'
 import { requestKey } from '../core/index.js'
 import type { ClientLimits } from '../config/index.js'
 import type { ClientRequest } from './client-message.js'
+import { isValidRequestId, knownName } from './headers.js'
 import { checkRequest, type GuardedHead } from './request-guard.js'
 import { forwardTargetFor, matchPathFor, type PathPolicy } from './path-normalize.js'
 import { toOriginForm } from './origin-form.js'
@@ -87,4 +89,19 @@ export function readRequestHead(req: ClientRequest, limits: ClientLimits, paths:
   if (problem !== undefined) return problem
   head.readTarget()
   return head
+}
+
+/**
+ * The client's `X-Request-Id` when valid, else a new one: for requests refused before their head was
+ * read (the guard's refusals), which still answer with an id.
+ */
+export function incomingRequestId(raw: readonly string[]): string {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    if (name.length === 12 && knownName(name) === 'x-request-id') {
+      const v = raw[i + 1] as string
+      if (isValidRequestId(v)) return v
+    }
+  }
+  return randomUUID()
 }

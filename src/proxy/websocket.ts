@@ -102,7 +102,7 @@ class Tunnel {
     this.tries++
     this.tried.add(lease.endpoint.id)
     const url = lease.endpoint.url
-    lease.sentAt = performance.now()
+    lease.sent()
     const upstream = httpRequest({
       host: url.hostname,
       port: url.port === '' ? 80 : Number(url.port),

@@ -23,8 +23,7 @@ export interface LeaseGrantor {
  * instead of waiting out a response timeout on a backend known to be gone.
  */
 export class Lease implements WaitingTry {
-  /** `performance.now()` when the try was sent (set by the owner; the latency sample starts here). */
-  sentAt = 0
+  private sentAtMs = 0
   /** Called (at most once) when the endpoint leaves rotation before this try got a response byte. */
   onEndpointDown: (() => void) | undefined
   private judged = false
@@ -42,6 +41,16 @@ export class Lease implements WaitingTry {
   ) {
     state.stats.inFlight++
     state.waiting.add(this)
+  }
+
+  /** The try is being sent now: the latency sample ({@link firstByte}) starts here. */
+  sent(): void {
+    this.sentAtMs = performance.now()
+  }
+
+  /** `performance.now()` when the try was sent (0 before {@link sent}). */
+  get sentAt(): number {
+    return this.sentAtMs
   }
 
   /** The endpoint this lease holds. */
@@ -64,7 +73,7 @@ export class Lease implements WaitingTry {
     if (this.ended) return
     this.state.waiting.delete(this)
     const now = performance.now()
-    this.state.stats.observeLatency(now - this.sentAt, now)
+    this.state.stats.observeLatency(now - this.sentAtMs, now)
   }
 
   /**
