@@ -90,10 +90,9 @@ export function applyHttp1Limits(server: Http2SecureServer, limits: ClientLimits
 /**
  * Closes idle sessions: a session with no open stream for `idleTimeoutMs` gets GOAWAY (graceful
  * `session.close()`); one with open streams (a long poll, a slow backend) is left alone and re-checked.
- * Returns the live sessions, for drain.
+ * Returns the live sessions (`sessions`, by default a new set), for drain.
  */
-export function trackSessions(server: Http2SecureServer, idleTimeoutMs: number): Set<Http2Session> {
-  const sessions = new Set<Http2Session>()
+export function trackSessions(server: Http2SecureServer, idleTimeoutMs: number, sessions = new Set<Http2Session>()): Set<Http2Session> {
   server.on('session', (session: Http2Session) => {
     sessions.add(session)
     let open = 0
