@@ -288,6 +288,18 @@ export function listenerConformance(kind: ListenerKind): void {
     })
   }
 
+  if (kind.protocol === 'http/1.1') {
+    withBalancer('a parse error in a pipeline is answered after the valid requests before it, then the connection closes', async (lb, backend) => {
+      const head = 'HTTP/1.1\r\nHost: conf.test\r\n'
+      const raw = `GET /slow ${head}\r\nGET /fast ${head}\r\nGET /bad ${head}Content-Length: x\r\n\r\n`
+      const { text, closed } = await rawExchange(kind, lb.port, raw)
+      assert.deepEqual(text.match(/HTTP\/1\.1 \d{3} [^\r]*/g), ['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK', 'HTTP/1.1 400 Bad Request'], text)
+      assert.match(text, /"url":"\/slow"[^]*"url":"\/fast"/)
+      assert.equal(closed, true)
+      assert.deepEqual(backend.seen.map((s) => s.url), ['/slow', '/fast'])
+    })
+  }
+
   withBalancer('drain: a request in flight finishes with 200, new connections are refused, drain resolves', async (lb, backend) => {
     const client = openClient(kind, lb.port)
     try {

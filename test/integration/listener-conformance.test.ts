@@ -1,7 +1,8 @@
 /**
  * One request/response contract (src/server/listener.suite.ts) over every listener kind the balancer
  * serves: plain HTTP/1.1 on its own code and on `node:http` (`LB_HTTP1_SERVER=node`), HTTP/1.1 over TLS,
- * HTTP/2 over TLS (`tls.http2`) and h2c on the plain port (`listen.h2c`).
+ * HTTP/2 over TLS (`tls.http2`), HTTP/1.1 clients of that HTTP/2 port (no ALPN `h2`), and h2c on the plain
+ * port (`listen.h2c`).
  */
 import { after, before } from 'node:test'
 import { execFile } from 'node:child_process'
@@ -49,6 +50,7 @@ const kinds: ListenerKind[] = [
   { name: 'plain HTTP/1.1 (node:http)', secure: false, protocol: 'http/1.1', start: (url) => start(url, {}, 'node') },
   { name: 'TLS HTTP/1.1', secure: true, protocol: 'http/1.1', start: (url) => startTls(url, false) },
   { name: 'TLS HTTP/2', secure: true, protocol: 'h2', start: (url) => startTls(url, true) },
+  { name: 'HTTP/1.1 on the TLS HTTP/2 port', secure: true, protocol: 'http/1.1', start: (url) => startTls(url, true) },
   { name: 'h2c', secure: false, protocol: 'h2', start: (url) => start(url, { listen: { h2c: true } }, 'own') },
 ]
 for (const kind of kinds) listenerConformance(kind)
