@@ -13,7 +13,7 @@ const SWEEP_MS = 100
  * that may already be on the wire, which is why Node's own `closeIdleConnections()` is not used.
  * `onEmpty` runs when no connection (transport socket) is left. Returns the function that stops it.
  */
-export function sweepIdleConnections(registry: ConnectionRegistry, onEmpty?: () => void): () => void {
+function sweepIdleConnections(registry: ConnectionRegistry, onEmpty?: () => void): () => void {
   const idleSince = new Map<Socket, number>()
   const sweeper = setInterval(() => {
     const now = performance.now()
