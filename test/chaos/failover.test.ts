@@ -174,10 +174,10 @@ test('all backends down: 100 requests get 503 with Retry-After at once; a backup
   const started = performance.now()
   const results = await Promise.all(Array.from({ length: 100 }, () => httpRequest(`${base}/x`, { agent, timeoutMs: 2500 })))
   const elapsedMs = performance.now() - started
-  // "At once": all 100 (10 at a time) within 2 s, less than the 3 s upstream connect timeout a single
-  // waiting try would take; about 100 ms when measured on an idle 2-core machine.
+  // "At once": all 100 (10 at a time) within the 3 s upstream connect timeout, which a single request
+  // waiting on a try would already take. Measured: 0.1 s on a quiet 2-core machine, 1.1 s at a load of 20.
   console.log(`100 requests to a pool with every backend down: ${Math.round(elapsedMs)} ms`)
-  assert.ok(elapsedMs < 2000, `100 503s took ${Math.round(elapsedMs)} ms`)
+  assert.ok(elapsedMs < 3000, `100 503s took ${Math.round(elapsedMs)} ms`)
   assert.deepEqual([...new Set(results.map((r) => r.status))], [503])
   assert.ok(results.every((r) => r.headers['retry-after'] === '1'))
   assert.match(results[0]?.body ?? '', /LB_ERR_NO_BACKEND/)
