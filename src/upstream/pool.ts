@@ -401,7 +401,7 @@ function connectionLimit(config: PoolConfig): number | null {
 }
 
 /**
- * Keep-alive connections to one endpoint, with the pool's timeouts (SPEC 2 defaults); `connect` opens
+ * Keep-alive connections to one endpoint, with the pool's timeouts (connect, headers, body, keep-alive); `connect` opens
  * the TLS connections of an https:// endpoint (see `upstream-tls.ts`).
  */
 function createUndiciPool(url: URL, config: PoolConfig, tls?: UpstreamTls): Dispatcher {

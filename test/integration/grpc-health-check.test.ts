@@ -70,7 +70,9 @@ test('gRPC health checks over TLS use the pool\'s upstreamTls: mTLS with the cli
   const health = await startGrpcHealthBackend(grpc.ServerCredentials.createSsl(readFileSync(file('ca.crt')), [{ cert_chain: readFileSync(file('server.crt')), private_key: readFileSync(file('server.key')) }], true))
   t.after(() => health.close())
   health.statuses.set('', ServingStatus.SERVING)
-  const check = { interval: '200ms', healthyThreshold: 1, unhealthyThreshold: 1, grpc: {} }
+  // A 200 ms interval keeps the test short; the probe timeout stays generous, so an mTLS handshake slowed
+  // by a loaded machine is not read as a failed check.
+  const check = { interval: '200ms', timeout: '3s', healthyThreshold: 1, unhealthyThreshold: 1, grpc: {} }
   const lb = await startAdminBalancer({
     workers: 1,
     log: { accessLog: false },
