@@ -5,8 +5,9 @@
  *
  * Each route goes into one bucket, by its most selective indexable condition:
  * - exact hosts only (no `*.` wildcard): under each of its host names;
- * - else a path prefix: under the prefix, found by looking up the request path cut at each distinct prefix
- *   length (a handful of map lookups, however many prefixes);
+ * - else a path prefix, or the literal start of a path regex anchored with `^` (`^/x1/[0-9]+$` -> `/x1/`):
+ *   under that prefix, found by looking up the request path cut at each distinct prefix length (a
+ *   handful of map lookups, however many prefixes);
  * - else (wildcard hosts, regex only, method or header only, no condition): scanned for every request.
  * The candidates of a request are the union of its host bucket, its prefix buckets and the scanned ones,
  * visited in ascending route order; the caller checks every condition of each candidate, so the first
@@ -15,6 +16,7 @@
 export interface IndexableRoute {
   readonly hosts: { exact: Set<string>; suffixes: string[] } | undefined
   readonly pathPrefix: string | undefined
+  readonly pathRegex: RegExp | undefined
 }
 
 /** Route positions (ascending) that may match a request; see the module comment. */
@@ -33,9 +35,12 @@ export class RouteIndex {
     routes.forEach((r, i) => {
       if (r.hosts !== undefined && r.hosts.suffixes.length === 0) {
         for (const h of r.hosts.exact) push(this.byHost, h, i)
-      } else if (r.pathPrefix !== undefined) {
-        push(this.byPrefix, r.pathPrefix, i)
-        lengths.add(r.pathPrefix.length)
+        return
+      }
+      const prefix = r.pathPrefix ?? (r.pathRegex === undefined ? undefined : literalStart(r.pathRegex))
+      if (prefix !== undefined) {
+        push(this.byPrefix, prefix, i)
+        lengths.add(prefix.length)
       } else {
         this.scanned.push(i)
       }
@@ -87,6 +92,35 @@ export class RouteIndex {
       if (test(bestValue)) return bestValue
     }
   }
+}
+
+/**
+ * The text every match of `re` starts with, when `re` is anchored at the start (`^`, no flags) and has
+ * no alternation; undefined otherwise or when that text is empty. Conservative: it stops at the first
+ * character that is not plainly literal, and drops a literal that a quantifier makes optional.
+ */
+export function literalStart(re: RegExp): string | undefined {
+  const src = re.source
+  if (re.flags !== '' || !src.startsWith('^') || src.includes('|')) return undefined
+  let out = ''
+  for (let i = 1; i < src.length; i++) {
+    let ch = src[i] as string
+    let width = 1
+    if (ch === '\\') {
+      const next = src[i + 1]
+      // An escaped punctuation character is itself (`\/`, `\.`); `\d`, `\w`, `\b`... are classes.
+      if (next === undefined || /[A-Za-z0-9]/.test(next)) break
+      ch = next
+      width = 2
+    } else if ('.*+?()[]{}^$'.includes(ch)) {
+      break
+    }
+    const after = src[i + width]
+    if (after === '*' || after === '?' || after === '{') break
+    out += ch
+    i += width - 1
+  }
+  return out === '' ? undefined : out
 }
 
 function push(map: Map<string, number[]>, key: string, position: number): void {

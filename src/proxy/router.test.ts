@@ -4,6 +4,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { RouteConfig, RouteMatch } from '../config/index.js'
 import { ROUTE_INDEX_FROM, Router } from './router.js'
+import { literalStart } from './route-index.js'
 
 const EDITS = { set: {}, add: {}, remove: [] }
 const route = (name: string, match: RouteMatch, pool = name): RouteConfig => ({ name, match, pool, requestHeaders: EDITS, responseHeaders: EDITS })
@@ -53,6 +54,8 @@ test('with many routes and no catch-all, a request no route matches gets none', 
   assert.equal(pick(r, 'h1.example', '/'), 'host-1')
 })
 
+const REGEXES = ['^/a/\\d', 'v1', '^/a/b?', '^/api|/b/', '^\\/api\\/v1', '^/a*', '^/a/.', '^/b/$', '^/api/v1/x', '^/(a|b)/', '^/a/[b1]']
+
 /** A small deterministic generator, so a failure names a seed that reproduces it. */
 function lcg(seed: number): () => number {
   let s = seed >>> 0
@@ -73,14 +76,14 @@ test('the indexed router and a scan in order choose the same route for random ro
       const match: RouteMatch = {}
       if (rnd() < 0.4) match.hosts = rnd() < 0.2 ? ['*.a.example'] : [hosts[n(hosts.length)] as string]
       if (rnd() < 0.5) match.pathPrefix = prefixes[n(prefixes.length)]
-      if (rnd() < 0.15) match.pathRegex = rnd() < 0.5 ? '^/a/\\d' : 'v1'
+      if (rnd() < 0.25) match.pathRegex = REGEXES[n(REGEXES.length)]
       if (rnd() < 0.1) match.methods = ['POST']
       if (rnd() < 0.1) match.headers = { 'x-k': '1' }
       routes.push(route(`r${i}`, match))
     }
     const indexed = new Router(routes, undefined, { indexFrom: 0 })
     const scanned = new Router(routes, undefined, { indexFrom: Infinity })
-    const paths = ['/', '/a', '/a/', '/a/b', '/a/1', '/a/b/c', '/api/v1/x', '/api/', '/b/', '/c', '/v1']
+    const paths = ['/', '/a', '/a/', '/a/b', '/a/1', '/a/b/c', '/api/v1/x', '/api/', '/b/', '/c', '/v1', '/aaa', '/x/b/', '/api/v1/xy']
     for (const host of [...hosts, 'B.EXAMPLE:80', 'none', '']) {
       for (const path of paths) {
         for (const method of ['GET', 'POST']) {
@@ -101,4 +104,22 @@ test(`the index is used from ${ROUTE_INDEX_FROM} routes on and gives the same an
     assert.equal(pick(r, 'h.example', '/x'), 'host')
     assert.equal(pick(r, 'z', '/x'), 'rest')
   }
+})
+
+test('the literal start of an anchored regex: only text every match begins with', () => {
+  const cases: [string, string | undefined][] = [
+    ['^/x1/[a-z0-9]+$', '/x1/'],
+    ['^\\/api\\/v1', '/api/v1'],
+    ['^/a/b?', '/a/'],
+    ['^/ab*c', '/a'],
+    ['^/a{2}', '/'],
+    ['^/a+', '/a'],
+    ['^/a\\d', '/a'],
+    ['^/api|/b', undefined],
+    ['/api', undefined],
+    ['^(/a)', undefined],
+    ['^.', undefined],
+  ]
+  for (const [source, want] of cases) assert.equal(literalStart(new RegExp(source)), want, source)
+  assert.equal(literalStart(new RegExp('^/a', 'i')), undefined, 'a flag (case folding) disables it')
 })
