@@ -16,7 +16,6 @@ import {
   isRateLimitLeaseMessage,
   type TokenSource,
 } from './ratelimit/index.js'
-import { ConfigError } from './config/index.js'
 import { hostname } from 'node:os'
 import { createServer as createNetServer } from 'node:net'
 import { randomBytes } from 'node:crypto'
@@ -28,7 +27,6 @@ import { circuitChannel, FailureThrottle, type CircuitEvent } from './core/index
 import diagnostics from 'node:diagnostics_channel'
 import cluster from 'node:cluster'
 import { startWorkerObservability, createLogger, logEvents, InstanceStatsExchange, setHttp1ListenerLabel, type ListenerMetricsSource } from './observability/index.js'
-import { AdminServer, MetricsServer, generateToken, isLoopbackHost } from './admin/index.js'
 
 /** What a worker's pools get from outside the configuration. */
 export interface ProxyContextExtras {
@@ -268,6 +266,10 @@ function probeListen(host: string, port: number): Promise<void> {
 
 /** Starts the primary: forks the workers and waits until every one listens. */
 export async function startBalancer(given: LbConfig, options: StartOptions = {}): Promise<RunningBalancer> {
+  // Loaded here, not at the top: the workers import this module too, and never use the admin server
+  // (dashboard, API) or the configuration schema (zod, yaml); both cost each worker about 15 MiB of RSS.
+  const { AdminServer, MetricsServer, generateToken, isLoopbackHost } = await import('./admin/index.js')
+  const { ConfigError } = await import('./config/index.js')
   // Without a configured token (loopback only: non-loopback refuses to start) a random one guards the
   // mutating calls; workers get it too, for decision traces (`x-lb-debug`).
   const adminToken = given.admin.token ?? (isLoopbackHost(given.admin.host) ? generateToken() : '')
