@@ -17,4 +17,4 @@ export {
 export { StoreTokenSource, hasTakeTokens, TAKE_TOKENS_LUA, type StoreTokenSourceOptions, type TokenBucketStore } from './store-token-source.js'
 export { RateLimitPrimary, type RateLimitPrimaryOptions } from './rate-limit-primary.js'
 export { rateLimitHeaders, formatRateLimitPolicy } from './headers.js'
-export { rateLimitKey } from './rate-limit-key.js'
+export { rateLimitKey, boundedRateLimitKey } from './rate-limit-key.js'
