@@ -116,7 +116,9 @@ export function summarizeMemory(rounds) {
       maxMiB: median(ws.map((w) => Math.max(...w.workers))),
       held: Math.min(...ws.map((w) => w.held)),
       failed: Math.max(...ws.map((w) => w.failed)),
-      perTunnelKiB: median(ws.map((w) => ((sum(w.workers) - sum(w.idle)) * 1024) / Math.max(1, w.held))),
+      // Against the lower of the two fresh processes' idle readings: one 1 s reading of a process just
+      // started can sit a few MiB high (start-up garbage not yet collected), which made the cost negative.
+      perTunnelKiB: median(rounds.filter((r) => r.ws).map((r) => ((sum(r.ws.workers) - Math.min(sum(r.ws.idle), sum(r.levels[0]?.workers ?? r.ws.idle))) * 1024) / Math.max(1, r.ws.held))),
     },
   }
 }

@@ -26,7 +26,7 @@ function memoryTable(mem) {
   return `${rows.join('\n')}
 
 Cost per keep-alive connection (all workers, ${int(mem.lb.perConnection.at)} held against idle): balancer ${per(mem.lb)}, nginx ${per(mem.nginx)}.
-Cost per WebSocket tunnel (client and backend socket, ${WEBSOCKETS} against the same process idle): balancer ${w ? `${w.perTunnelKiB.toFixed(1)} KiB` : '-'}, nginx ${n ? `${n.perTunnelKiB.toFixed(1)} KiB` : '-'}.`
+Cost per WebSocket tunnel (client and backend socket, ${WEBSOCKETS} against a fresh process idle): balancer ${w ? `${w.perTunnelKiB.toFixed(1)} KiB` : '-'}, nginx ${n ? `${n.perTunnelKiB.toFixed(1)} KiB` : '-'}.`
 }
 
 function connectionsTable(load) {
