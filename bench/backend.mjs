@@ -3,12 +3,15 @@
 //   node bench/backend.mjs [--port N] [--host 127.0.0.1] [--workers N] [--h2c]
 //
 // GET /2b answers "ok" (2 bytes), GET /16k answers 16 KiB, both with Content-Length; anything else 404.
+// A path ending in /2b (`/r999/2b`) answers like /2b, so routing benchmarks can match on the prefix.
+// A WebSocket upgrade gets its 101 and the socket is held open (idle) until the client or SIGTERM closes it.
 // --h2c: the same over cleartext HTTP/2 (prior knowledge) instead of HTTP/1.1, plus a gRPC unary method
 // `/bench.Echo/Unary` that answers the request's message back with `grpc-status: 0` (written with
 // node:http2 directly, so the backend costs the same whoever calls it).
 // Prints `backend: listening on http://HOST:PORT pid=PID` once ready (port 0 = a free port, the default).
 // --workers N > 1 runs N node:cluster workers sharing the port (default 1: no cluster, one process).
 // SIGTERM / SIGINT close the server and exit 0.
+import { createHash } from 'node:crypto'
 import http from 'node:http'
 import http2 from 'node:http2'
 import cluster from 'node:cluster'
@@ -61,12 +64,15 @@ function createH2cServer() {
   return server
 }
 
+/** Upgraded (WebSocket) sockets, destroyed on stop. */
+const tunnels = new Set()
+
 function serve() {
   if (values.h2c) return listen(createH2cServer())
   const server = http.createServer((req, res) => {
     // Drain any request body so the connection stays reusable.
     req.resume()
-    if (req.url === '/2b') {
+    if (req.url === '/2b' || req.url.endsWith('/2b')) {
       res.writeHead(200, HEADERS_SMALL)
       res.end(SMALL)
     } else if (req.url === '/16k') {
@@ -76,6 +82,14 @@ function serve() {
       res.writeHead(404, { 'content-type': 'text/plain', 'content-length': '9' })
       res.end('not found')
     }
+  })
+  server.on('upgrade', (req, socket) => {
+    const key = req.headers['sec-websocket-key'] ?? ''
+    const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64')
+    socket.on('error', () => socket.destroy())
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`)
+    tunnels.add(socket)
+    socket.on('close', () => tunnels.delete(socket))
   })
   // Keep-alive with no per-socket request cap; the proxies' idle timeouts (< 65 s) close first.
   server.keepAliveTimeout = 65_000
@@ -94,6 +108,7 @@ function listen(server) {
   const stop = () => {
     server.close(() => process.exit(0))
     server.closeAllConnections()
+    for (const s of tunnels) s.destroy()
     setTimeout(() => process.exit(0), 1000).unref()
   }
   process.once('SIGTERM', stop)

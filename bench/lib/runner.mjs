@@ -58,10 +58,13 @@ export function parseWrk(out) {
   }
 }
 
-/** Runs wrk once; returns { out, wrkTicks } (wrkTicks = CPU ticks of wrk, sampled until it exits). */
-export function runWrk(wrk, { port, path: urlPath, connections, threads, seconds }) {
+/**
+ * Runs wrk once; returns { out, wrkTicks } (wrkTicks = CPU ticks of wrk, sampled until it exits).
+ * `timeoutS`: wrk's per-request timeout (default 5 s); `headers`: extra `Name: value` request headers.
+ */
+export function runWrk(wrk, { port, path: urlPath, connections, threads, seconds, timeoutS = 5, headers = [] }) {
   return new Promise((resolve, reject) => {
-    const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '--timeout', '5s', '--latency', `http://${HOST}:${port}${urlPath}`]
+    const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '--timeout', `${timeoutS}s`, '--latency', ...headers.flatMap((h) => ['-H', h]), `http://${HOST}:${port}${urlPath}`]
     const child = spawn(wrk, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     let err = ''

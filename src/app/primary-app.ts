@@ -7,14 +7,12 @@ import { hostname } from 'node:os'
 import { createServer as createNetServer } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import type { LbConfig } from '../config/index.js'
-import { ConfigError } from '../config/index.js'
 import { createStateStore, type StateStore } from '../state/index.js'
 import { RateLimitPrimary, isRateLimitLeaseMessage } from '../ratelimit/index.js'
 import { ActiveHealthChecker } from '../upstream/index.js'
 import { chooseHttp1Listener, describeHttp1Listener } from '../server/index.js'
 import { Fleet, WorkerSupervisor, isWorkerMessage, type PrimaryMessage } from '../cluster/index.js'
 import { createLogger, logEvents, InstanceStatsExchange, setHttp1ListenerLabel } from '../observability/index.js'
-import { AdminServer, MetricsServer, generateToken, isLoopbackHost } from '../admin/index.js'
 
 /** A running balancer (primary side). */
 export interface RunningBalancer {
@@ -80,6 +78,11 @@ function probeListen(host: string, port: number): Promise<void> {
 
 /** Starts the primary: forks the workers and waits until every one listens. */
 export async function startBalancer(given: LbConfig, options: StartOptions = {}): Promise<RunningBalancer> {
+  // Loaded here, not at the top: the workers import this module too (through app.ts), and never use the
+  // admin server (dashboard, API) or the configuration schema (zod, yaml); both cost each worker about
+  // 15 MiB of RSS.
+  const { AdminServer, MetricsServer, generateToken, isLoopbackHost } = await import('../admin/index.js')
+  const { ConfigError } = await import('../config/index.js')
   // Without a configured token (loopback only: non-loopback refuses to start) a random one guards the
   // mutating calls; workers get it too, for decision traces (`x-lb-debug`).
   const adminToken = given.admin.token ?? (isLoopbackHost(given.admin.host) ? generateToken() : '')

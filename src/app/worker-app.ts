@@ -63,6 +63,15 @@ export function buildProxyContext(config: LbConfig, send: (msg: WorkerMessage) =
   }
 }
 
+/**
+ * Accept queue of the HTTP listener (the kernel caps it at `net.core.somaxconn`). Node's default is 511:
+ * a burst of thousands of connects (a client pool opening at once, a reconnect storm after a restart)
+ * overflowed it while the primary handed accepted sockets to the workers, and the dropped SYNs were
+ * retried by the clients after 1, 3, 7 s, which is how a few connections waited past 10 s. Under
+ * `node:cluster` round robin the worker's value reaches the primary's socket.
+ */
+const LISTEN_BACKLOG = 4096
+
 /** A proxy process: listener, pools and the runtime flags, as run by a worker (or in-process). */
 export interface ProxyProcess extends WorkerApp {
   readonly runtime: ProxyRuntime
@@ -108,7 +117,7 @@ export function createWorkerApp(config: LbConfig, send: (msg: WorkerMessage) => 
     listen: async () => {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject)
-        server.listen(config.listen.port, config.listen.host, () => {
+        server.listen({ port: config.listen.port, host: config.listen.host, backlog: LISTEN_BACKLOG }, () => {
           server.off('error', reject)
           resolve()
         })

@@ -211,7 +211,7 @@ export const poolSchema = strictObject({
   panicThresholdPercent: percent.default(0).describe('When fewer than this percent of the pool is ready, balance over all of it; 0 = off. Default 0.'),
   stickySession: stickySession.optional(),
   upstreamTls: upstreamTls.optional(),
-  maxConnectionsPerEndpoint: count(1).default(256).describe('Max keep-alive connections per backend per worker. Default 256.'),
+  maxConnectionsPerEndpoint: count(1).default(256).describe('Max keep-alive connections per backend address per worker (endpoints with the same URL share their connections unless circuitBreaker.maxConnections or maxPending is set). Default 256.'),
   protocol: z
     .enum(UPSTREAM_PROTOCOLS, { error: (iss) => `expected one of ${UPSTREAM_PROTOCOLS.join(', ')}, got ${show(iss.input)}` })
     .default('http1')

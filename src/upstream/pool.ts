@@ -12,6 +12,7 @@ import type { BackendVerdict } from './try-outcome.js'
 import { computeReadySets } from './ready-set.js'
 import { Http2Dispatcher } from './h2-dispatcher.js'
 import { RetryBudget } from './retry.js'
+import { SharedDispatchers } from './shared-dispatchers.js'
 import { stickyTag } from './sticky.js'
 import { UpstreamTls } from './upstream-tls.js'
 
@@ -81,6 +82,8 @@ export class UpstreamPool implements LeaseGrantor {
   private readonly pinOn: RequestKeySource | undefined
   /** TLS of the pool's https:// endpoints, made with the first one (it watches the certificate files). */
   private tls: UpstreamTls | undefined
+  /** Endpoints with the same origin share keep-alive connections, unless something is counted per endpoint. */
+  private readonly shared: SharedDispatchers | undefined
   private readyCount = 0
   private rampTimer: NodeJS.Timeout | undefined
   private closed = false
@@ -90,6 +93,8 @@ export class UpstreamPool implements LeaseGrantor {
     this.config = config
     this.clock = options.clock ?? systemClock
     this.createDispatcher = options.createDispatcher ?? ((url, c) => createUndiciPool(url, c, url.protocol === 'https:' ? this.upstreamTls() : undefined))
+    // The breaker's connection and pending limits count per endpoint on the dispatcher, so they keep one each.
+    if (config.circuitBreaker.maxConnections === 0 && config.circuitBreaker.maxPending === 0) this.shared = new SharedDispatchers((url) => this.createDispatcher(url, config))
     const random = options.random ?? systemRandom
     const states = this.states
     const load: EndpointLoad = {
@@ -280,7 +285,8 @@ export class UpstreamPool implements LeaseGrantor {
     this.outliers?.setEndpoints(this.states.keys())
     state.breaker.dispose()
     this.rebuild()
-    state.dispatcher.close().catch(() => undefined)
+    if (this.shared !== undefined) this.shared.release(state.endpoint.url)
+    else state.dispatcher.close().catch(() => undefined)
     return true
   }
 
@@ -312,7 +318,8 @@ export class UpstreamPool implements LeaseGrantor {
     clearTimeout(this.rampTimer)
     this.outliers?.close()
     for (const s of this.states.values()) s.breaker.dispose()
-    await Promise.all([...this.states.values()].map((s) => s.dispatcher.close().catch(() => undefined)))
+    if (this.shared !== undefined) await this.shared.close()
+    else await Promise.all([...this.states.values()].map((s) => s.dispatcher.close().catch(() => undefined)))
   }
 
   private upstreamTls(): UpstreamTls {
@@ -358,7 +365,7 @@ export class UpstreamPool implements LeaseGrantor {
     })
     this.states.set(backend.id, {
       endpoint,
-      dispatcher: this.createDispatcher(url, this.config),
+      dispatcher: this.shared !== undefined ? this.shared.acquire(url) : this.createDispatcher(url, this.config),
       stats: new EndpointStats(),
       waiting: new Set(),
       breaker,
