@@ -5,7 +5,7 @@ import path from 'node:path'
 import { BENCH_DIR, HOST, ROOT, findBin, freePort, log, usedPorts } from './util.mjs'
 import { startProc, waitForHttp, waitForOutput } from './processes.mjs'
 
-export const ALL_TARGETS = ['direct', 'lb', 'lb-general', 'lb-redis', 'lb-quiet', 'lb-observed', 'bare-node', 'floor-splice', 'floor-rebuild', 'nginx', 'haproxy']
+export const ALL_TARGETS = ['direct', 'lb', 'lb-general', 'lb-redis', 'lb-quiet', 'lb-observed', 'bare-node', 'floor-splice', 'floor-rebuild', 'nginx', 'haproxy', 'lb-h2c', 'haproxy-h2c', 'grpc-direct', 'lb-grpc', 'nginx-grpc']
 /** Feature-less probes on Node's llhttp binding and an own keep-alive pool (bench/floors/): the floors a Node proxy can reach. */
 export const FLOOR_PROBES = {
   'floor-splice': 'client head bytes forwarded with one header spliced in, response bytes as they arrive (bench/floors/floor-splice.mjs)',

@@ -3,9 +3,8 @@
  * key matching the client certificate. Run at load, so a bad file stops `lb start` and `lb check` with
  * its path instead of failing every worker. Also the warnings `lb check` prints (`verify: false`).
  */
-import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { createSecureContext } from 'node:tls'
+import { tlsMaterialProblem } from '../core/index.js'
 import type { LbConfig } from './types.js'
 
 /** Problems (`pools.api.upstreamTls.ca: ...`) of the upstream TLS files of every pool. */
@@ -33,30 +32,7 @@ export function checkUpstreamTlsFiles(config: LbConfig): string[] {
   return problems
 }
 
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g
 
-/**
- * What is wrong with a set of upstream TLS files, or undefined when they make a secure context: the CA
- * bundle holds at least one valid certificate (Node silently ignores a CA file without one), and the
- * key matches the client certificate. Also used when the files are reloaded.
- */
-export function tlsMaterialProblem(m: { ca?: Buffer | undefined; cert?: Buffer | undefined; key?: Buffer | undefined }): string | undefined {
-  if (m.ca !== undefined) {
-    const blocks = m.ca.toString('latin1').match(PEM_CERTIFICATE) ?? []
-    if (blocks.length === 0) return 'ca: expected a PEM file with at least one certificate (-----BEGIN CERTIFICATE-----)'
-    try {
-      for (const b of blocks) new X509Certificate(b)
-    } catch (err) {
-      return `ca: expected valid PEM certificates (${(err as Error).message})`
-    }
-  }
-  try {
-    createSecureContext({ ca: m.ca, cert: m.cert, key: m.key })
-  } catch (err) {
-    return `expected PEM files and a key that matches cert (${(err as Error).message})`
-  }
-  return undefined
-}
 
 /** Valid but risky settings, one line each with its path, for `lb check` to print. */
 export function configWarnings(config: LbConfig): string[] {

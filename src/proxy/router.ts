@@ -1,4 +1,5 @@
 import type { HeaderEdits, RouteConfig } from '../config/index.js'
+import { RouteIndex } from './route-index.js'
 
 /** A route compiled for matching: everything parsed once at configuration time. */
 export interface CompiledRoute {
@@ -24,19 +25,34 @@ export interface CompiledEdits {
 }
 
 /**
+ * Below this many routes a plain scan in order is cheaper than the index's lookups; from it on, the
+ * routes are indexed by host and path prefix (see `route-index.ts`). Either way the first route whose
+ * every condition holds wins.
+ */
+export const ROUTE_INDEX_FROM = 16
+
+/** Options of {@link Router}, for tests. */
+export interface RouterOptions {
+  /** Route count from which the index is used (default {@link ROUTE_INDEX_FROM}). */
+  indexFrom?: number
+}
+
+/**
  * Ordered routes: the first whose every condition holds wins. With no routes configured,
  * every request goes to the default pool (the first one).
  */
 export class Router {
   private readonly routes: CompiledRoute[]
   private readonly fallback: CompiledRoute | undefined
+  private readonly index: RouteIndex | undefined
 
-  constructor(routes: readonly RouteConfig[], defaultPool: string | undefined) {
+  constructor(routes: readonly RouteConfig[], defaultPool: string | undefined, options: RouterOptions = {}) {
     this.routes = routes.map(compileRoute)
     this.fallback =
       routes.length === 0 && defaultPool !== undefined
         ? compileRoute({ name: 'default', match: {}, pool: defaultPool, requestHeaders: EMPTY, responseHeaders: EMPTY })
         : undefined
+    this.index = this.routes.length >= (options.indexFrom ?? ROUTE_INDEX_FROM) ? new RouteIndex(this.routes) : undefined
   }
 
   /**
@@ -45,6 +61,7 @@ export class Router {
    */
   match(method: string, host: string, path: string, raw: readonly string[]): CompiledRoute | undefined {
     if (this.fallback !== undefined) return this.fallback
+    if (this.index !== undefined) return this.matchIndexed(method, host, path, raw, this.index)
     let hostname: string | undefined
     for (const r of this.routes) {
       if (r.methods !== undefined && !r.methods.has(method)) continue
@@ -59,6 +76,23 @@ export class Router {
     }
     return undefined
   }
+
+  private matchIndexed(method: string, host: string, path: string, raw: readonly string[], index: RouteIndex): CompiledRoute | undefined {
+    const routes = this.routes
+    const hostname = normaliseHost(host)
+    const found = index.find(hostname, path, (i) => routeMatches(routes[i] as CompiledRoute, method, hostname, path, raw))
+    return found === -1 ? undefined : routes[found]
+  }
+}
+
+/** Every condition of one route against one request (`hostname` already normalised). */
+function routeMatches(r: CompiledRoute, method: string, hostname: string, path: string, raw: readonly string[]): boolean {
+  if (r.methods !== undefined && !r.methods.has(method)) return false
+  if (r.pathPrefix !== undefined && !path.startsWith(r.pathPrefix)) return false
+  if (r.pathRegex !== undefined && !r.pathRegex.test(path)) return false
+  if (r.hosts !== undefined && !hostMatches(r.hosts, hostname)) return false
+  if (r.headers !== undefined && !headersMatch(r.headers, raw)) return false
+  return true
 }
 
 const EMPTY: HeaderEdits = { set: {}, add: {}, remove: [] }

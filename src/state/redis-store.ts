@@ -16,7 +16,9 @@
  * `commandTimeoutMs` + 50 ms), reconnects forever with a backoff capped at `maxReconnectDelayMs`, and a PING
  * every `pingIntervalMs` so the status flips to 'degraded' (and back to 'up') even without traffic.
  */
-import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import { createRequire } from 'node:module'
+import type * as Ioredis from 'ioredis'
+import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import { LbError } from '../core/index.js'
 import type { StateConfig } from '../config/index.js'
 import { encodeValue, stateUnavailable, type StateStore, type StoreStatus, type Versioned } from './store.js'
@@ -72,6 +74,15 @@ interface Scripts {
 }
 type Client = Redis | Cluster
 
+/**
+ * ioredis, loaded on the first Redis store: about 20 MiB of code and heap that every proxy worker and
+ * the primary carried at start whether or not the configuration uses Redis (the state module is always
+ * imported). ioredis is CommonJS, so a synchronous require keeps the constructor synchronous.
+ */
+function loadIoredis(): typeof Ioredis {
+  return createRequire(import.meta.url)('ioredis') as typeof Ioredis
+}
+
 /** Reply errors that mean "the server cannot serve now", as opposed to a bug in a command. */
 const UNAVAILABLE_REPLIES = /^(LOADING|CLUSTERDOWN|MASTERDOWN|READONLY|TRYAGAIN|BUSY|NOREPLICAS|MOVED|ASK)\b/
 
@@ -113,10 +124,11 @@ export class RedisStore implements StateStore {
     // The subscriber keeps its offline queue: SUBSCRIBE waits for the connection, and ioredis resubscribes
     // after every reconnect. It never carries a caller's command.
     const subExtra: RedisOptions = { enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined }
+    const ioredis = loadIoredis()
     const make = (forSub: boolean): Client => {
       if (options.cluster !== undefined && options.cluster.length > 0) {
         const { retryStrategy: _r, enableOfflineQueue: _e, ...redisOptions } = forSub ? { ...common, ...subExtra } : common
-        return new Cluster(options.cluster, {
+        return new ioredis.Cluster(options.cluster, {
           enableOfflineQueue: forSub,
           clusterRetryStrategy: backoff,
           redisOptions,
@@ -128,10 +140,10 @@ export class RedisStore implements StateStore {
       }
       const o = forSub ? { ...common, ...subExtra } : common
       if (options.sentinels !== undefined && options.sentinels.length > 0) {
-        return new Redis({ ...o, sentinels: options.sentinels, name: options.sentinelName ?? 'mymaster', sentinelRetryStrategy: backoff })
+        return new ioredis.Redis({ ...o, sentinels: options.sentinels, name: options.sentinelName ?? 'mymaster', sentinelRetryStrategy: backoff })
       }
       if (options.url === undefined) throw new LbError('LB_ERR_CONFIG', 'state.redis: set url, sentinels or cluster')
-      return new Redis(options.url, o)
+      return new ioredis.Redis(options.url, o)
     }
     this.client = make(false)
     this.sub = make(true)

@@ -18,8 +18,9 @@ import type { Socket } from 'node:net'
 import { dirname } from 'node:path'
 import type { ConnectionOptions } from 'node:tls'
 import { buildConnector } from 'undici'
-import { LbError } from '../core/index.js'
-import { tlsMaterialProblem, type UpstreamTlsConfig } from '../config/index.js'
+import { LbError, tlsMaterialProblem } from '../core/index.js'
+import type { UpstreamTlsConfig } from '../config/index.js'
+
 
 /** The PEM contents of the configured files. */
 interface Material {
