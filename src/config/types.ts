@@ -202,6 +202,10 @@ export interface PoolConfig {
   maxConnectionsPerEndpoint: number
   /** Protocol to the backends: `http1`, `h2c` (HTTP/2 prior knowledge) or `h2` (HTTP/2 over TLS, ALPN). */
   protocol: 'http1' | 'h2c' | 'h2'
+  /** How often backend names are resolved again, ms (default 30 s; a shorter record TTL wins; >= 1 s). */
+  dnsRefreshMs: number
+  /** DNS servers (`IP` or `IP:port`) for backend names; empty = the system's. */
+  dnsResolvers: string[]
 }
 
 /**
