@@ -316,5 +316,5 @@ export class Fleet {
 }
 
 function toEndpoint(b: BackendConfig): Endpoint {
-  return { id: b.id, url: new URL(b.url), weight: b.weight, backup: b.backup }
+  return { id: b.id, url: new URL(b.url), weight: b.weight, backup: b.backup, serverName: b.serverName }
 }

@@ -88,7 +88,7 @@ export const backendUrl = z.string({ error: 'expected an http:// or https:// URL
     else if (isIP(url.hostname.replace(/^\[|\]$/g, '')) !== 0) ctx.addIssue({ code: 'custom', message: 'expected an SRV name such as _http._tcp.backend.internal, not an IP address' })
     return
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: 'expected an http://, https:// or srv+http:// URL' })
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: 'expected an http:// or https:// URL' })
   else if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '') ctx.addIssue({ code: 'custom', message: 'expected a URL without a path or query (routes rewrite paths)' })
   else if (url.username !== '' || url.password !== '') ctx.addIssue({ code: 'custom', message: 'expected a URL without credentials' })
 })

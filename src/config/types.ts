@@ -110,6 +110,8 @@ export interface BackendConfig {
   backup: boolean
   /** Start drained (operator state). */
   drained: boolean
+  /** Set by DNS discovery only: the name an address was resolved from, checked by TLS (see `Endpoint`). */
+  serverName?: string | undefined
 }
 
 export interface HealthCheckConfig {

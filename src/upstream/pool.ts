@@ -19,7 +19,7 @@ export interface UpstreamPoolOptions {
   clock?: Clock
   random?: () => number
   /** Builds the keep-alive connection pool of one endpoint (default: an undici Pool). */
-  createDispatcher?: (url: URL, config: PoolConfig) => Dispatcher
+  createDispatcher?: (url: URL, config: PoolConfig, serverName?: string) => Dispatcher
   /** Global round robin: the shared sequence of a pool (numbers leased in blocks), if any. */
   sequence?: (pool: string) => (() => number | undefined) | undefined
   /** A passive-check ejection decided here (source 'local'), for the primary to spread to other workers. */
@@ -55,7 +55,7 @@ export class UpstreamPool implements LeaseGrantor {
   private readonly primary: Balancer
   private readonly backup: Balancer
   private readonly clock: Clock
-  private readonly createDispatcher: (url: URL, config: PoolConfig) => Dispatcher
+  private readonly createDispatcher: (url: URL, config: PoolConfig, serverName?: string) => Dispatcher
   private readonly outliers: OutlierDetector | undefined
   /** Cookie stickiness: endpoint id -> tag and back (tags are computed once per endpoint, not per request). */
   private readonly tagById = new Map<string, string>()
@@ -72,7 +72,7 @@ export class UpstreamPool implements LeaseGrantor {
     this.name = config.name
     this.config = config
     this.clock = options.clock ?? systemClock
-    this.createDispatcher = options.createDispatcher ?? ((url, c) => createUndiciPool(url, c, url.protocol === 'https:' ? this.upstreamTls() : undefined))
+    this.createDispatcher = options.createDispatcher ?? ((url, c, name) => createUndiciPool(url, c, url.protocol === 'https:' ? this.upstreamTls() : undefined, name))
     const random = options.random ?? systemRandom
     const states = this.states
     const load: EndpointLoad = {
@@ -311,7 +311,7 @@ export class UpstreamPool implements LeaseGrantor {
       this.tagById.set(backend.id, tag)
       this.idByTag.set(tag, backend.id)
     }
-    const endpoint: Endpoint = { id: backend.id, url, weight: backend.weight, backup: backend.backup }
+    const endpoint: Endpoint = { id: backend.id, url, weight: backend.weight, backup: backend.backup, serverName: backend.serverName }
     const breaker = new CircuitBreaker({ pool: this.name, endpoint: backend.id, config: this.config.circuitBreaker, clock: this.clock })
     // The breaker publishes its own transitions on the circuit channel.
     breaker.onStateChange((change) => {
@@ -322,7 +322,7 @@ export class UpstreamPool implements LeaseGrantor {
     })
     this.states.set(backend.id, {
       endpoint,
-      dispatcher: this.createDispatcher(url, this.config),
+      dispatcher: this.createDispatcher(url, this.config, backend.serverName),
       stats: new EndpointStats(),
       waiting: new Set(),
       breaker,
@@ -366,15 +366,15 @@ function connectionLimit(config: PoolConfig): number | null {
 
 /**
  * Keep-alive connections to one endpoint, with the pool's timeouts (SPEC 2 defaults); `connect` opens
- * the TLS connections of an https:// endpoint (see `upstream-tls.ts`).
+ * the TLS connections of an https:// endpoint (see `upstream-tls.ts`), named `serverName` when given.
  */
-function createUndiciPool(url: URL, config: PoolConfig, tls?: UpstreamTls): Dispatcher {
+function createUndiciPool(url: URL, config: PoolConfig, tls?: UpstreamTls, serverName?: string): Dispatcher {
   const t = config.timeouts
   if (config.protocol === 'h2c' || config.protocol === 'h2') {
     const h2 = new Http2Dispatcher(url, {
       protocol: config.protocol,
       // Read at each new session, so reloaded certificate files apply to the next connection.
-      tls: tls === undefined ? undefined : () => tls.connectionOptions(url),
+      tls: tls === undefined ? undefined : () => tls.connectionOptions(url, serverName),
       connectTimeoutMs: t.connectMs,
       headersTimeoutMs: t.headersMs,
       bodyTimeoutMs: t.bodyMs,
@@ -385,7 +385,7 @@ function createUndiciPool(url: URL, config: PoolConfig, tls?: UpstreamTls): Disp
     return h2 as unknown as Dispatcher
   }
   return new UndiciPool(url.origin, {
-    ...(tls === undefined ? {} : { connect: tls.connect }),
+    ...(tls === undefined ? {} : { connect: serverName === undefined ? tls.connect : tls.connectAs(serverName) }),
     connections: connectionLimit(config),
     pipelining: 1,
     // Below Node's 5 s server default, so a socket the backend is about to close is never reused;

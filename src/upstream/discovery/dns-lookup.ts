@@ -76,7 +76,7 @@ async function resolveSrv(resolver: Resolver, name: string, addresses: (name: st
     const r = chosen[i]
     if (a.status !== 'fulfilled' || r === undefined) return
     ttls.push(a.value.ttlSeconds)
-    for (const x of a.value.addresses) out.push({ address: x.address, port: r.port, weight: weighted ? r.weight : undefined })
+    for (const x of a.value.addresses) out.push({ address: x.address, port: r.port, weight: weighted ? r.weight : undefined, host: r.name })
   })
   if (out.length === 0) {
     const first = answers.find((a) => a.status === 'rejected')

@@ -28,6 +28,8 @@ export interface ResolvedAddress {
   address: string
   port: number
   weight?: number | undefined
+  /** The host name the address belongs to when it is not the target's name (an SRV record's target). */
+  host?: string | undefined
 }
 
 /**
@@ -90,6 +92,8 @@ export function endpointsOf(target: DnsTarget, addresses: readonly ResolvedAddre
       weight: a.weight ?? target.template.weight,
       backup: target.template.backup,
       drained: target.template.drained,
+      // The certificate names the host, not the address (for SRV: the record's target).
+      ...(target.scheme === 'https:' ? { serverName: a.host ?? target.name } : {}),
     })
   }
   return [...byId.values()].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0))
