@@ -9,10 +9,16 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Agent } from 'node:http'
+import https from 'node:https'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { TLSSocket } from 'node:tls'
 import { getFreePort, httpRequest, startTestBackend, waitFor, type TestBackend } from '../helpers/index.js'
 import { startAdminBalancer, type AdminBalancer } from '../helpers/admin.js'
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js'
 import { startRedis } from '../helpers/redis.js'
+import { makeTestCa, makeTestLeaf } from '../helpers/test-pki.js'
 
 type T = { after: (fn: () => unknown) => void }
 
@@ -188,4 +194,45 @@ test('with Redis: one instance resolves, both balance over the same endpoints an
   assert.ok((list[2]?.count() ?? 0) > 0)
   const lookups = await Promise.all([x, y].map(async (lb) => (await lb.metrics()).sum('lb_dns_lookups_total', { pool: 'p' })))
   assert.equal(lookups.filter((n) => n > 0).length, 1, `exactly one instance resolves (lookups per instance: ${lookups.join(', ')})`)
+})
+
+test('https://name: the discovered address is verified against the name (SNI and certificate), for requests and probes', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lb-dns-tls-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  await makeTestCa(dir, 'ca')
+  // The certificate names the host only: verifying against the address would fail.
+  await makeTestLeaf(dir, 'server', 'ca', 'secure.test', 'DNS:secure.test', 'serverAuth')
+  const servernames = new Set<string>()
+  let probes = 0
+  const server = https.createServer({ cert: readFileSync(join(dir, 'server.crt')), key: readFileSync(join(dir, 'server.key')) }, (req, res) => {
+    const name = (req.socket as TLSSocket).servername
+    if (typeof name === 'string') servernames.add(name)
+    if (req.headers['user-agent'] === 'lb-health-check') probes++
+    res.end('secure')
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.after(() => new Promise<void>((resolve) => {
+    server.closeAllConnections()
+    server.close(() => resolve())
+  }))
+  const { port } = server.address() as { port: number }
+  const dns = await dnsServer(t)
+  dns.set('secure.test', { a: ['127.0.0.1'] })
+  const lb = await balancer(t, {
+    backends: [{ url: `https://secure.test:${port}` }],
+    dnsResolvers: [dns.address],
+    upstreamTls: { ca: join(dir, 'ca.crt') },
+    healthCheck: { interval: '500ms' },
+  })
+  await waitFor(async () => (await endpointIds(lb)).length === 1, { timeoutMs: 10_000, message: 'secure.test discovered' })
+  const r = await waitFor(async () => {
+    const res = await httpRequest(`http://127.0.0.1:${lb.port}/`)
+    return res.status === 200 ? res : undefined
+  }, { timeoutMs: 10_000, message: '200 through https' })
+  assert.equal(r.body, 'secure')
+  await waitFor(() => probes >= 2, { timeoutMs: 10_000, message: 'probes over TLS' })
+  const m = await lb.metrics()
+  assert.equal(m.sum('lb_endpoint_up', { endpoint: `secure.test@127.0.0.1:${port}` }), 1, 'healthy by its probes')
+  assert.equal(m.sum('lb_upstream_errors_total', { kind: 'upstream-tls' }), 0)
+  assert.deepEqual([...servernames], ['secure.test'])
 })
