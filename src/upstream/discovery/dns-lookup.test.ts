@@ -2,7 +2,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { startDnsServer, type TestDnsServer } from '../../../test/helpers/dns-server.js'
 import { createLookup } from './dns-lookup.js'
-import { endpointsOf, isDiscoveredUrl, targetOf } from './dns-target.js'
+import { isDiscoveredUrl } from '../../config/index.js'
+import { endpointsOf, targetOf } from './dns-target.js'
 
 async function dns(t: { after: (fn: () => unknown) => void }): Promise<TestDnsServer> {
   const s = await startDnsServer()

@@ -5,8 +5,7 @@
  * `name@address:port` and the template's weight, backup and drained flags (an SRV record's weight
  * replaces the template's when the record gives one).
  */
-import { isIP } from 'node:net'
-import type { BackendConfig, LbConfig, PoolConfig } from '../../config/index.js'
+import { isDiscoveredUrl, type BackendConfig, type LbConfig, type PoolConfig } from '../../config/index.js'
 
 /** One backend of a pool that DNS discovery resolves. */
 export interface DnsTarget {
@@ -30,18 +29,6 @@ export interface ResolvedAddress {
   weight?: number | undefined
   /** The host name the address belongs to when it is not the target's name (an SRV record's target). */
   host?: string | undefined
-}
-
-/**
- * True when a backend URL is resolved by discovery. `localhost` is not: it is what every sample and test
- * configuration uses for a backend on this host, and resolving it could yield `::1` next to 127.0.0.1 for
- * a backend bound to one of them only; it keeps being connected to as written.
- */
-export function isDiscoveredUrl(url: string): boolean {
-  const u = new URL(url)
-  if (u.protocol === 'srv+http:' || u.protocol === 'srv+https:') return true
-  const host = u.hostname.replace(/^\[|\]$/g, '')
-  return isIP(host) === 0 && host.toLowerCase() !== 'localhost' && !host.toLowerCase().endsWith('.localhost')
 }
 
 /** The discovery target of a backend, or undefined when its URL names an address. */
