@@ -10,7 +10,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Agent } from 'node:http'
 import https from 'node:https'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TLSSocket } from 'node:tls'
@@ -235,4 +235,35 @@ test('https://name: the discovered address is verified against the name (SNI and
   assert.equal(m.sum('lb_endpoint_up', { endpoint: `secure.test@127.0.0.1:${port}` }), 1, 'healthy by its probes')
   assert.equal(m.sum('lb_upstream_errors_total', { kind: 'upstream-tls' }), 0)
   assert.deepEqual([...servernames], ['secure.test'])
+})
+
+test('reload: discovered endpoints stay across a reload that keeps the name (no 503 under load); a name removed from the file takes its endpoints with it', async (t) => {
+  const dns = await dnsServer(t)
+  const { port, list } = await backendsOnOnePort(t, ['127.0.0.1', '127.0.0.2'])
+  const [b1, b2] = list as [TestBackend, TestBackend]
+  dns.set('backend.test', { a: ['127.0.0.1', '127.0.0.2'], ttl: 30 })
+  const pool = { backends: [{ url: `http://backend.test:${port}` }], dnsRefresh: '30s', dnsResolvers: [dns.address], healthCheck: { enabled: false } }
+  const lb = await balancer(t, pool)
+  await waitFor(async () => (await endpointIds(lb)).length === 2, { timeoutMs: 10_000, message: 'two endpoints discovered' })
+  const file = (p: Record<string, unknown>): string =>
+    JSON.stringify({ listen: { host: '127.0.0.1' }, workers: 2, log: { accessLog: false }, pools: { p }, admin: { host: '127.0.0.1', port: lb.adminPort, token: lb.token } })
+
+  const load = keepAliveLoad(lb, 4)
+  t.after(() => load.stop())
+  await waitFor(() => b1.count() > 0 && b2.count() > 0, { timeoutMs: 10_000, message: 'traffic on both' })
+  // A change elsewhere in the pool rebuilds it in the workers: its discovered endpoints must come along.
+  writeFileSync(lb.configFile, file({ ...pool, retries: { attempts: 2 } }))
+  assert.equal((await lb.call('POST', '/api/reload')).status, 200)
+  const after = { b1: b1.count(), b2: b2.count() }
+  await waitFor(() => b1.count() > after.b1 + 20 && b2.count() > after.b2 + 20, { timeoutMs: 10_000, message: 'both keep serving after the reload' })
+  await load.stop()
+  assert.deepEqual(load.errors, [])
+  assert.deepEqual([...new Set(load.statuses)], [200], 'no 503 while the reloaded pool waited for DNS')
+
+  writeFileSync(lb.configFile, file({ ...pool, backends: [{ url: b1.url }] }))
+  assert.equal((await lb.call('POST', '/api/reload')).status, 200)
+  assert.deepEqual(await endpointIds(lb), [`127.0.0.1:${port}`])
+  const b2Before = b2.count()
+  for (let i = 0; i < 10; i++) assert.equal((await httpRequest(`http://127.0.0.1:${lb.port}/`)).status, 200)
+  assert.equal(b2.count(), b2Before)
 })
