@@ -41,6 +41,8 @@ export class PoolDiscovery {
   private readonly loops: Loop[] = []
   private readonly lookup: LookupFn
   private stopped = true
+  /** Bumped by every start(): a lookup still in flight from before a stop() is ignored when it ends. */
+  private generation = 0
 
   constructor(private readonly options: PoolDiscoveryOptions) {
     this.lookup = options.lookup ?? createLookup({ servers: options.pool.dnsResolvers })
@@ -56,7 +58,13 @@ export class PoolDiscovery {
   start(): void {
     if (!this.stopped) return
     this.stopped = false
-    for (const loop of this.loops) void this.round(loop)
+    const generation = ++this.generation
+    for (const loop of this.loops) {
+      // Report the first answer even when it equals the last one: while this instance was not
+      // resolving, another one may have published something else.
+      loop.last = undefined
+      void this.round(loop, generation)
+    }
   }
 
   /** Stops every timer; a lookup in flight is ignored when it ends. */
@@ -65,13 +73,13 @@ export class PoolDiscovery {
     for (const loop of this.loops) clearTimeout(loop.timer)
   }
 
-  private async round(loop: Loop): Promise<void> {
+  private async round(loop: Loop, generation: number): Promise<void> {
     const { target } = loop
     const refreshMs = Math.max(MIN_DNS_REFRESH_MS, this.options.pool.dnsRefreshMs)
     let delayMs: number
     try {
       const result = await this.lookup(target)
-      if (this.stopped) return
+      if (this.stopped || generation !== this.generation) return
       const endpoints = endpointsOf(target, result.addresses)
       const fingerprint = JSON.stringify(endpoints)
       const changed = fingerprint !== loop.last
@@ -81,12 +89,12 @@ export class PoolDiscovery {
       const ttlMs = result.ttlSeconds === undefined ? Infinity : result.ttlSeconds * 1000
       delayMs = Math.max(MIN_DNS_REFRESH_MS, Math.min(refreshMs, ttlMs))
     } catch (err) {
-      if (this.stopped) return
+      if (this.stopped || generation !== this.generation) return
       const e = err as NodeJS.ErrnoException
       publish({ pool: target.pool, name: target.name, result: 'failure', error: e.code ?? e.message, everResolved: loop.last !== undefined })
       delayMs = Math.max(MIN_DNS_REFRESH_MS, Math.min(refreshMs, FAILED_RETRY_MS))
     }
-    loop.timer = setTimeout(() => void this.round(loop), delayMs)
+    loop.timer = setTimeout(() => void this.round(loop, generation), delayMs)
     loop.timer.unref()
   }
 }
