@@ -2,26 +2,14 @@ import type { Worker } from 'node:cluster'
 import { drainChannel, type Endpoint } from '../core/index.js'
 import type { BackendConfig, LbConfig, PoolConfig } from '../config/index.js'
 import type { StateStore } from '../state/index.js'
-import { withoutDiscovered, type EndpointSnapshot, type HealthChecker } from '../upstream/index.js'
+import { withoutDiscovered, type HealthChecker } from '../upstream/index.js'
 import { DnsCoordinator } from './dns-coordinator.js'
+import { poolView, type EndpointView, type PoolView } from './pool-view.js'
 import { EndpointRegistry } from './endpoint-registry.js'
 import type { EndpointChange, PrimaryMessage, WorkerMessage } from './ipc.js'
 import type { WorkerSupervisor } from './primary.js'
 import { ProberElection } from './prober-election.js'
 import { SharedFacts, type FactChange } from './shared-facts.js'
-
-/**
- * One endpoint as the primary sees it (admin API, dashboard): a worker's snapshot without the
- * per-worker load figures (in-flight requests, latency), which the metrics carry instead.
- */
-export type EndpointView = Omit<EndpointSnapshot, 'inFlight' | 'ewmaMs'>
-
-/** One pool as the primary sees it. */
-export interface PoolView {
-  name: string
-  algorithm: string
-  endpoints: EndpointView[]
-}
 
 /** Options of {@link Fleet}. */
 export interface FleetOptions {
@@ -116,13 +104,13 @@ export class Fleet {
 
   /** Every pool with its endpoints' shared state. */
   pools(): PoolView[] {
-    return Object.values(this.config.pools).map((p) => this.view(p))
+    return Object.values(this.config.pools).map((p) => poolView(p, this.registry, this.circuits))
   }
 
   /** One pool, or undefined. */
   pool(name: string): PoolView | undefined {
     const p = this.config.pools[name]
-    return p === undefined ? undefined : this.view(p)
+    return p === undefined ? undefined : poolView(p, this.registry, this.circuits)
   }
 
   /**
@@ -287,31 +275,6 @@ export class Fleet {
     if (checker === undefined) return
     this.checkers.delete(name)
     await checker.stop()
-  }
-
-  private view(p: PoolConfig): PoolView {
-    return {
-      name: p.name,
-      algorithm: p.algorithm,
-      endpoints: p.backends.map((b) => {
-        const f = this.registry.get(p.name, b.id)
-        const healthy = f?.healthy ?? true
-        const ejected = f?.ejectedUntil !== undefined && f.ejectedUntil > Date.now()
-        const drained = f?.drained ?? b.drained
-        const circuit = this.circuits.get(`${p.name}\u0000${b.id}`) ?? 'closed'
-        return {
-          id: b.id,
-          url: b.url,
-          weight: f?.weight ?? b.weight,
-          backup: b.backup,
-          healthy,
-          ejected,
-          drained,
-          circuit,
-          ready: healthy && !ejected && !drained && circuit !== 'open',
-        }
-      }),
-    }
   }
 }
 
