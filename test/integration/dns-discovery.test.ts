@@ -175,7 +175,7 @@ test('srv+http:// takes ports and weights from the SRV records', async (t) => {
   assert.ok(a.count() >= 50 && b.count() >= 10, `a=${a.count()} b=${b.count()}`)
 })
 
-test('with Redis: one instance resolves, both balance over the same endpoints and follow a change', async (t) => {
+test('with Redis: one instance resolves, both balance over the same endpoints and follow a change; when it dies the other takes over', async (t) => {
   const redis = await startRedis()
   t.after(() => redis.stop())
   const dns = await dnsServer(t)
@@ -194,6 +194,13 @@ test('with Redis: one instance resolves, both balance over the same endpoints an
   assert.ok((list[2]?.count() ?? 0) > 0)
   const lookups = await Promise.all([x, y].map(async (lb) => (await lb.metrics()).sum('lb_dns_lookups_total', { pool: 'p' })))
   assert.equal(lookups.filter((n) => n > 0).length, 1, `exactly one instance resolves (lookups per instance: ${lookups.join(', ')})`)
+
+  // The resolving instance dies: the other takes the lease over and follows the next change.
+  const [resolver, survivor] = (lookups[0] ?? 0) > 0 ? [x, y] : [y, x]
+  await resolver.stop('SIGKILL')
+  dns.set('backend.test', { a: ['127.0.0.1'], ttl: 1 })
+  await waitFor(async () => JSON.stringify(await endpointIds(survivor)) === JSON.stringify([`backend.test@127.0.0.1:${port}`]), { timeoutMs: 15_000, message: 'the survivor resolves after the lease expires' })
+  assert.ok((await survivor.metrics()).sum('lb_dns_lookups_total', { pool: 'p', result: 'success' }) > 0)
 })
 
 test('https://name: the discovered address is verified against the name (SNI and certificate), for requests and probes', async (t) => {
