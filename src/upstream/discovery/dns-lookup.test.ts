@@ -2,7 +2,6 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { startDnsServer, type TestDnsServer } from '../../../test/helpers/dns-server.js'
 import { createLookup } from './dns-lookup.js'
-import { isDiscoveredUrl } from '../../config/index.js'
 import { endpointsOf, targetOf } from './dns-target.js'
 
 async function dns(t: { after: (fn: () => unknown) => void }): Promise<TestDnsServer> {
@@ -12,16 +11,6 @@ async function dns(t: { after: (fn: () => unknown) => void }): Promise<TestDnsSe
 }
 
 const backend = (url: string, id = 'x') => ({ id, url, weight: 3, backup: false, drained: false })
-
-test('names are discovered; IP literals and localhost are not', () => {
-  assert.equal(isDiscoveredUrl('http://backend.test:3000'), true)
-  assert.equal(isDiscoveredUrl('http://backend:3000'), true)
-  assert.equal(isDiscoveredUrl('srv+http://_http._tcp.backend.test'), true)
-  assert.equal(isDiscoveredUrl('http://127.0.0.1:3000'), false)
-  assert.equal(isDiscoveredUrl('http://[::1]:3000'), false)
-  assert.equal(isDiscoveredUrl('http://localhost:3000'), false)
-  assert.equal(isDiscoveredUrl('http://LOCALHOST:3000'), false)
-})
 
 test('A and AAAA records become endpoints name@address:port with the shortest TTL', async (t) => {
   const s = await dns(t)
