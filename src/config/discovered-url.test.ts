@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { isDiscoveredUrl } from './discovered-url.js'
+import { describeConfig } from './describe.js'
 import { loadConfig } from './load.js'
 import { configWarnings } from './upstream-tls-check.js'
 
@@ -32,6 +33,9 @@ test('pool DNS settings load with their defaults, and unused dnsResolvers are a 
   assert.equal(c.pools.srv?.dnsRefreshMs, 5_000)
   assert.deepEqual(c.pools.srv?.dnsResolvers, ['10.0.0.10:53', '[fd00::10]', '10.0.0.11'])
   assert.equal(c.pools.srv?.backends[0]?.id, '_http._tcp.api.internal')
+  // lb start / lb check say which backends are names and how they are resolved.
+  assert.match(describeConfig(c), /pool named: round-robin, 1 endpoint \[backend:3000 \(DNS, every 30s\)\]/)
+  assert.match(describeConfig(c), /_http\._tcp\.api\.internal \(DNS, every 5s via 10\.0\.0\.10:53 \[fd00::10\] 10\.0\.0\.11\)/)
   assert.deepEqual(configWarnings(c), ['pools.ips.dnsResolvers: no backend of the pool names a host (each is an IP address or localhost), so these DNS servers are never asked'])
 })
 
