@@ -89,6 +89,10 @@ export class DnsCoordinator {
     const onUpdate = (u: DiscoveryUpdate): void => {
       this.update(pool.name, u.target.id, u.endpoints)
       // The other instances apply it from their mirrors; when the store is down each resolves for itself.
+      // Written on a change, and whenever the store holds something else (a write that failed while it
+      // was down, a Redis restarted empty): an instance started later must find the set in use.
+      const stored = this.options.facts.discoveredFact(pool.name, u.target.id)
+      if (!u.changed && stored !== undefined && JSON.stringify(stored.endpoints) === JSON.stringify(u.endpoints)) return
       this.options.facts.publishDiscovered(pool.name, u.target.id, { endpoints: u.endpoints, by: this.options.instanceId }).catch(() => undefined)
     }
     const discovery = this.options.createDiscovery?.(pool, onUpdate) ?? new PoolDiscovery({ pool, onUpdate })

@@ -76,6 +76,11 @@ export class SharedFacts {
     return this.operator.get(key('op', pool, id))
   }
 
+  /** Last known discovered set of a backend (as the store has it). */
+  discoveredFact(pool: string, id: string): DiscoveredFact | undefined {
+    return this.discovered.get(key('discovered', pool, id))
+  }
+
   /** Every known operator fact (for rebuilding a pool's endpoint list). */
   operatorFacts(): Array<{ pool: string; id: string; fact: OperatorFact }> {
     const out: Array<{ pool: string; id: string; fact: OperatorFact }> = []

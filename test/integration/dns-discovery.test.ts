@@ -17,7 +17,7 @@ import type { TLSSocket } from 'node:tls'
 import { getFreePort, httpRequest, startTestBackend, waitFor, type TestBackend } from '../helpers/index.js'
 import { startAdminBalancer, type AdminBalancer } from '../helpers/admin.js'
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js'
-import { startRedis } from '../helpers/redis.js'
+import { redisCli, startRedis } from '../helpers/redis.js'
 import { makeTestCa, makeTestLeaf } from '../helpers/test-pki.js'
 
 type T = { after: (fn: () => unknown) => void }
@@ -273,4 +273,26 @@ test('reload: discovered endpoints stay across a reload that keeps the name (no 
   const b2Before = b2.count()
   for (let i = 0; i < 10; i++) assert.equal((await httpRequest(`http://127.0.0.1:${lb.port}/`)).status, 200)
   assert.equal(b2.count(), b2Before)
+})
+
+test('with Redis restarted empty: the resolving instance writes its set again, so an instance started afterwards balances over it', async (t) => {
+  const redis = await startRedis()
+  t.after(() => redis.stop())
+  const dns = await dnsServer(t)
+  const { port } = await backendsOnOnePort(t, ['127.0.0.1', '127.0.0.2'])
+  dns.set('backend.test', { a: ['127.0.0.1', '127.0.0.2'], ttl: 1 })
+  const pool = { backends: [{ url: `http://backend.test:${port}` }], dnsRefresh: '1s', dnsResolvers: [dns.address], healthCheck: { enabled: false } }
+  const extra = { state: { redis: { url: redis.url } } }
+  const first = await balancer(t, pool, extra)
+  const two = JSON.stringify([`backend.test@127.0.0.1:${port}`, `backend.test@127.0.0.2:${port}`])
+  await waitFor(async () => JSON.stringify(await endpointIds(first)) === two, { timeoutMs: 10_000, message: 'first instance discovers both' })
+  await redis.restart()
+  // The answer has not changed: only the comparison with the (now empty) store brings the set back.
+  const stored = (): Promise<string> => redisCli(['-p', String(redis.port), 'HGET', 'lb:values', `discovered:p:backend.test:${port}`]).catch(() => '')
+  assert.doesNotMatch(await stored(), /127\.0\.0\.2/, 'the restarted Redis is empty')
+  await waitFor(async () => /127\.0\.0\.2/.test(await stored()), { timeoutMs: 15_000, message: 'the set written again' })
+  const second = await balancer(t, pool, extra)
+  await waitFor(async () => JSON.stringify(await endpointIds(second)) === two, { timeoutMs: 10_000, message: 'the later instance uses the set from the store' })
+  const lookups = (await second.metrics()).sum('lb_dns_lookups_total', { pool: 'p' })
+  assert.equal(lookups, 0, 'the later instance did not resolve itself: it read the set from the store')
 })

@@ -43,8 +43,8 @@ test('a record TTL shorter than dnsRefresh wins; a TTL of 0 still waits the 1 s 
   // At 0, ~1000 (TTL 1 s instead of 30 s), ~2000 (TTL 0 -> 1 s minimum): three lookups, never a busy loop.
   assert.equal(r.at.length, 3, `lookups at ${r.at.join(', ')} ms`)
   assert.ok((r.at[1] ?? 0) >= 950 && (r.at[2] ?? 0) - (r.at[1] ?? 0) >= 950, `lookups at ${r.at.join(', ')} ms`)
-  // Only changes are reported: 10.0.0.1 once, then 10.0.0.2.
-  assert.deepEqual(r.updates.map((u) => u.endpoints.map((e) => e.id)), [['svc.test@10.0.0.1:80'], ['svc.test@10.0.0.2:80']])
+  // Changes are flagged: 10.0.0.1, the same again, then 10.0.0.2.
+  assert.deepEqual(r.updates.map((u) => [u.endpoints.map((e) => e.id), u.changed]), [[['svc.test@10.0.0.1:80'], true], [['svc.test@10.0.0.1:80'], false], [['svc.test@10.0.0.2:80'], true]])
   assert.deepEqual(r.events.map((e) => [e.result, e.changed]), [['success', true], ['success', false], ['success', true]])
 })
 

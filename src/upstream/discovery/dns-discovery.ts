@@ -3,7 +3,8 @@
  * `dnsRefreshMs`, or the record TTL when shorter (never below 1 s). A failed lookup keeps the last
  * known set (nothing is reported to `onUpdate`) and is retried sooner (5 s, or the refresh when
  * shorter); every lookup is published on the DNS channel (metrics and log count and report it).
- * `onUpdate` fires only when a target's set of endpoints (ids, URLs, weights) changed.
+ * `onUpdate` gets every successful answer, with `changed` telling whether the target's set of endpoints
+ * (ids, URLs, weights) differs from the last one.
  */
 import { dnsChannel, type DnsEvent } from '../../core/index.js'
 import type { BackendConfig, PoolConfig } from '../../config/index.js'
@@ -15,10 +16,12 @@ export const MIN_DNS_REFRESH_MS = 1000
 /** Longest time before a failed lookup is tried again, ms. */
 const FAILED_RETRY_MS = 5000
 
-/** A target's new set of endpoints. */
+/** A target's set of endpoints after a successful lookup. */
 export interface DiscoveryUpdate {
   target: DnsTarget
   endpoints: BackendConfig[]
+  /** False when the set is the same as the last lookup's. */
+  changed: boolean
 }
 
 /** Options of {@link PoolDiscovery}. */
@@ -85,7 +88,7 @@ export class PoolDiscovery {
       const changed = fingerprint !== loop.last
       loop.last = fingerprint
       publish({ pool: target.pool, name: target.name, result: 'success', addresses: endpoints.length, changed })
-      if (changed) this.options.onUpdate({ target, endpoints })
+      this.options.onUpdate({ target, endpoints, changed })
       const ttlMs = result.ttlSeconds === undefined ? Infinity : result.ttlSeconds * 1000
       delayMs = Math.max(MIN_DNS_REFRESH_MS, Math.min(refreshMs, ttlMs))
     } catch (err) {
