@@ -44,13 +44,26 @@ export class DnsCoordinator {
 
   /**
    * Follows a configuration (at start and on reload): pools whose discovered backends or DNS settings
-   * changed restart their election and discovery; sets of backends that are gone, or whose template
-   * changed, are forgotten (the caller's new configuration no longer has their endpoints).
+   * changed restart their election and discovery. A backend that is gone, or whose url changed, loses
+   * its set (resolved again); one whose weight, backup or drained flag changed keeps its endpoints with
+   * the new values, so that no instance is left without them until the next answer.
    */
   async configure(config: LbConfig): Promise<void> {
     const templates = new Map<string, string>()
     for (const t of discoveryTargets(config)) templates.set(`${t.pool}\u0000${t.id}`, JSON.stringify(t.template))
-    for (const [k, json] of this.templates) if (templates.get(k) !== json) this.sets.delete(k)
+    for (const [k, json] of this.templates) {
+      const next = templates.get(k)
+      if (next === json) continue
+      const kept = this.sets.get(k)
+      this.sets.delete(k)
+      if (next === undefined || kept === undefined) continue
+      const before = JSON.parse(json) as BackendConfig
+      const after = JSON.parse(next) as BackendConfig
+      if (before.url !== after.url) continue
+      // SRV records carry their own weights; names take the backend's.
+      const srv = after.url.startsWith('srv+')
+      this.sets.set(k, kept.map((e) => ({ ...e, weight: srv ? e.weight : after.weight, backup: after.backup, drained: after.drained })))
+    }
     this.templates = templates
     const wanted = new Map<string, PoolConfig>()
     for (const pool of Object.values(config.pools)) if (poolTargets(pool).length > 0) wanted.set(pool.name, pool)

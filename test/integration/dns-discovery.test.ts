@@ -258,9 +258,12 @@ test('reload: discovered endpoints stay across a reload that keeps the name (no 
   const load = keepAliveLoad(lb, 4)
   t.after(() => load.stop())
   await waitFor(() => b1.count() > 0 && b2.count() > 0, { timeoutMs: 10_000, message: 'traffic on both' })
-  // A change elsewhere in the pool rebuilds it in the workers: its discovered endpoints must come along.
-  writeFileSync(lb.configFile, file({ ...pool, retries: { attempts: 2 } }))
+  // A change of the pool rebuilds it in the workers: its discovered endpoints must come along, with the
+  // backend's new weight.
+  writeFileSync(lb.configFile, file({ ...pool, backends: [{ url: `http://backend.test:${port}`, weight: 3 }], retries: { attempts: 2 } }))
   assert.equal((await lb.call('POST', '/api/reload')).status, 200)
+  const weights = JSON.parse((await lb.call('GET', '/api/pools/p', { token: null })).body) as { endpoints: Array<{ id: string; weight: number }> }
+  assert.deepEqual(weights.endpoints.map((e) => [e.id, e.weight]).sort(), [[`backend.test@127.0.0.1:${port}`, 3], [`backend.test@127.0.0.2:${port}`, 3]])
   const after = { b1: b1.count(), b2: b2.count() }
   await waitFor(() => b1.count() > after.b1 + 20 && b2.count() > after.b2 + 20, { timeoutMs: 10_000, message: 'both keep serving after the reload' })
   await load.stop()
