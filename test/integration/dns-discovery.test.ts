@@ -173,6 +173,14 @@ test('srv+http:// takes ports and weights from the SRV records', async (t) => {
   for (let i = 0; i < 80; i++) assert.equal((await httpRequest(`http://127.0.0.1:${lb.port}/`, { agent })).status, 200)
   // Smooth weighted round robin per worker: 3:1 within a few requests of each worker's rotation.
   assert.ok(a.count() >= 50 && b.count() >= 10, `a=${a.count()} b=${b.count()}`)
+  // A discovered endpoint is an endpoint like any other for the operator.
+  const drained = await lb.call('POST', `/api/pools/p/backends/${encodeURIComponent(`_http._tcp.svc.test@127.0.0.1:${b.port}`)}/drain`)
+  assert.equal(drained.status, 200, drained.body)
+  await waitFor(async () => {
+    const before = b.count()
+    for (let i = 0; i < 10; i++) await httpRequest(`http://127.0.0.1:${lb.port}/`, { agent })
+    return b.count() === before
+  }, { timeoutMs: 5_000, message: 'the drained SRV endpoint gets no new request' })
 })
 
 test('with Redis: one instance resolves, both balance over the same endpoints and follow a change; when it dies the other takes over', async (t) => {
