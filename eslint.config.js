@@ -1,6 +1,34 @@
 // Lint runs before tests in CI. Type-aware rules are left to `tsc`; these catch mistakes and enforce layering.
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
+import { LAYERS } from './scripts/check-layers.mjs'
+
+/** Every key of LAYERS that is a folder under src/ (app, cli and worker are also top-level files). */
+const FOLDERS = LAYERS.flat()
+
+/**
+ * The import rule of one folder of src/, from the same layer table scripts/check-layers.mjs enforces: nothing
+ * from a higher layer (as a folder or as a top-level file such as app.ts), and another folder of the same
+ * layer or below only through its index.ts. `extra`: patterns a folder adds (upstream/health: no balancer/).
+ */
+function layerRule(folder, extra = []) {
+  const layer = LAYERS.findIndex((l) => l.includes(folder))
+  const above = LAYERS.slice(layer + 1).flat()
+  const others = FOLDERS.filter((f) => f !== folder && !above.includes(f))
+  return {
+    files: [`src/${folder}/**/*.ts`],
+    ignores: ['src/**/*.test.ts', 'src/**/*.suite.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          ...above.map((f) => ({ group: [`**/${f}/**`, `../${f}.js`, `../../${f}.js`, `../../../${f}.js`], message: `${folder}/ (layer ${layer}) must not import ${f} from a higher layer (scripts/check-layers.mjs)` })),
+          ...others.map((f) => ({ group: [`../${f}/*`, `../../${f}/*`, `!../${f}/index.js`, `!../../${f}/index.js`], message: `import ${f}/ through its index.ts` })),
+          ...extra,
+        ],
+      }],
+    },
+  }
+}
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'docs/**/*.js', 'src/admin/dashboard/assets/**'] },
@@ -22,6 +50,8 @@ export default tseslint.config(
       eqeqeq: ['error', 'smart'],
     },
   },
+  // Layering for every folder (balancer/ below is stricter still).
+  ...FOLDERS.map((f) => layerRule(f)),
   {
     // balancer/ is a data structure: it sees only core/.
     files: ['src/balancer/**/*.ts'],
@@ -36,11 +66,9 @@ export default tseslint.config(
     },
   },
   {
-    // health never reaches into selection.
+    // health never reaches into selection (with upstream/'s layering, which this rule replaces for these files).
+    ...layerRule('upstream', [{ group: ['**/balancer/**', '**/balancer/index.js'], message: 'upstream/health reports transitions; it does not import balancer/' }]),
     files: ['src/upstream/health/**/*.ts'],
-    rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['**/balancer/**', '**/balancer/index.js'], message: 'upstream/health reports transitions; it does not import balancer/' }] }],
-    },
   },
   {
     files: ['**/*.mjs', '**/*.js'],

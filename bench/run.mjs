@@ -3,6 +3,7 @@
 //
 //   npm run bench                            # every target: direct, lb, nginx, haproxy
 //   node bench/run.mjs --only lb,nginx       # a subset of targets
+//   node bench/run.mjs --only grpc           # the gRPC unary row alone (grpc-direct, lb-grpc, nginx-grpc); --only h2c: lb-h2c, haproxy-h2c
 //   node bench/run.mjs --duration 5s         # length of one measurement (env BENCH_DURATION), default 3s
 //   node bench/run.mjs --lb-config FILE      # the balancer with a variant JSON config (listen/admin/backends replaced)
 //   node bench/run.mjs --repeat 9            # rounds per scenario (default 5): targets interleaved, medians reported
@@ -21,16 +22,21 @@ import { parseArgs } from 'node:util'
 import { BENCH_DIR, ROOT, UsageError, abort, findBin, httpGet, log, parseDurationS, versionOf } from './lib/util.mjs'
 import { killAll, stopAll } from './lib/processes.mjs'
 import { ALL_TARGETS, startBackend, startTarget } from './lib/targets.mjs'
-import { SCENARIOS, ensureWrk, guarded, measureOnce, summarize, warmUp } from './lib/runner.mjs'
+import { H2C_TARGETS, TARGET_GROUPS, kindOf, startH2Target, startH2cBackend } from './lib/h2-targets.mjs'
+import { runGrpcLoad, parseGrpcLoad } from './lib/grpc-runner.mjs'
+import { SCENARIOS, ensureWrk, guarded, kindOfScenario, measureOnce, summarize, warmUp } from './lib/runner.mjs'
 import { addedLatency, backendNotes, checkLine, computeChecks, errorsOf, fmtInt, fmtLat, keptHistory, renderMarkdown, scenarioRows, textTable } from './lib/report.mjs'
 
 const HELP = `Usage: node bench/run.mjs [options]
 
 Starts two sample backends, the balancer, nginx and HAProxy on free 127.0.0.1 ports, measures each with wrk
-and writes bench/RESULTS.md.
+and writes bench/RESULTS.md. The HTTP/2 rows use two h2c backends: lb-h2c and haproxy-h2c (HTTP/1.1 in,
+h2c to the backends, measured with wrk), and the gRPC unary row (grpc-direct, lb-grpc, nginx-grpc: nginx
+grpc_pass) measured with bench/grpc-load.mjs (@grpc/grpc-js).
 
 Options:
-  --only LIST         comma-separated targets among ${ALL_TARGETS.join(', ')} (default: all)
+  --only LIST         comma-separated targets among ${ALL_TARGETS.join(', ')} (default: all);
+                      groups: grpc = ${TARGET_GROUPS.grpc.join(',')}, h2c = ${TARGET_GROUPS.h2c.join(',')}
   --duration D        one measurement, e.g. 3s, 10s, 1m (default: $BENCH_DURATION or 3s)
   --warmup D          warm-up of each target before a scenario's rounds (default 2s)
   --repeat N          rounds per scenario (default 5); each round measures every target once, in a
@@ -69,7 +75,7 @@ function parseOptions(argv) {
     },
     strict: true,
   })
-  const targets = values.only ? values.only.split(',').map((t) => t.trim()).filter(Boolean) : [...ALL_TARGETS]
+  const targets = values.only ? values.only.split(',').map((t) => t.trim()).filter(Boolean).flatMap((t) => TARGET_GROUPS[t] ?? [t]) : [...ALL_TARGETS]
   for (const t of targets) if (!ALL_TARGETS.includes(t)) throw new UsageError(`--only: unknown target "${t}" (expected ${ALL_TARGETS.join(', ')})`)
   const lbConfigFile = values['lb-config'] ? path.resolve(values['lb-config']) : null
   if (lbConfigFile) {
@@ -106,14 +112,16 @@ async function main() {
     return 0
   }
 
-  const wrk = ensureWrk()
-  if (!wrk) {
+  const needsWrk = opts.targets.some((t) => kindOf(t) === 'http')
+  const wrk = needsWrk ? ensureWrk() : null
+  if (needsWrk && !wrk) {
     console.error('bench: wrk is required (apt-get install wrk)')
     return 1
   }
   const bins = { nginx: findBin('nginx'), haproxy: findBin('haproxy') }
   const targets = opts.targets.filter((t) => {
-    if ((t === 'nginx' || t === 'haproxy') && !bins[t]) {
+    const bin = t.startsWith('nginx') ? 'nginx' : t.startsWith('haproxy') ? 'haproxy' : null
+    if (bin !== null && !bins[bin]) {
       log(`${t}: not installed, row skipped`)
       return false
     }
@@ -135,7 +143,7 @@ async function main() {
       node: process.version,
       nginx: versionOf(bins.nginx, ['-v'], /nginx\/(\S+)/),
       haproxy: versionOf(bins.haproxy, ['-v'], /HA-?Proxy version (\S+)/i),
-      wrk: versionOf(wrk, ['-v'], /wrk (\S+)/),
+      wrk: wrk ? versionOf(wrk, ['-v'], /wrk (\S+)/) : 'not used',
     },
     settings: { durationS: opts.durationS, warmupS: opts.warmupS, repeat: opts.repeat, lbConfig: opts.lbConfig ? path.relative(ROOT, opts.lbConfig) : null, scenarios: SCENARIOS },
     targets,
@@ -147,20 +155,22 @@ async function main() {
   }
 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lb-bench-'))
-  const ctx = { tmp, wrk, bins, opts, backends: [] }
+  const ctx = { tmp, wrk, bins, opts, backends: [], h2cBackends: [] }
   const started = {}
   try {
     log(`temp dir ${tmp}; ${opts.durationS} s per measurement, ${opts.warmupS} s warm-up; targets: ${targets.join(', ')}`)
-    ctx.backends.push(await startBackend(1, tmp), await startBackend(2, tmp))
-    log(`backends on ports ${ctx.backends.map((b) => b.port).join(', ')}`)
+    if (targets.some((t) => !H2C_TARGETS.includes(t))) {
+      ctx.backends.push(await startBackend(1, tmp), await startBackend(2, tmp))
+      log(`backends on ports ${ctx.backends.map((b) => b.port).join(', ')}`)
+    }
+    if (targets.some((t) => H2C_TARGETS.includes(t))) {
+      ctx.h2cBackends.push(await startH2cBackend(1, tmp), await startH2cBackend(2, tmp))
+      log(`h2c backends on ports ${ctx.h2cBackends.map((b) => b.port).join(', ')}`)
+    }
     for (const t of targets) {
       try {
-        started[t] = await startTarget(t, ctx)
-        // Sanity: both paths answer 200 with the expected body size through the target.
-        for (const [p, len] of [['/2b', 2], ['/16k', 16384]]) {
-          const r = await httpGet(started[t].port, p, 3000)
-          if (r.status !== 200 || r.length !== len) throw new Error(`${t}: GET ${p} answered ${r.status} with ${r.length} bytes, expected 200 with ${len}`)
-        }
+        started[t] = H2C_TARGETS.includes(t) ? await startH2Target(t, ctx) : await startTarget(t, ctx)
+        await sanityCheck(t, started[t].port)
         if (started[t].note) results.notes.push(`${t}: ${started[t].note}`)
         log(`${t} ready on port ${started[t].port}`)
       } catch (err) {
@@ -172,9 +182,11 @@ async function main() {
     // Rounds interleave the targets (in a rotating order), so that a slow spell of this shared machine
     // hits every target alike instead of whichever happened to be measured then.
     for (const sc of SCENARIOS) {
+      const ofKind = targets.filter((t) => kindOf(t) === kindOfScenario(sc))
+      if (ofKind.length === 0) continue
       results.scenarios[sc.id] ??= {}
-      const live = targets.filter((t) => started[t])
-      for (const t of targets) if (!started[t]) results.scenarios[sc.id][t] = { error: results.failures[t] ?? 'not started' }
+      const live = ofKind.filter((t) => started[t])
+      for (const t of ofKind) if (!started[t]) results.scenarios[sc.id][t] = { error: results.failures[t] ?? 'not started' }
       const runs = Object.fromEntries(live.map((t) => [t, []]))
       log(`${sc.title}: ${opts.warmupS} s warm-up each, then ${opts.repeat} round(s) of ${opts.durationS} s over ${live.join(', ')}`)
       for (const t of live) await guarded(results, sc, t, () => warmUp(ctx, started[t], sc))
@@ -218,6 +230,7 @@ async function main() {
   } else {
     console.log(`\n${results.machine.nproc} CPUs (${results.machine.cpuModel}); node ${results.versions.node}, nginx ${results.versions.nginx}, HAProxy ${results.versions.haproxy}, wrk ${results.versions.wrk}; ${opts.durationS} s per measurement\n`)
     for (const sc of SCENARIOS) {
+      if (results.scenarios[sc.id] === undefined) continue
       console.log(`${sc.title}\n${textTable(scenarioRows(results, sc, targets))}\n`)
     }
     for (const a of results.addedLatency) console.log(`added p50 at 1 connection: ${a.target} ${a.addedP50us} us`)
@@ -232,6 +245,19 @@ async function main() {
   }
   return 0
 }
+/** Before measuring: the target answers correctly (both paths with their sizes; a gRPC call with status OK). */
+async function sanityCheck(t, port) {
+  if (kindOf(t) === 'grpc') {
+    const r = parseGrpcLoad((await runGrpcLoad({ port, connections: 1, concurrency: 1, seconds: 1 })).out)
+    if (r.non2xx > 0) throw new Error(`${t}: ${r.non2xx} of ${r.requests} gRPC calls failed (${JSON.stringify(r.grpcCodes)})`)
+    return
+  }
+  for (const [p, len] of [['/2b', 2], ['/16k', 16384]]) {
+    const r = await httpGet(port, p, 3000)
+    if (r.status !== 200 || r.length !== len) throw new Error(`${t}: GET ${p} answered ${r.status} with ${r.length} bytes, expected 200 with ${len}`)
+  }
+}
+
 let signals = 0
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {

@@ -35,8 +35,11 @@ export const errorsOf = (r) => r.socketErrors.connect + r.socketErrors.read + r.
 export function scenarioRows(results, sc, targets) {
   const rows = []
   const byT = results.scenarios[sc.id] ?? {}
-  const d = byT.direct && !byT.direct.error ? byT.direct : null
-  const n = byT.nginx && !byT.nginx.error ? byT.nginx : null
+  // The references of the scenario: the backend hit directly and nginx (for gRPC: grpc-direct, nginx-grpc).
+  const dt = byT[sc.direct ?? 'direct']
+  const nt = byT[sc.nginx ?? 'nginx']
+  const d = dt && !dt.error ? dt : null
+  const n = nt && !nt.error ? nt : null
   for (const t of targets) {
     const r = byT[t]
     if (!r) continue
@@ -144,7 +147,7 @@ export function addedLatency(results, targets) {
 /** Notes on whether the backends could be the bottleneck, from the measured CPU and rates. */
 export function backendNotes(results, targets) {
   const notes = []
-  for (const sc of SCENARIOS.filter((s) => s.connections > 1)) {
+  for (const sc of SCENARIOS.filter((s) => s.connections > 1 && s.kind === undefined)) {
     const byT = results.scenarios[sc.id] ?? {}
     const d = byT.direct && !byT.direct.error ? byT.direct : null
     const proxies = targets.filter((t) => t !== 'direct' && byT[t] && !byT[t].error)
@@ -191,6 +194,7 @@ export function renderMarkdown(results, targets) {
   lines.push('')
   lines.push('## Results', '')
   for (const sc of SCENARIOS) {
+    if (results.scenarios[sc.id] === undefined) continue
     lines.push(`### ${sc.title}`, '')
     lines.push(mdTable(scenarioRows(results, sc, targets)), '')
   }

@@ -3,12 +3,19 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { HOST, abort, findBin, log, median } from './util.mjs'
 import { CLK_TCK, cpuTicks, failure, isRunning, machineBusyTicks, processTable, processTree, readStat, signal } from './processes.mjs'
+import { parseGrpcLoad, runGrpcLoad } from './grpc-runner.mjs'
+import { H2C_TARGETS } from './h2-targets.mjs'
 
 export const SCENARIOS = [
   { id: 'c64-2b', title: '64 connections, 2 threads, GET /2b', connections: 64, threads: 2, path: '/2b' },
   { id: 'c64-16k', title: '64 connections, 2 threads, GET /16k', connections: 64, threads: 2, path: '/16k' },
   { id: 'c1-2b', title: '1 connection, 1 thread, GET /2b', connections: 1, threads: 1, path: '/2b' },
+  // gRPC over HTTP/2 end to end: measured with bench/grpc-load.mjs (@grpc/grpc-js), compared with nginx grpc_pass.
+  { id: 'grpc-unary', kind: 'grpc', title: 'gRPC unary, 4 connections x 16 calls in flight, 2 B messages', connections: 4, concurrency: 16, path: '/bench.Echo/Unary', direct: 'grpc-direct', nginx: 'nginx-grpc' },
 ]
+
+/** The scenario's kind: `http` (wrk) unless it says otherwise. */
+export const kindOfScenario = (sc) => sc.kind ?? 'http'
 
 
 export function ensureWrk() {
@@ -90,7 +97,13 @@ export const loadOf = (target, sc) => ({ port: target.port, path: sc.path, conne
 
 /** Warm-up: fills connection pools, JIT, CPU frequency; discarded. */
 export async function warmUp(ctx, target, sc) {
-  if (ctx.opts.warmupS > 0) await runWrk(ctx.wrk, { ...loadOf(target, sc), seconds: ctx.opts.warmupS })
+  if (ctx.opts.warmupS > 0) await runLoad(ctx, target, sc, ctx.opts.warmupS)
+}
+
+/** One load run of the scenario's kind: wrk, or the gRPC load loop. */
+function runLoad(ctx, target, sc, seconds) {
+  if (kindOfScenario(sc) === 'grpc') return runGrpcLoad({ port: target.port, connections: sc.connections, concurrency: sc.concurrency, seconds })
+  return runWrk(ctx.wrk, { ...loadOf(target, sc), seconds })
 }
 
 /** One figure set from a target's rounds: every figure the median over them (errors: the sum). */
@@ -113,8 +126,8 @@ export function summarize(runs) {
 }
 
 export async function measureOnce(ctx, target, sc) {
-  const { wrk, backends, opts } = ctx
-  const load = loadOf(target, sc)
+  const { opts } = ctx
+  const backends = H2C_TARGETS.includes(target.name) ? ctx.h2cBackends : ctx.backends
   const table = processTable()
   const proxyPids = target.proc ? processTree(target.proc.child.pid, table) : []
   const backendPids = backends.flatMap((b) => processTree(b.proc.child.pid, table))
@@ -122,11 +135,11 @@ export async function measureOnce(ctx, target, sc) {
   const proxy0 = cpuTicks(proxyPids)
   const back0 = cpuTicks(backendPids)
   const busy0 = machineBusyTicks()
-  const { out, wrkTicks } = await runWrk(wrk, { ...load, seconds: opts.durationS })
+  const { out, wrkTicks } = await runLoad(ctx, target, sc, opts.durationS)
   const wall = Number(process.hrtime.bigint() - t0) / 1e9
   const pct = (ticks) => Math.round((ticks / CLK_TCK / wall) * 100)
   const busy1 = machineBusyTicks()
-  const r = parseWrk(out)
+  const r = kindOfScenario(sc) === 'grpc' ? parseGrpcLoad(out) : parseWrk(out)
   const proxyTicks = target.proc ? cpuTicks(proxyPids) - proxy0 : null
   r.cpu = {
     proxy: proxyTicks === null ? null : pct(proxyTicks),

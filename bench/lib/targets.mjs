@@ -5,7 +5,7 @@ import path from 'node:path'
 import { BENCH_DIR, HOST, ROOT, findBin, freePort, log, usedPorts } from './util.mjs'
 import { startProc, waitForHttp, waitForOutput } from './processes.mjs'
 
-export const ALL_TARGETS = ['direct', 'lb', 'lb-redis', 'lb-quiet', 'lb-observed', 'bare-node', 'nginx', 'haproxy']
+export const ALL_TARGETS = ['direct', 'lb', 'lb-redis', 'lb-quiet', 'lb-observed', 'bare-node', 'nginx', 'haproxy', 'lb-h2c', 'haproxy-h2c', 'grpc-direct', 'lb-grpc', 'nginx-grpc']
 /** Balancer variants: the default configuration with these `log` settings (issue: observability must cost <= 15 %). */
 export const LB_VARIANTS = {
   'lb-quiet': { note: 'metrics off, access log off', log: { accessLog: false, metrics: false } },

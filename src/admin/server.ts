@@ -35,7 +35,10 @@ export interface AdminServerOptions {
   /** Reloads the configuration; undefined = not supported (POST /api/reload answers 501). */
   reload?: (() => Promise<ReloadResult>) | undefined
   stateStoreUp?: () => boolean
-  /** With a global state store: shares the dashboard's totals with the other instances (SPEC 6). */
+  /**
+   * With a global state store: shares the dashboard's totals with the other instances, so that every
+   * instance's dashboard shows the whole fleet.
+   */
   instanceStats?: InstanceStatsExchange | undefined
   /** Dashboard refresh period, ms (default 1000). */
   tickMs?: number

@@ -44,24 +44,4 @@ describe('round-robin with a shared sequence (global round robin)', () => {
     const picks = numbers.map(() => b.pick({})?.id)
     assert.deepEqual(picks, ['b', 'c', 'a', 'a', 'b'])
   })
-
-  it('two workers drawing interleaved blocks of one sequence split the load evenly', () => {
-    let counter = 0
-    const lease = (size: number): number[] => Array.from({ length: size }, () => counter++)
-    const blocks = [lease(5), lease(5)]
-    const workers = blocks.map((block) => {
-      const b = new RoundRobinBalancer(() => block.shift())
-      b.reset([endpoint('a'), endpoint('b'), endpoint('c')])
-      return b
-    })
-    const counts: Record<string, number> = {}
-    for (let k = 0; k < 30; k++) {
-      const worker = workers[k % 2] as RoundRobinBalancer
-      const blockIndex = k % 2
-      if ((blocks[blockIndex] as number[]).length === 0) blocks[blockIndex]?.push(...lease(5))
-      const id = worker.pick({})?.id ?? '?'
-      counts[id] = (counts[id] ?? 0) + 1
-    }
-    assert.deepEqual(counts, { a: 10, b: 10, c: 10 })
-  })
 })

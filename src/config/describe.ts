@@ -23,7 +23,8 @@ export function describeConfig(config: LbConfig): string {
   if (config.metrics !== undefined) lines.push(`metrics: http://${config.metrics.host}:${config.metrics.port}/metrics (no token)`)
   for (const pool of Object.values(config.pools)) {
     const hash = pool.algorithm === 'consistent-hash' ? ` on ${pool.hashOn.kind === 'ip' ? 'ip' : `${pool.hashOn.kind}:${pool.hashOn.name}`}` : ''
-    const hc = pool.healthCheck.enabled ? `health ${pool.healthCheck.method} ${pool.healthCheck.path} every ${formatDuration(pool.healthCheck.intervalMs)}` : 'no active health checks'
+    const probe = pool.healthCheck.grpc !== undefined ? `grpc ${JSON.stringify(pool.healthCheck.grpc.service)}` : `${pool.healthCheck.method} ${pool.healthCheck.path}`
+    const hc = pool.healthCheck.enabled ? `health ${probe} every ${formatDuration(pool.healthCheck.intervalMs)}` : 'no active health checks'
     const endpoints = pool.backends.map((b) => {
       const flags = [b.weight !== 1 ? `weight ${b.weight}` : '', b.backup ? 'backup' : '', b.drained ? 'drained' : ''].filter((f) => f !== '')
       if (isDiscoveredUrl(b.url)) flags.unshift(`DNS, every ${formatDuration(pool.dnsRefreshMs)}${pool.dnsResolvers.length > 0 ? ` via ${pool.dnsResolvers.join(' ')}` : ''}`)

@@ -71,6 +71,11 @@ const healthCheck = strictObject({
   healthyThreshold: count(1).default(2).describe('Consecutive successes to turn healthy ("rise"). Default 2.'),
   unhealthyThreshold: count(1).default(3).describe('Consecutive failures to turn unhealthy ("fall"). Default 3.'),
   jitter: z.number().min(0).max(1).default(0.1).describe('Random extra delay per interval, as a fraction of the interval (0-1). Default 0.1.'),
+  grpc: strictObject({
+    service: z.string().max(1024).default('').describe('Service name asked about; "" = the server as a whole. Default "".'),
+  })
+    .optional()
+    .describe('Probe with the gRPC health protocol (grpc.health.v1.Health/Check over HTTP/2: h2c for http://, h2 for https:// with upstreamTls) instead of an HTTP request: SERVING is healthy; NOT_SERVING, UNKNOWN, SERVICE_UNKNOWN, a gRPC error or a timeout fail. path, method and expectedStatuses are then unused.'),
 })
   .transform((h) => ({
     enabled: h.enabled,
@@ -84,6 +89,8 @@ const healthCheck = strictObject({
     healthyThreshold: h.healthyThreshold,
     unhealthyThreshold: h.unhealthyThreshold,
     jitter: h.jitter,
+    // Absent rather than undefined when not configured: the resolved configuration lists only what is set.
+    ...(h.grpc === undefined ? {} : { grpc: h.grpc }),
   }))
   .describe('Active health checks, run once per balancer instance.')
 

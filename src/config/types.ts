@@ -130,6 +130,8 @@ export interface HealthCheckConfig {
   unhealthyThreshold: number
   /** Random extra delay per interval, as a fraction of the interval (0..1). */
   jitter: number
+  /** Probe with the gRPC health protocol for this service ("" = the whole server) instead of HTTP. */
+  grpc?: { service: string } | undefined
 }
 
 export interface OutlierDetectionConfig {

@@ -1,5 +1,5 @@
 /**
- * One dashboard for all instances (SPEC 6): with a global state store (Redis), every instance's primary
+ * One dashboard for all instances: with a global state store (Redis), every instance's primary
  * writes its dashboard totals to the store once a tick and adds up what the others wrote, so each
  * instance's dashboard shows the whole fleet.
  *

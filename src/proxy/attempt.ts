@@ -1,6 +1,5 @@
-import type { Dispatcher } from 'undici'
 import { upstreamErrorChannel, type ErrorCode } from '../core/index.js'
-import type { EndpointState, Lease, TryOutcome, UpstreamPool } from '../upstream/index.js'
+import { isUpstreamError, type EndpointState, type Http2DispatchHandler, type Lease, type TryOutcome, type UpstreamPool } from '../upstream/index.js'
 import { copyResponseHeaders } from './headers.js'
 import { noteRelayedBytes } from './relay-memory.js'
 import type { ClientResponse } from './client-message.js'
@@ -9,18 +8,19 @@ import type { ClientResponse } from './client-message.js'
 export interface AttemptFailure {
   code: ErrorCode
   /**
-   * connect: never reached the backend; reset/timeout/protocol: after connecting; status: a
-   * retryable 5xx whose body was dropped; client: the client went away; limit: the body grew too large;
-   * endpoint-down: cancelled by the balancer (its endpoint left rotation), its retry already granted;
-   * tls: the TLS handshake with an https:// backend failed (certificate not verified, client certificate refused).
+   * How the try ended (see `TryOutcome`). `5xx` here: a retryable 5xx whose body was dropped, its retry
+   * already granted; `endpoint-down`: cancelled by the balancer, its retry already granted.
    */
-  kind: 'connect' | 'reset' | 'timeout' | 'protocol' | 'status' | 'client' | 'limit' | 'endpoint-down' | 'tls'
+  outcome: TryOutcome
+  /** The status of a `5xx` outcome. */
   status?: number
+  /** The `grpc-status` of a gRPC trailers-only response dropped for a retry (its HTTP status may be 200). */
+  grpcStatus?: number | undefined
   /** Request body bytes were already pulled from the client for this try (it cannot be replayed). */
   bodyStarted: boolean
   /** A `connect` failure that was refused or unreachable at once (not a connect timeout). */
   refused?: boolean
-  /** `tls`: the TLS error code (`UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED`, ...). */
+  /** `upstream-tls`: the TLS error code (`UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED`, ...). */
   detail?: string
 }
 
@@ -36,8 +36,11 @@ export interface AttemptOwner {
   /** `trailers`: the backend's trailer fields as a flat name/value list (empty when none). */
   onResponseEnd(a: Attempt, trailers: readonly string[]): void
   onResponseAborted(a: Attempt, code: ErrorCode): void
-  /** Whether a response with this status should be dropped and the request retried. */
-  shouldRetryStatus(a: Attempt, status: number): boolean
+  /**
+   * Whether a response with this status should be dropped and the request retried; `grpcStatus`: the
+   * `grpc-status` of a gRPC trailers-only response.
+   */
+  shouldRetryStatus(a: Attempt, status: number, grpcStatus?: number): boolean
   /**
    * The endpoint left rotation while this try waits for its answer: true when the request may be
    * retried elsewhere (the retry is then granted and the try gets cancelled).
@@ -50,7 +53,7 @@ export interface AttemptOwner {
  * to the client with back-pressure (undici pauses the socket while `res.write` is full). It holds the
  * endpoint's lease; its end ends the lease (slot, in-flight count, breaker and passive verdict) once.
  */
-export class Attempt implements Dispatcher.DispatchHandler {
+export class Attempt implements Http2DispatchHandler {
   bodyStarted = false
   private abortFn: ((err: Error) => void) | undefined
   private settled = false
@@ -60,6 +63,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
   private abortRequested = false
   private cancelledForEndpointDown = false
   private resumeFn: (() => void) | undefined
+  /** The `grpc-status` of a trailers-only response, heard just before its headers. */
+  private trailersOnlyStatus: number | undefined
 
   constructor(
     private readonly owner: AttemptOwner,
@@ -90,11 +95,17 @@ export class Attempt implements Dispatcher.DispatchHandler {
     if (this.abortRequested) abort(new Error('client closed the connection'))
   }
 
+  onTrailersOnly(trailers: readonly string[]): void {
+    for (let i = 0; i + 1 < trailers.length; i += 2) {
+      if (trailers[i] === 'grpc-status') this.trailersOnlyStatus = Number(trailers[i + 1])
+    }
+  }
+
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true // 1xx informational: the final response follows
     this.lease.firstByte()
     this.status = statusCode
-    if (this.owner.shouldRetryStatus(this, statusCode)) {
+    if (this.owner.shouldRetryStatus(this, statusCode, this.trailersOnlyStatus)) {
       this.discardStatus = statusCode // read and drop the body, keeping the connection
       return true
     }
@@ -122,7 +133,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
   onComplete(trailers?: readonly (string | Buffer)[] | null): void {
     if (!this.settle(this.status >= 500 ? '5xx' : 'success')) return
     if (this.discardStatus !== 0) {
-      this.owner.onAttemptFailed(this, { code: 'LB_ERR_UPSTREAM_PROTOCOL', kind: 'status', status: this.discardStatus, bodyStarted: this.bodyStarted })
+      this.owner.onAttemptFailed(this, { code: 'LB_ERR_UPSTREAM_PROTOCOL', outcome: '5xx', status: this.discardStatus, bodyStarted: this.bodyStarted })
     } else if (this.forwarding) {
       this.owner.onResponseEnd(this, trailers == null || trailers.length === 0 ? NO_TRAILERS : trailers.map(String))
     }
@@ -132,16 +143,16 @@ export class Attempt implements Dispatcher.DispatchHandler {
     // Our own aborts (the client went away, the endpoint left rotation) say nothing new about the
     // backend: no passive-check failure.
     const failure: AttemptFailure = this.cancelledForEndpointDown
-      ? { code: 'LB_ERR_UPSTREAM_TIMEOUT', kind: 'endpoint-down', bodyStarted: this.bodyStarted }
+      ? { code: 'LB_ERR_UPSTREAM_TIMEOUT', outcome: 'endpoint-down', bodyStarted: this.bodyStarted }
       : this.abortRequested
-        ? { code: 'LB_ERR_CLIENT_ABORTED', kind: 'client', bodyStarted: this.bodyStarted }
+        ? { code: 'LB_ERR_CLIENT_ABORTED', outcome: 'client-aborted', bodyStarted: this.bodyStarted }
         : classify(err, this.bodyStarted)
-    if (!this.settle(outcomeOf(failure))) return
-    if (failure.kind !== 'client' && failure.kind !== 'limit' && failure.kind !== 'endpoint-down' && upstreamErrorChannel.hasSubscribers) {
+    if (!this.settle(failure.outcome)) return
+    if (isUpstreamError(failure.outcome) && upstreamErrorChannel.hasSubscribers) {
       upstreamErrorChannel.publish({
         pool: this.pool.name,
         endpoint: this.state.endpoint.id,
-        kind: failure.kind === 'status' ? 'protocol' : failure.kind === 'tls' ? 'upstream-tls' : failure.kind,
+        kind: failure.outcome,
         requestId: this.owner.requestId,
         detail: failure.detail,
       })
@@ -168,41 +179,26 @@ export class Attempt implements Dispatcher.DispatchHandler {
 
 const NO_TRAILERS: readonly string[] = []
 
-function outcomeOf(f: AttemptFailure): TryOutcome | 'abandoned' {
-  switch (f.kind) {
-    case 'connect':
-    case 'tls':
-      return 'connect'
-    case 'timeout':
-      return 'timeout'
-    case 'reset':
-    case 'protocol':
-      return 'reset'
-    default:
-      return 'abandoned'
-  }
-}
-
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT', 'ECONNABORTED'])
 /** Connect failures that reached no backend at all and cost it nothing (a timeout may be an overloaded one). */
 const REFUSED_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH'])
 
-/** Maps an undici (or body) error to a failure kind and error code. */
+/** Maps an undici (or body) error to a try outcome and error code. */
 export function classify(err: Error, bodyStarted: boolean): AttemptFailure {
   const code = (err as { code?: string }).code ?? ''
-  if (code === 'LB_ERR_BODY_TOO_LARGE') return { code: 'LB_ERR_BODY_TOO_LARGE', kind: 'limit', bodyStarted }
-  if (isTlsFailure(code)) return { code: 'LB_ERR_UPSTREAM_TLS', kind: 'tls', bodyStarted: false, detail: code }
-  if (CONNECT_CODES.has(code)) return { code: 'LB_ERR_CONNECT', kind: 'connect', bodyStarted: false, refused: REFUSED_CODES.has(code) }
+  if (code === 'LB_ERR_BODY_TOO_LARGE') return { code: 'LB_ERR_BODY_TOO_LARGE', outcome: 'body-too-large', bodyStarted }
+  if (isTlsFailure(code)) return { code: 'LB_ERR_UPSTREAM_TLS', outcome: 'upstream-tls', bodyStarted: false, detail: code }
+  if (CONNECT_CODES.has(code)) return { code: 'LB_ERR_CONNECT', outcome: 'connect', bodyStarted: false, refused: REFUSED_CODES.has(code) }
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'ETIMEDOUT') {
-    return { code: 'LB_ERR_UPSTREAM_TIMEOUT', kind: 'timeout', bodyStarted }
+    return { code: 'LB_ERR_UPSTREAM_TIMEOUT', outcome: 'timeout', bodyStarted }
   }
   if (code === 'UND_ERR_ABORTED' || code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH' || code === 'ERR_STREAM_PREMATURE_CLOSE' || err.message === 'aborted') {
-    return { code: 'LB_ERR_CLIENT_ABORTED', kind: 'client', bodyStarted }
+    return { code: 'LB_ERR_CLIENT_ABORTED', outcome: 'client-aborted', bodyStarted }
   }
   if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_CLOSED') {
-    return { code: 'LB_ERR_RESET', kind: 'reset', bodyStarted }
+    return { code: 'LB_ERR_RESET', outcome: 'reset', bodyStarted }
   }
-  return { code: 'LB_ERR_UPSTREAM_PROTOCOL', kind: 'protocol', bodyStarted }
+  return { code: 'LB_ERR_UPSTREAM_PROTOCOL', outcome: 'protocol', bodyStarted }
 }
 
 /**

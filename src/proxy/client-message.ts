@@ -14,6 +14,8 @@ export interface ClientRequest {
   readonly socket: { readonly remoteAddress?: string | undefined }
   /** The body; a fresh iterator per try, each reading on from where the last one stopped. */
   iterator(options?: { destroyOnReturn?: boolean }): AsyncIterableIterator<unknown>
+  /** Trailer fields that followed the body (HTTP/2), lower-case names; complete once the body ended. */
+  readonly trailers?: Readonly<Record<string, string | string[] | undefined>> | undefined
 }
 
 /** The response as the proxy writes it (`ServerResponse` and `Http1Response` alike). */

@@ -14,7 +14,7 @@ export function isDebugAuthorized(presented: string, token: string | undefined):
 }
 
 /**
- * Why the balancer chose what it chose for one request (issue 5: decision trace): the algorithm,
+ * Why the balancer chose what it chose for one request (the decision trace): the algorithm,
  * the endpoints it could not use and why (unhealthy, ejected, draining, circuit open, tried
  * already), and each try with its outcome. Built only for requests that present the admin token in
  * `x-lb-debug`, so it costs nothing on every other request.

@@ -1,23 +1,23 @@
 import { randomUUID } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import { requestChannel, retryChannel, systemRandom, type ErrorCode, type FailureThrottle, type RequestEvent } from '../core/index.js'
+import { requestChannel, type ErrorCode, type FailureThrottle, type RequestEvent } from '../core/index.js'
 import type { ClientLimits } from '../config/index.js'
-import { backoffMs, classifyRetry, isReady, type RetryFailure, type UpstreamPool } from '../upstream/index.js'
+import { isReady, RetryGate, type Http2DispatchOptions, type UpstreamPool } from '../upstream/index.js'
 import { stripMapped, type ClientAddressResolver } from './client-address.js'
 import { isClosingAfterError, isGrpcContentType, sendError, sendGrpcError } from './error-response.js'
-import { appendForwardedHeaders, copyRequestHeaders, isValidRequestId, knownName } from './headers.js'
-import { checkRequest, type RequestHead } from './request-guard.js'
+import { appendForwardedHeaders, copyRequestHeaders } from './headers.js'
+import { incomingRequestId, readRequestHead, type RequestHead } from './request-head.js'
+import { forwardTrailers, grpcTimeoutMs } from './grpc-call.js'
+import { bodyOf } from './request-body.js'
 import { rewritePath, type CompiledRoute, type Router } from './router.js'
-import { ENCODED_SLASH_MESSAGE, forwardTargetFor, matchPathFor, type PathPolicy } from './path-normalize.js'
+import { ENCODED_SLASH_MESSAGE, type PathPolicy } from './path-normalize.js'
 import { Attempt, type AttemptOwner, type AttemptFailure } from './attempt.js'
 import type { ClientRequest, ClientResponse } from './client-message.js'
-import { hashKeyFor } from './hash-key.js'
-import { toOriginForm } from './origin-form.js'
 import { stickyCookie } from './sticky-cookie.js'
-import { noteRelayedBytes } from './relay-memory.js'
+import { GRPC_REPLAY_MAX_BYTES, ReplayBuffer } from './grpc-replay.js'
 import { DECISION_HEADER, DecisionTrace, isDebugAuthorized } from './decision-trace.js'
-import { rateLimitHeaders, rateLimitKey, type RouteRateLimiter } from '../ratelimit/index.js'
+import { boundedRateLimitKey, rateLimitHeaders, type RouteRateLimiter } from '../ratelimit/index.js'
 
 /** What the request handler needs from the rest of the worker. Swapped whole on reload. */
 export interface ProxyContext {
@@ -51,20 +51,17 @@ export interface ProxyRuntime {
  * dispatch; nothing on this path awaits I/O other than the backend itself.
  */
 export function createRequestHandler(runtime: ProxyRuntime, proto: 'http' | 'https'): (req: ClientRequest, res: ClientResponse) => void {
-  // Reused for every request: filled by the guard and read right after it, with no await in between.
-  const head: RequestHead = { host: '' }
   return (req, res) => {
     // Pipelined behind a request refused with a close: left unanswered and unforwarded; the connection
     // closes once the refusal is written.
     if (isClosingAfterError(req.socket)) return
     const ctx = runtime.context
-    head.host = ''
-    const problem = checkRequest(req, ctx.limits, head)
-    if (problem !== undefined) {
-      sendError(res, problem, incomingRequestId(req.rawHeaders), undefined, undefined, req.socket)
+    const head = readRequestHead(req, ctx.limits, ctx.paths)
+    if (typeof head === 'string') {
+      sendError(res, head, incomingRequestId(req.rawHeaders), undefined, undefined, req.socket)
       return
     }
-    new Exchange(runtime, ctx, req, res, proto, head.host).start()
+    new Exchange(runtime, ctx, head, res, proto).start()
   }
 }
 
@@ -80,18 +77,19 @@ class Exchange implements AttemptOwner {
   pool: UpstreamPool | undefined
   hasBody = false
   contentLength = -1
-  idempotencyKey = false
   bodyBytes = 0
   bytesOut = 0
   tries = 0
   tried: Set<string> | undefined
   current: Attempt | undefined
+  readonly req: ClientRequest
   clientGone = false
   finished = false
   upstreamMs = -1
   lastEndpoint = ''
   status = 0
-  retriesGranted = 0
+  /** The request's retry policy and its share of the pool's retry budget (from the pick on). */
+  gate: RetryGate | undefined
   lastFailureCode: ErrorCode | undefined
   /** Present when the client asked for (and is allowed) a decision trace. */
   trace: DecisionTrace | undefined
@@ -100,43 +98,41 @@ class Exchange implements AttemptOwner {
   grpc = false
   /** The call's `grpc-timeout` deadline, when it set one. */
   grpcDeadline: NodeJS.Timeout | undefined
-  /** The client's sticky-session cookie value (cookie stickiness only). */
-  pin: string | undefined
+  /** A gRPC call's request body, kept (while small) for a retry after UNAVAILABLE. */
+  replay: ReplayBuffer | undefined
   /** `RateLimit-Policy` / `RateLimit` (and `Retry-After` when refused) for the response. */
   rateLimitHeaders: string[] | undefined
 
   constructor(
     private readonly runtime: ProxyRuntime,
     private readonly ctx: ProxyContext,
-    readonly req: ClientRequest,
+    readonly head: RequestHead,
     readonly res: ClientResponse,
     private readonly proto: 'http' | 'https',
-    readonly host: string,
   ) {
-    this.method = req.method ?? 'GET'
+    this.method = head.method
+    this.req = head.req
   }
 
   start(): void {
-    const { req, res, ctx } = this
+    const { req, res, ctx, head } = this
     this.runtime.inFlight++
     // `on`, not `once`: the response object ends with the request, and once's wrapper costs on every request.
     res.on('close', this.onClientClose)
-    const url = toOriginForm(req.url as string)
-    const q = url.indexOf('?')
-    const rawPath = q === -1 ? url : url.slice(0, q)
-    const path = matchPathFor(rawPath, ctx.paths)
-    const route = path === undefined ? undefined : ctx.router.match(this.method, this.host, path, req.rawHeaders)
+    const path = head.path
+    const route = path === undefined ? undefined : ctx.router.match(this.method, head.host, path, req.rawHeaders)
     this.route = route
-    // gRPC runs over HTTP/2 only: HTTP/1.1 requests skip the scan.
-    if (req.httpVersion === '2.0' && hasGrpcContentType(req.rawHeaders)) {
+    // gRPC runs over HTTP/2 only.
+    if (req.httpVersion === '2.0' && isGrpcContentType(head.contentType)) {
       this.grpc = true
-      const timeoutMs = grpcTimeoutMs(req.rawHeaders)
+      this.replay = new ReplayBuffer(GRPC_REPLAY_MAX_BYTES)
+      const timeoutMs = grpcTimeoutMs(head.grpcTimeout)
       if (timeoutMs !== undefined) this.grpcDeadline = setTimeout(this.onGrpcDeadline, timeoutMs)
     }
     const facts = copyRequestHeaders(req.rawHeaders, this.headers, route?.requestHeaders?.remove)
     this.requestId = facts.requestId !== '' ? facts.requestId : randomUUID()
     const peer = stripMapped(req.socket.remoteAddress ?? '')
-    this.clientIp = ctx.clientAddress.resolve(peer, facts.forwardedFor)
+    this.clientIp = head.clientIp = ctx.clientAddress.resolve(peer, facts.forwardedFor)
     if (path === undefined) return this.fail('LB_ERR_BAD_REQUEST', ENCODED_SLASH_MESSAGE)
     if (route === undefined) return this.fail('LB_ERR_NO_ROUTE')
     const pool = ctx.pools.get(route.pool)
@@ -144,7 +140,7 @@ class Exchange implements AttemptOwner {
     const limit = route.rateLimit === undefined ? undefined : ctx.limiters.get(route.name)
     if (limit !== undefined && route.rateLimit !== undefined) {
       // Synchronous: decided from tokens leased in the background, never an await per request.
-      const r = limit.limiter.check(rateLimitKey(route.rateLimit.key, req.rawHeaders, this.clientIp))
+      const r = limit.limiter.check(boundedRateLimitKey(head.key(route.rateLimit.key)))
       this.rateLimitHeaders = rateLimitHeaders(r, route.name, route.rateLimit, limit.policyHeader)
       if (!r.allowed) return this.fail('LB_ERR_RATE_LIMITED')
     }
@@ -164,14 +160,13 @@ class Exchange implements AttemptOwner {
         ctx.debugThrottle?.fail(this.clientIp)
       }
     }
-    pool.retryBudget.requestStarted()
+    this.gate = new RetryGate(pool, this.method, facts.idempotencyKey, this.requestId)
     this.contentLength = facts.contentLength
-    this.idempotencyKey = facts.idempotencyKey
     this.hasBody = facts.chunked || facts.contentLength > 0
     const max = ctx.limits.maxBodyBytes
     if (max !== undefined && facts.contentLength > max) return this.fail('LB_ERR_BODY_TOO_LARGE')
     const rewrites = route.stripPrefix !== undefined || route.replacePath !== undefined
-    this.target = rewritePath(route, forwardTargetFor(url, rawPath, path, ctx.paths, rewrites))
+    this.target = rewritePath(route, head.forwardTarget(rewrites))
     const h = this.headers
     appendForwardedHeaders(h, facts, peer, this.proto, this.requestId)
     if (facts.contentLength >= 0) h.push('content-length', String(facts.contentLength))
@@ -183,13 +178,10 @@ class Exchange implements AttemptOwner {
   /** Sends one try to the next endpoint, or answers at once when none can take it. */
   dispatch(): void {
     const pool = this.pool as UpstreamPool
-    const sticky = pool.config.stickySession
-    let hashKey = sticky?.kind === 'header' ? hashKeyFor(sticky, this.req.rawHeaders, this.clientIp) : undefined
-    if (hashKey === undefined && pool.config.algorithm === 'consistent-hash') hashKey = hashKeyFor(pool.config.hashOn, this.req.rawHeaders, this.clientIp)
-    if (sticky?.kind === 'cookie' && this.tries === 0) this.pin = hashKeyFor(sticky, this.req.rawHeaders, this.clientIp)
-    let lease = pool.acquire({ hashKey, exclude: this.tried, pin: this.pin })
+    const keyOf = this.head.keyOf
+    let lease = pool.acquire({ keyOf, exclude: this.tried })
     // A retry may reuse a tried endpoint only when no other one is ready (single-endpoint pools).
-    if (lease === undefined && this.tried !== undefined) lease = pool.acquire({ hashKey, pin: this.pin })
+    if (lease === undefined && this.tried !== undefined) lease = pool.acquire({ keyOf })
     if (lease === undefined) {
       if (this.tries > 0) return this.fail(this.lastFailureCode ?? 'LB_ERR_NO_BACKEND')
       // Ready endpoints exist but every one refused more work (breaker limits, half-open trials).
@@ -200,69 +192,64 @@ class Exchange implements AttemptOwner {
     if (this.trace !== undefined) this.traceTry = this.trace.addTry(lease.endpoint.id, this.tried)
     const attempt = new Attempt(this, pool, lease)
     this.current = attempt
-    const opts: Dispatcher.DispatchOptions = {
+    const opts: Http2DispatchOptions = {
       path: this.target,
       method: this.method as Dispatcher.HttpMethod,
       headers: this.headers,
       // undici streams async iterables with back-pressure; its typings omit them.
       body: this.hasBody ? (bodyOf(this, attempt, this.ctx.limits.maxBodyBytes) as unknown as Readable) : this.contentLength === 0 ? '' : null,
       blocking: false,
+      // HTTP/2 backends get the client's trailers (gRPC metadata sent after the messages, say).
+      requestTrailers: this.hasBody ? () => this.req.trailers as Record<string, string> | undefined : undefined,
     }
     const perTry = pool.config.retries.perTryTimeoutMs
     if (perTry > 0) opts.headersTimeout = perTry
-    lease.sentAt = performance.now()
+    lease.sent()
     lease.dispatcher.dispatch(opts, attempt)
   }
 
   /**
-   * Whether a failed try may be retried: within `retries.attempts` tries, by the rules of
-   * `classifyRetry` (SPEC 3), and only when the pool's retry budget grants it.
+   * Whether a failed try may be retried: never once the client left; otherwise the request's
+   * {@link RetryGate} decides (attempts, safety rules, budget).
    */
-  private mayRetry(attempt: Attempt, failure: RetryFailure, connected: boolean, refused = false): boolean {
-    const pool = this.pool as UpstreamPool
-    if (this.tries >= pool.config.retries.attempts || this.clientGone) return false
-    const decision = classifyRetry(pool.config.retries.on, failure, {
-      method: this.method,
-      hasIdempotencyKey: this.idempotencyKey,
-      connectionEstablished: connected,
-      responseBytesSentToClient: this.res.headersSent,
-      requestBodyStarted: attempt.bodyStarted,
+  private mayRetry(attempt: Attempt, failure: AttemptFailure): boolean {
+    if (this.clientGone) return false
+    const decision = (this.gate as RetryGate).judge({
+      outcome: failure.outcome,
+      status: failure.status,
+      grpcStatus: failure.grpcStatus,
+      grpc: this.grpc,
+      endpoint: attempt.state.endpoint.id,
+      tries: this.tries,
+      refused: failure.refused === true,
+      endpointReady: isReady(attempt.state),
+      responseStarted: this.res.headersSent,
+      // A gRPC call whose whole body was kept can be sent again.
+      bodyStarted: attempt.bodyStarted && this.replay?.isReplayable !== true,
     })
-    // Not rationed: a retry after a refused connection (it cost no backend anything), and one after a
-    // failure that left its endpoint out of rotation (ejected, unhealthy). A backend killed under load
-    // fails everything it had in flight at once, more than the budget's share; none of it may be lost,
-    // and nothing new goes to it, so these retries are bounded by what it held: no storm to ration.
-    const unrationed = refused || !isReady(attempt.state)
-    if (!decision.retry || !pool.retryBudget.tryAcquireRetry(unrationed)) return false
-    this.retriesGranted++
-    if (retryChannel.hasSubscribers) {
-      retryChannel.publish({ pool: pool.name, endpoint: attempt.state.endpoint.id, reason: decision.reason, requestId: this.requestId })
-    }
-    return true
+    return decision?.retry === true
   }
 
   /** Schedules the next try: at once on another endpoint, after a jittered backoff on the same one. */
   private retry(attempt: Attempt): void {
     ;(this.tried ??= new Set()).add(attempt.state.endpoint.id)
-    const pool = this.pool as UpstreamPool
-    if (pool.ready > this.tried.size) return this.dispatch()
-    const r = pool.config.retries
+    const delayMs = (this.gate as RetryGate).delayMs(this.tries, (this.pool as UpstreamPool).ready > this.tried.size)
+    if (delayMs === 0) return this.dispatch()
     setTimeout(() => {
       if (!this.clientGone) this.dispatch()
-    }, backoffMs(this.tries, r.backoffBaseMs, r.backoffMaxMs, systemRandom))
+    }, delayMs)
   }
 
   /** Called by an Attempt that failed before any response byte reached the client. */
   onAttemptFailed(attempt: Attempt, failure: AttemptFailure): void {
     if (attempt !== this.current || this.finished) return
     this.lastFailureCode = failure.code
-    this.trace?.setOutcome(this.traceTry, failure.kind === 'status' ? `${failure.status ?? ''} (retried)` : failure.kind)
+    this.trace?.setOutcome(this.traceTry, failure.outcome === '5xx' ? `${failure.status ?? ''} (retried)` : failure.outcome)
     if (this.clientGone) return this.finish(499, 'LB_ERR_CLIENT_ABORTED')
     // A dropped 5xx was granted its retry when its headers arrived (shouldRetryStatus), a try cancelled
     // because its endpoint left rotation before it was cancelled (shouldCancelForEndpointDown).
-    if (failure.kind === 'status' || failure.kind === 'endpoint-down') return this.retry(attempt)
-    const retryable = failure.kind === 'connect' || failure.kind === 'reset' || failure.kind === 'timeout' || failure.kind === 'protocol' || failure.kind === 'tls'
-    if (retryable && this.mayRetry(attempt, toRetryFailure(failure), failure.kind !== 'connect' && failure.kind !== 'tls', failure.refused === true)) return this.retry(attempt)
+    if (failure.outcome === '5xx' || failure.outcome === 'endpoint-down') return this.retry(attempt)
+    if (this.mayRetry(attempt, failure)) return this.retry(attempt)
     this.fail(failure.code)
   }
 
@@ -271,6 +258,7 @@ class Exchange implements AttemptOwner {
     if (attempt !== this.current || this.clientGone) return false
     this.upstreamMs = performance.now() - attempt.sentAt
     this.status = status
+    this.replay?.release()
     headers.push('x-request-id', this.requestId)
     if (this.rateLimitHeaders !== undefined) for (const h of this.rateLimitHeaders) headers.push(h)
     if (this.trace !== undefined) {
@@ -278,12 +266,10 @@ class Exchange implements AttemptOwner {
       headers.push(DECISION_HEADER, this.trace.toString())
     }
     if (this.ctx.via) headers.push('via', '1.1 lb')
+    // A new or moved session: (re)pin the client to the endpoint that answered.
+    const tag = attempt.lease.stickyTag
     const sticky = attempt.pool.config.stickySession
-    if (sticky?.kind === 'cookie') {
-      // A new or moved session: (re)pin the client to the endpoint that answered.
-      const tag = attempt.pool.stickyTag(attempt.state.endpoint.id)
-      if (tag !== undefined && tag !== this.pin) headers.push('set-cookie', stickyCookie(sticky, tag, this.proto === 'https'))
-    }
+    if (tag !== undefined && sticky?.kind === 'cookie') headers.push('set-cookie', stickyCookie(sticky, tag, this.proto === 'https'))
     const edits = this.route?.responseHeaders
     if (edits !== undefined) for (const x of edits.append) headers.push(x)
     if (this.runtime.shuttingDown) headers.push('connection', 'close')
@@ -308,9 +294,11 @@ class Exchange implements AttemptOwner {
   }
 
   /** Whether a response with this status should be dropped and the request retried. */
-  shouldRetryStatus(attempt: Attempt, status: number): boolean {
-    if (attempt !== this.current || status < 500) return false
-    return this.mayRetry(attempt, { kind: 'status', status }, true)
+  shouldRetryStatus(attempt: Attempt, status: number, grpcStatus?: number): boolean {
+    // A grpc-status means something only to a gRPC call; other requests go by the HTTP status alone.
+    const callStatus = this.grpc ? grpcStatus : undefined
+    if (attempt !== this.current || (status < 500 && callStatus === undefined)) return false
+    return this.mayRetry(attempt, { code: 'LB_ERR_UPSTREAM_PROTOCOL', outcome: '5xx', status, grpcStatus: callStatus, bodyStarted: attempt.bodyStarted })
   }
 
   /** The try's endpoint left rotation before it answered: grant a retry elsewhere if the request allows one. */
@@ -318,7 +306,7 @@ class Exchange implements AttemptOwner {
     if (attempt !== this.current || this.finished) return false
     // Nowhere else to go (the endpoint already left the ready set): let the try wait for its answer.
     if ((this.pool as UpstreamPool).ready === 0) return false
-    return this.mayRetry(attempt, { kind: 'endpoint-down' }, true)
+    return this.mayRetry(attempt, { code: 'LB_ERR_UPSTREAM_TIMEOUT', outcome: 'endpoint-down', bodyStarted: attempt.bodyStarted })
   }
 
   /** Route-configured response header removals. */
@@ -359,11 +347,7 @@ class Exchange implements AttemptOwner {
     this.finished = true
     if (this.grpcDeadline !== undefined) clearTimeout(this.grpcDeadline)
     this.runtime.inFlight--
-    const pool = this.pool
-    if (pool !== undefined) {
-      pool.retryBudget.requestFinished()
-      for (; this.retriesGranted > 0; this.retriesGranted--) pool.retryBudget.releaseRetry()
-    }
+    this.gate?.close()
     if (requestChannel.hasSubscribers) requestChannel.publish(this.event(status, error))
   }
 
@@ -373,7 +357,7 @@ class Exchange implements AttemptOwner {
       requestId: this.requestId,
       clientIp: this.clientIp,
       method: this.method,
-      host: this.host,
+      host: this.head.host,
       path: this.target || (req.url ?? ''),
       route: this.route?.name ?? '',
       pool: this.pool?.name ?? '',
@@ -387,83 +371,5 @@ class Exchange implements AttemptOwner {
       error,
       decision: this.trace?.toString(),
     }
-  }
-}
-
-function hasGrpcContentType(raw: readonly string[]): boolean {
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    if ((raw[i] as string).toLowerCase() === 'content-type') return isGrpcContentType(raw[i + 1] as string)
-  }
-  return false
-}
-
-/** gRPC timeout units (grpc/doc/PROTOCOL-HTTP2.md) in ms. */
-const GRPC_TIMEOUT_UNIT_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 0.001, n: 0.000001 }
-
-/** The `grpc-timeout` of a call in ms (`100m`, `5S`: at most 8 digits and a unit), or undefined. */
-export function grpcTimeoutMs(raw: readonly string[]): number | undefined {
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    if ((raw[i] as string).toLowerCase() !== 'grpc-timeout') continue
-    const m = /^(\d{1,8})([HMSmun])$/.exec(raw[i + 1] as string)
-    if (m === null) return undefined
-    return Math.ceil(Number(m[1]) * (GRPC_TIMEOUT_UNIT_MS[m[2] as string] as number))
-  }
-  return undefined
-}
-
-/** Passes the backend's trailers (gRPC's `grpc-status`, `grpc-message`) on to the client. */
-function forwardTrailers(res: ClientResponse, trailers: readonly string[]): void {
-  if (res.addTrailers === undefined) return
-  const fields: Record<string, string> = {}
-  for (let i = 0; i + 1 < trailers.length; i += 2) {
-    const name = (trailers[i] as string).toLowerCase()
-    const value = trailers[i + 1] as string
-    fields[name] = fields[name] === undefined ? value : `${fields[name]}, ${value}`
-  }
-  res.addTrailers(fields)
-}
-
-/**
- * The request body for one try, pulled from the client as the backend reads it (back-pressure both
- * ways). A fresh iterator per try: a try that failed before pulling a byte leaves the body intact for
- * the next one; `destroyOnReturn: false` keeps an abandoned try from destroying the client socket.
- */
-async function* bodyOf(ex: Exchange, attempt: Attempt, max: number | undefined): AsyncGenerator<Buffer> {
-  for await (const chunk of ex.req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
-    ex.bodyBytes += chunk.length
-    noteRelayedBytes(chunk.length)
-    attempt.bodyStarted = true
-    if (max !== undefined && ex.bodyBytes > max) throw new BodyTooLargeError()
-    yield chunk
-  }
-}
-
-/** Thrown into the upstream request when a chunked body passes the configured limit. */
-export class BodyTooLargeError extends Error {
-  readonly code = 'LB_ERR_BODY_TOO_LARGE'
-}
-
-function incomingRequestId(raw: readonly string[]): string {
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as string
-    if (name.length === 12 && knownName(name) === 'x-request-id') {
-      const v = raw[i + 1] as string
-      if (isValidRequestId(v)) return v
-    }
-  }
-  return randomUUID()
-}
-
-function toRetryFailure(f: AttemptFailure): RetryFailure {
-  switch (f.kind) {
-    case 'connect':
-    case 'tls': // the handshake failed: the backend never saw the request
-      return { kind: 'connect' }
-    case 'timeout':
-      return { kind: 'timeout' }
-    case 'status':
-      return { kind: 'status', status: f.status ?? 502 }
-    default:
-      return { kind: 'reset' }
   }
 }

@@ -47,7 +47,7 @@ function lowerName(name: string, needAll: boolean): string | undefined {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
-/** True for an `X-Request-Id` the balancer keeps: 1-128 characters of `A-Za-z0-9._:-` (SPEC 3). */
+/** True for an `X-Request-Id` the balancer keeps: 1-128 characters of `A-Za-z0-9._:-`; any other value is replaced by a generated one. */
 export function isValidRequestId(value: string): boolean {
   return REQUEST_ID.test(value)
 }

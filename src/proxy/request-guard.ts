@@ -1,12 +1,21 @@
 import type { ClientRequest } from './client-message.js'
 import type { ErrorCode } from '../core/index.js'
 import type { ClientLimits } from '../config/index.js'
+import { sameToken } from '../core/index.js'
 import { knownName } from './headers.js'
 
-/** What the guard learned on its pass over the headers, for the caller to reuse. */
-export interface RequestHead {
+/** What the guard learns on its one pass over the headers, for the caller to reuse (see `RequestHead`). */
+export interface GuardedHead {
   /** The Host header's value ('' when absent). */
   host: string
+  /** A Transfer-Encoding field is present (the body is chunked). */
+  chunked: boolean
+  /** The first Content-Type value ('' when absent). */
+  contentType: string
+  /** The first `grpc-timeout` value ('' when absent). */
+  grpcTimeout: string
+  /** The Upgrade values, joined with `, ` ('' when absent). */
+  upgrade: string
 }
 
 /**
@@ -19,9 +28,10 @@ export interface RequestHead {
  * is not `chunked` only when the body starts, after the request was already emitted (and would be
  * forwarded); and it takes look-alike names (`Transfer_Encoding`, `Content---Length`) as ordinary
  * fields, which a backend that folds `_` into `-` (CGI, WSGI) or ignores punctuation would read as framing.
- * Returns the error code, or undefined when the request may proceed; `head` (when given) receives the Host.
+ * Returns the error code, or undefined when the request may proceed; `head` (when given) receives what
+ * the pass saw (see {@link GuardedHead}), valid only when the request may proceed.
  */
-export function checkRequest(req: ClientRequest, limits: ClientLimits, head?: RequestHead): ErrorCode | undefined {
+export function checkRequest(req: ClientRequest, limits: ClientLimits, head?: GuardedHead): ErrorCode | undefined {
   const url = req.url ?? ''
   if (url.length > limits.maxUrlBytes) return 'LB_ERR_URI_TOO_LONG'
   if (url.length === 0 || (url.charCodeAt(0) !== 47 /* / */ && url !== '*' && req.method !== 'CONNECT' && !isAbsoluteForm(url))) {
@@ -47,11 +57,18 @@ export function checkRequest(req: ClientRequest, limits: ClientLimits, head?: Re
       if (head !== undefined) head.host = value
     } else if (name.length === 17 && knownName(name) === 'transfer-encoding') {
       te = te === undefined ? value : `${te},${value}`
+    } else if (name.length === 12) {
+      if (head === undefined) continue
+      if (head.contentType === '' && sameToken(name, 'content-type')) head.contentType = value
+      else if (head.grpcTimeout === '' && sameToken(name, 'grpc-timeout')) head.grpcTimeout = value
+    } else if (name.length === 7) {
+      if (head !== undefined && knownName(name) === 'upgrade') head.upgrade = head.upgrade === '' ? value : `${head.upgrade}, ${value}`
     } else if (looksLikeFraming(name)) {
       return 'LB_ERR_AMBIGUOUS_FRAMING'
     }
   }
   const hasTe = te !== undefined
+  if (head !== undefined) head.chunked = hasTe
   if (te !== undefined && !endsWithSingleChunked(te)) return 'LB_ERR_AMBIGUOUS_FRAMING'
   // `gzip, chunked` is forwarded (the corpus's Compliant tier): the body is re-framed as chunked and the
   // other codings are not carried (undici sends no Transfer-Encoding of its own): a known limitation.

@@ -2,22 +2,18 @@ import { randomUUID } from 'node:crypto'
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { requestChannel, websocketChannel, type ErrorCode, type RequestEvent } from '../core/index.js'
-import type { Lease, UpstreamPool } from '../upstream/index.js'
+import type { AcquireContext, Lease, UpstreamPool } from '../upstream/index.js'
 import { writeRawError } from './error-response.js'
 import { appendForwardedHeaders, copyRequestHeaders } from './headers.js'
 import { stripMapped } from './client-address.js'
-import { checkRequest } from './request-guard.js'
+import { readRequestHead } from './request-head.js'
 import { rewritePath } from './router.js'
-import { ENCODED_SLASH_MESSAGE, resolveTarget } from './path-normalize.js'
+import { ENCODED_SLASH_MESSAGE } from './path-normalize.js'
 import type { ProxyRuntime } from './handler.js'
 import type { ClientRequest } from './client-message.js'
-import { hashKeyFor } from './hash-key.js'
-import { toOriginForm } from './origin-form.js'
-import { rateLimitHeaders, rateLimitKey } from '../ratelimit/index.js'
+import { stickyCookie } from './sticky-cookie.js'
+import { boundedRateLimitKey, rateLimitHeaders } from '../ratelimit/index.js'
 import { watchIdle } from './idle-watch.js'
-
-/** An upgrade request: the plain request's fields and the two headers read by name. */
-type UpgradeRequest = ClientRequest & { readonly headers: { readonly upgrade?: string | undefined; readonly host?: string | undefined } }
 
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EADDRNOTAVAIL'])
 
@@ -29,40 +25,38 @@ const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'E
  * back whatever the end: refusal, error, close, idle timeout. `Upgrade: h2c` is refused: tunnelling it
  * would let a client speak HTTP/2 past every rule of the balancer (h2c smuggling).
  */
-export function createUpgradeHandler(runtime: ProxyRuntime, proto: 'http' | 'https'): (req: UpgradeRequest, socket: Duplex, head: Buffer) => void {
-  return (req, socket, head) => {
+export function createUpgradeHandler(runtime: ProxyRuntime, proto: 'http' | 'https'): (req: ClientRequest, socket: Duplex, head: Buffer) => void {
+  return (req, socket, rawHead) => {
     socket.on('error', () => socket.destroy())
     const ctx = runtime.context
     const requestId = randomUUID()
-    const problem = checkRequest(req, ctx.limits)
-    if (problem !== undefined) return writeRawError(socket, problem, requestId)
-    const upgrade = (req.headers.upgrade ?? '').toLowerCase()
-    if (upgrade.split(',').some((p) => p.trim() === 'h2c')) {
+    // Backends get the origin form, as for plain requests (a proxy-style absolute target is converted).
+    const head = readRequestHead(req, ctx.limits, ctx.paths)
+    if (typeof head === 'string') return writeRawError(socket, head, requestId)
+    if (head.upgrade.toLowerCase().split(',').some((p) => p.trim() === 'h2c')) {
       return writeRawError(socket, 'LB_ERR_UPGRADE_REFUSED', requestId, 'h2c upgrade is not supported')
     }
-    // Backends get the origin form, as for plain requests (a proxy-style absolute target is converted).
-    const url = resolveTarget(toOriginForm(req.url ?? '/'), ctx.paths)
-    if (url === undefined) return writeRawError(socket, 'LB_ERR_BAD_REQUEST', requestId, ENCODED_SLASH_MESSAGE)
-    const route = ctx.router.match(req.method ?? 'GET', req.headers.host ?? '', url.path, req.rawHeaders)
+    if (head.path === undefined) return writeRawError(socket, 'LB_ERR_BAD_REQUEST', requestId, ENCODED_SLASH_MESSAGE)
+    const route = ctx.router.match(head.method, head.host, head.path, req.rawHeaders)
     const pool = route === undefined ? undefined : ctx.pools.get(route.pool)
     if (route === undefined || pool === undefined) return writeRawError(socket, 'LB_ERR_NO_ROUTE', requestId)
     const headers: string[] = []
     const facts = copyRequestHeaders(req.rawHeaders, headers, route.requestHeaders?.remove, true)
     const peer = stripMapped(req.socket.remoteAddress ?? '')
     const rid = facts.requestId !== '' ? facts.requestId : requestId
-    const clientIp = ctx.clientAddress.resolve(peer, facts.forwardedFor)
+    const clientIp = (head.clientIp = ctx.clientAddress.resolve(peer, facts.forwardedFor))
     let limitHeaders: string[] | undefined
     const limit = route.rateLimit === undefined ? undefined : ctx.limiters.get(route.name)
     if (limit !== undefined && route.rateLimit !== undefined) {
       // The same synchronous check as plain requests: an upgrade is a request like any other.
-      const r = limit.limiter.check(rateLimitKey(route.rateLimit.key, req.rawHeaders, clientIp))
+      const r = limit.limiter.check(boundedRateLimitKey(head.key(route.rateLimit.key)))
       limitHeaders = rateLimitHeaders(r, route.name, route.rateLimit, limit.policyHeader)
       if (!r.allowed) {
         writeRawError(socket, 'LB_ERR_RATE_LIMITED', rid, undefined, limitHeaders)
         // Counted and logged like a refused plain request (`lb_rate_limited_total`, access log).
         if (requestChannel.hasSubscribers) {
           requestChannel.publish({
-            requestId: rid, clientIp, method: req.method ?? 'GET', host: req.headers.host ?? '', path: url.target, route: route.name, pool: pool.name,
+            requestId: rid, clientIp, method: head.method, host: head.host, path: head.forwardTarget(false), route: route.name, pool: pool.name,
             endpoint: '', status: 429, bytesIn: 0, bytesOut: 0, durationMs: 0, upstreamMs: -1, retries: 0, error: 'LB_ERR_RATE_LIMITED',
           } satisfies RequestEvent)
         }
@@ -71,9 +65,8 @@ export function createUpgradeHandler(runtime: ProxyRuntime, proto: 'http' | 'htt
     }
     appendForwardedHeaders(headers, facts, peer, proto, rid)
     if (route.requestHeaders !== undefined) for (const x of route.requestHeaders.append) headers.push(x)
-    const hashKey = pool.config.algorithm === 'consistent-hash' ? hashKeyFor(pool.config.hashOn, req.rawHeaders, clientIp) : undefined
-    const target = rewritePath(route, route.stripPrefix === undefined && route.replacePath === undefined ? url.target : url.rewriteTarget)
-    const tunnel = new Tunnel(pool, socket, head, req.method ?? 'GET', target, headers, rid, hashKey, limitHeaders)
+    const target = rewritePath(route, head.forwardTarget(route.stripPrefix !== undefined || route.replacePath !== undefined))
+    const tunnel = new Tunnel(pool, socket, rawHead, head.method, target, headers, rid, head.keyOf, limitHeaders, proto === 'https')
     tunnel.connect()
   }
 }
@@ -91,14 +84,17 @@ class Tunnel {
     private readonly path: string,
     private readonly headers: string[],
     private readonly requestId: string,
-    private readonly hashKey: string | undefined,
+    /** The request's keys, for hashing and stickiness (the same as for plain requests). */
+    private readonly keyOf: AcquireContext['keyOf'],
     /** `RateLimit-Policy` / `RateLimit` name/value pairs for the answer, if the route is limited. */
     private readonly extraHeaders: readonly string[] | undefined,
+    /** The client came over TLS (the sticky cookie is `Secure`). */
+    private readonly secure: boolean,
   ) {}
 
   connect(): void {
     if (this.client.destroyed) return
-    const lease = this.pool.acquire({ exclude: this.tried, hashKey: this.hashKey })
+    const lease = this.pool.acquire({ exclude: this.tried, keyOf: this.keyOf })
     if (lease === undefined) {
       const code: ErrorCode = this.tries > 0 ? 'LB_ERR_CONNECT' : this.pool.ready > 0 ? 'LB_ERR_OVERLOADED' : 'LB_ERR_NO_BACKEND'
       return writeRawError(this.client, code, this.requestId)
@@ -106,7 +102,7 @@ class Tunnel {
     this.tries++
     this.tried.add(lease.endpoint.id)
     const url = lease.endpoint.url
-    lease.sentAt = performance.now()
+    lease.sent()
     const upstream = httpRequest({
       host: url.hostname,
       port: url.port === '' ? 80 : Number(url.port),
@@ -167,7 +163,7 @@ class Tunnel {
       if (lower === 'connection' || lower === 'transfer-encoding' || lower === 'keep-alive' || lower === 'upgrade') continue
       lines.push(`${raw[i]}: ${raw[i + 1]}`)
     }
-    this.pushExtraHeaders(lines)
+    this.pushExtraHeaders(lines, lease)
     lines.push(`X-Request-Id: ${this.requestId}`, 'Connection: close', '', '')
     this.client.write(lines.join('\r\n'))
     res.pipe(this.client)
@@ -186,7 +182,7 @@ class Tunnel {
     const lines = [`HTTP/1.1 101 ${res.statusMessage ?? 'Switching Protocols'}`]
     const raw = res.rawHeaders
     for (let i = 0; i < raw.length; i += 2) lines.push(`${raw[i]}: ${raw[i + 1]}`)
-    this.pushExtraHeaders(lines)
+    this.pushExtraHeaders(lines, lease)
     lines.push('', '')
     client.write(lines.join('\r\n'))
     if (upstreamHead.length > 0) client.write(upstreamHead)
@@ -214,9 +210,11 @@ class Tunnel {
     })
   }
 
-  private pushExtraHeaders(lines: string[]): void {
+  /** Rate-limit fields, and the sticky cookie when the session is new or moved (as for plain requests). */
+  private pushExtraHeaders(lines: string[], lease: Lease): void {
     const extra = this.extraHeaders
-    if (extra === undefined) return
-    for (let i = 0; i + 1 < extra.length; i += 2) lines.push(`${extra[i]}: ${extra[i + 1]}`)
+    if (extra !== undefined) for (let i = 0; i + 1 < extra.length; i += 2) lines.push(`${extra[i]}: ${extra[i + 1]}`)
+    const sticky = this.pool.config.stickySession
+    if (lease.stickyTag !== undefined && sticky?.kind === 'cookie') lines.push(`Set-Cookie: ${stickyCookie(sticky, lease.stickyTag, this.secure)}`)
   }
 }

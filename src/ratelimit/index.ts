@@ -14,7 +14,7 @@ export {
   type RateLimitGrantMessage,
   type RateLimitLeaseMessage,
 } from './local-token-source.js'
-export { StoreTokenSource, hasTakeTokens, TAKE_TOKENS_LUA, type StoreTokenSourceOptions, type TokenBucketStore } from './store-token-source.js'
+export { StoreTokenSource, hasTakeTokens, type StoreTokenSourceOptions, type TokenBucketStore } from './store-token-source.js'
 export { RateLimitPrimary, type RateLimitPrimaryOptions } from './rate-limit-primary.js'
 export { rateLimitHeaders, formatRateLimitPolicy } from './headers.js'
-export { rateLimitKey } from './rate-limit-key.js'
+export { rateLimitKey, boundedRateLimitKey } from './rate-limit-key.js'

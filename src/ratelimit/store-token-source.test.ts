@@ -7,9 +7,8 @@ import { DelayedSource, VirtualTime, flood } from './flood.suite.js'
 import { RateLimitAuthority } from './rate-limit-authority.js'
 import { RateLimitPrimary } from './rate-limit-primary.js'
 import { RouteRateLimiter, type RateLimitPolicy } from './route-rate-limiter.js'
-import { StoreTokenSource, TAKE_TOKENS_LUA, hasTakeTokens, type TokenBucketStore } from './store-token-source.js'
-import { InProcessTokenSource, type LeaseGrant } from './token-source.js'
-import { TokenBucket } from './token-bucket.js'
+import { StoreTokenSource, hasTakeTokens } from './store-token-source.js'
+import { InProcessTokenSource } from './token-source.js'
 
 const POLICY: RateLimitPolicy = { ratePerSecond: 100, burst: 20, scope: 'global' }
 
@@ -32,35 +31,8 @@ test('memory store, compare-and-set path: 2 instances x 2 workers, 5 s flood get
   assert.ok(Math.abs(r.allowed - 520) <= 52, `allowed ${r.allowed}`)
 })
 
-/** Test double for the proposed `takeTokens` store addition, on a memory store. */
-class BucketMemoryStore extends MemoryStore implements TokenBucketStore {
-  private readonly buckets = new Map<string, TokenBucket>()
-  calls = 0
-  constructor(private readonly time: VirtualTime) {
-    super({ clock: time })
-  }
-  async takeTokens(key: string, r: { want: number; owed: number; giveBack: number }, p: { ratePerSecond: number; burst: number }): Promise<LeaseGrant> {
-    this.calls++
-    const now = this.time.now()
-    let b = this.buckets.get(key)
-    if (b === undefined) this.buckets.set(key, (b = new TokenBucket(p.ratePerSecond, p.burst, now)))
-    b.give(now, r.giveBack)
-    b.force(now, r.owed)
-    const granted = b.take(now, r.want)
-    return { granted, remaining: Math.max(0, Math.floor(b.level(now))) }
-  }
-}
-
-test('a store with the proposed takeTokens is used instead of compare-and-set', async () => {
-  const time = new VirtualTime()
-  const store = new BucketMemoryStore(time)
-  assert.equal(hasTakeTokens(store), true)
+test('a memory store has no takeTokens: the compare-and-set path serves it', () => {
   assert.equal(hasTakeTokens(new MemoryStore()), false)
-  const limiters = fleet(time, [store, store], 1)
-  const r = await flood(time, limiters, { durationMs: 2_000, perMs: 2 })
-  assert.ok(Math.abs(r.allowed - 220) <= 22, `allowed ${r.allowed}`)
-  assert.ok(store.calls > 0)
-  assert.equal((await store.list('rlb:')).size, 0) // nothing written through compare-and-set
 })
 
 test('primary with a memory store (scope instance): global batches use the local authority', async () => {
@@ -104,33 +76,26 @@ test('real Redis: two instances sharing it hold the global total; Lua takeTokens
     assert.equal(primaries.every((p) => p.storeSource?.fallbackCount === 0), true)
   })
 
-  await t.test('the proposed takeTokens Lua script (ioredis EVAL) holds the same total', async () => {
-    const clients = [new Redis(redis.url), new Redis(redis.url)]
-    t.after(() => clients.forEach((c) => c.disconnect()))
-    const doubles = clients.map((c, i) => {
-      c.on('error', () => {}) // the server is killed by a later subtest
-      c.defineCommand('lbTakeTokens', { numberOfKeys: 1, lua: TAKE_TOKENS_LUA })
-      const base = stores[i] as RedisStore
-      const take: TokenBucketStore['takeTokens'] = async (key, r, p) => {
-        const [granted, remaining] = (await (c as unknown as { lbTakeTokens(...a: (string | number)[]): Promise<[number, number]> }).lbTakeTokens(`lb:tb:${key}`, r.want, r.owed, r.giveBack, p.ratePerSecond, p.burst))
-        return { granted, remaining }
-      }
-      return Object.assign(Object.create(base) as RedisStore, { takeTokens: take })
-    })
-    const ps = doubles.map((store) => new RateLimitPrimary({ store }))
-    const limiters = ps.flatMap((p) => [make(p, 'lua'), make(p, 'lua')])
+  await t.test('RedisStore leases through takeTokens (never compare-and-set), and an idle bucket expires', async () => {
+    const client = new Redis(redis.url)
+    client.on('error', () => {}) // the server is killed by a later subtest
+    t.after(() => client.disconnect())
+    assert.equal(stores.every((s) => hasTakeTokens(s)), true)
+    const limiters = primaries.flatMap((p) => [make(p, 'lua'), make(p, 'lua')])
     all.push(...limiters)
     const counts = await realFlood(limiters, 2_000)
     const total = counts.reduce((a, b) => a + b, 0)
-    console.log(`redis Lua takeTokens, 2 instances x 2 workers, 2 s: allowed ${total}`)
+    console.log(`redis takeTokens, 2 instances x 2 workers, 2 s: allowed ${total}`)
     assert.ok(Math.abs(total - 220) <= 22, `allowed ${total}`)
+    // The compare-and-set path writes `rlb:` values into the store's hash: none were written.
+    for (const s of stores) assert.equal((await s.list('rlb:')).size, 0)
     // Idle buckets expire: once full again the key is gone (the limiters' last give-backs may still
     // arrive and push the expiry out by up to one refill, hence a deadline rather than a fixed sleep).
+    const key = 'lb:tb:rlb:lua:client'
+    assert.equal(await client.exists(key), 1, 'the bucket lives in its own key')
     const deadline = performance.now() + 3_000
-    while ((await (clients[0] as Redis).exists('lb:tb:rlb:lua:client')) !== 0 && performance.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
-    assert.equal(await (clients[0] as Redis).exists('lb:tb:rlb:lua:client'), 0)
+    while ((await client.exists(key)) !== 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+    assert.equal(await client.exists(key), 0)
   })
 
   await t.test('Redis killed: each instance falls back to its own bucket and keeps limiting', async () => {

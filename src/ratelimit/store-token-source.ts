@@ -13,7 +13,7 @@
  * Costs of the compare-and-set path (the memory store, which is per instance anyway): the store has no delete,
  * so one small value per key ever limited stays in the store's values hash, and every write is announced to
  * watchers. A store that implements {@link TokenBucketStore.takeTokens} (RedisStore: one Lua script, one
- * expiring key per bucket outside the values hash: {@link TAKE_TOKENS_LUA}) is used that way instead.
+ * expiring key per bucket outside the values hash, state/token-bucket-script.ts) is used that way instead.
  *
  * Store unreachable (`health()` is 'degraded', a call rejects or takes longer than `timeoutMs`): the request
  * goes to `fallback` (the instance's own {@link RateLimitAuthority}): each instance then limits on its own, so
@@ -21,24 +21,19 @@
  * still be applied later (tokens taken but not used: strict side).
  */
 import { LbError, type Clock } from '../core/index.js'
-import { TAKE_TOKENS_SCRIPT, type StateStore } from '../state/index.js'
+import type { StateStore } from '../state/index.js'
 import type { LeaseBatch, LeaseGrant, LeaseRequest, TokenSource } from './token-source.js'
 
 /**
- * Proposed addition to `StateStore` (state/ owns it): an atomic token-bucket lease on the store's own clock.
+ * What a store offers beyond `StateStore` for global rate limits (RedisStore implements it): an atomic
+ * token-bucket lease on the store's own clock.
  * Buckets expire once they would be full again, so idle keys cost nothing.
  */
 export interface TokenBucketStore {
   takeTokens(key: string, request: { want: number; owed: number; giveBack: number }, policy: { ratePerSecond: number; burst: number }): Promise<LeaseGrant>
 }
 
-/**
- * Redis implementation of {@link TokenBucketStore.takeTokens}; `RedisStore.takeTokens` runs it
- * (see state/token-bucket-script.ts).
- */
-export const TAKE_TOKENS_LUA = TAKE_TOKENS_SCRIPT
-
-/** True when the store implements the proposed {@link TokenBucketStore} method. */
+/** True when the store implements {@link TokenBucketStore} (then it is used instead of compare-and-set). */
 export function hasTakeTokens(store: StateStore): store is StateStore & TokenBucketStore {
   return typeof (store as Partial<TokenBucketStore>).takeTokens === 'function'
 }

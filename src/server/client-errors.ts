@@ -1,18 +1,20 @@
 import { randomUUID } from 'node:crypto'
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { ErrorCode } from '../core/index.js'
-import { writeRawError } from '../proxy/index.js'
-import { isClosingAfterError } from '../proxy/index.js'
+import { isClosingAfterError, writeRawError } from '../proxy/index.js'
+import type { ConnectionRegistry } from './connection-registry.js'
 
 /**
  * Answers what Node's HTTP parser refused before a request existed (the `clientError` event):
  * oversized heads get 431 (or 414 when the request line alone is too long), deadlines 408, every
  * other parse error 400, and the connection is always closed: after a framing error the rest of
  * the byte stream cannot be trusted. Errors found after a request was emitted (in its chunked body, or in
- * a pipelined request behind it) are answered in order, never in the middle of another response.
+ * a pipelined request behind it) are answered in order, never in the middle of another response: the
+ * listener's `registry` knows the response being written and, on `node:http`, the ones queued behind it.
  */
-export function handleClientError(err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex, maxUrlBytes: number): void {
+export function handleClientError(err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex, maxUrlBytes: number, registry: ConnectionRegistry): void {
   const code = err.code ?? ''
   if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable) {
     socket.destroy()
@@ -22,10 +24,11 @@ export function handleClientError(err: NodeJS.ErrnoException & { rawPacket?: Buf
   if (answered.has(socket)) return
   answered.add(socket)
   const error = codeFor(code, err.rawPacket, maxUrlBytes)
-  const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage
+  // Both listeners' responses have the members read below (`req`, `headersSent`, `shouldKeepAlive`, events).
+  const current = registry.current(socket as Socket) as ServerResponse | undefined
   // node:http has already handed the pipelined requests before the bad one to the handler: their responses
   // queue behind the current one. The error is answered after the last of them, in its own slot.
-  const queued = unfinished.get(socket)?.filter((r) => !r.writableFinished && !r.destroyed) ?? []
+  const queued = (registry.responses(socket as Socket) as ServerResponse[]).filter((r) => !r.writableFinished && !r.destroyed)
   const res = queued.at(-1) ?? current
   // Bytes after a request that closes the connection (`Connection: close`, HTTP/1.0) are ignored, not
   // answered: the connection ends with that request's response.
@@ -69,28 +72,6 @@ export function handleClientError(err: NodeJS.ErrnoException & { rawPacket?: Buf
 function closesConnection(res: ServerResponse): boolean {
   const head = (res as ServerResponse & { _header?: string | null })._header
   return !res.shouldKeepAlive || (typeof head === 'string' && /\r\nconnection: *close\r\n/i.test(head))
-}
-
-/** The responses of a `node:http` connection not finished yet, oldest first (see {@link trackResponses}). */
-const unfinished = new WeakMap<Duplex, ServerResponse[]>()
-
-/**
- * Keeps, per connection of a `node:http` server, the responses not finished yet, so that a parse error
- * in a pipeline is answered after all of them (the balancer's own listener holds its queue itself).
- */
-export function trackResponses(server: { on(event: 'request', listener: (req: IncomingMessage, res: ServerResponse) => void): unknown }): void {
-  server.on('request', (req, res) => {
-    const socket = req.socket
-    let list = unfinished.get(socket)
-    if (list === undefined) unfinished.set(socket, (list = []))
-    list.push(res)
-    const forget = (): void => {
-      const i = list.indexOf(res)
-      if (i >= 0) list.splice(i, 1)
-    }
-    res.once('finish', forget)
-    res.once('close', forget)
-  })
 }
 
 /** Sockets whose parse error was already answered. */

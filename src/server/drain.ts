@@ -1,59 +1,24 @@
 import { Server as NetServer, type Socket } from 'node:net'
-import type { Http2Session } from 'node:http2'
 import type { ProxyRuntime } from '../proxy/index.js'
-
-const tracked = new WeakMap<NetServer, Set<Socket>>()
-/** Connections handed to a tunnel (WebSocket): never idle in the HTTP sense, they end on their own. */
-const tunnels = new WeakSet<Socket>()
-
-/**
- * Remembers the open connections of a server, plain or TLS (drain needs them; Node keeps its list
- * private). Returns the live set. `event`: `connection` (every TCP socket) or, on a TLS server,
- * `secureConnection` (the TLS sockets, the ones the HTTP layer serves on).
- */
-export function trackConnections(server: NetServer, event: 'connection' | 'secureConnection' = 'connection'): Set<Socket> {
-  const sockets = new Set<Socket>()
-  if (event === 'connection') {
-    tracked.set(server, sockets)
-    server.on('upgrade', (_req: unknown, socket: Socket) => tunnels.add(socket))
-  }
-  server.on(event, (socket: Socket) => {
-    sockets.add(socket)
-    socket.once('close', () => sockets.delete(socket))
-  })
-  return sockets
-}
-
-/** HTTP/2 (h2c) sessions served on a plain listener's sockets, and those sockets. */
-const http2On = new WeakMap<NetServer, { sessions: ReadonlySet<Http2Session>; sockets: WeakSet<Socket> }>()
-
-/**
- * Tells the drain of `server` that some of its sockets carry HTTP/2 sessions (h2c): the drain sends those
- * sessions GOAWAY, lets their open streams finish, and leaves their sockets out of the idle sweep (an
- * HTTP/2 socket has no HTTP/1.1 request on it even while streams are open).
- */
-export function registerHttp2Sessions(server: NetServer, sessions: ReadonlySet<Http2Session>, sockets: WeakSet<Socket>): void {
-  http2On.set(server, { sessions, sockets })
-}
+import { registryOf, type ConnectionRegistry } from './connection-registry.js'
 
 /** A keep-alive connection idle this long while draining is closed: its client has gone quiet. */
 const IDLE_GRACE_MS = 1000
 const SWEEP_MS = 100
 
 /**
- * The drain's idle sweep: every SWEEP_MS, closes each HTTP/1.1 connection of `sockets` seen idle (no
- * request in progress, not a tunnel) for a whole IDLE_GRACE_MS. Closing an idle connection the moment
- * its client reuses it would reset a request that may already be on the wire, which is why Node's own
- * `closeIdleConnections()` is not used. `skip`: connections the sweep leaves alone (HTTP/2 sessions,
- * which end by GOAWAY). `onEmpty` runs when no connection is left. Returns the function that stops it.
+ * The drain's idle sweep: every SWEEP_MS, closes each HTTP/1.1 connection the registry serves that was
+ * seen idle (no response in progress, not a tunnel, not an HTTP/2 session, which ends by GOAWAY) for a
+ * whole IDLE_GRACE_MS. Closing an idle connection the moment its client reuses it would reset a request
+ * that may already be on the wire, which is why Node's own `closeIdleConnections()` is not used.
+ * `onEmpty` runs when no connection (transport socket) is left. Returns the function that stops it.
  */
-export function sweepIdleConnections(sockets: ReadonlySet<Socket>, options: { skip?: (socket: Socket) => boolean; onEmpty?: () => void } = {}): () => void {
+function sweepIdleConnections(registry: ConnectionRegistry, onEmpty?: () => void): () => void {
   const idleSince = new Map<Socket, number>()
   const sweeper = setInterval(() => {
     const now = performance.now()
-    for (const socket of sockets) {
-      const busy = (socket as Socket & { _httpMessage?: unknown })._httpMessage != null
-      if (busy || tunnels.has(socket) || options.skip?.(socket) === true) {
+    for (const socket of registry.served) {
+      if (registry.isBusy(socket) || registry.kindOf(socket) !== 'http1') {
         idleSince.delete(socket)
         continue
       }
@@ -61,21 +26,25 @@ export function sweepIdleConnections(sockets: ReadonlySet<Socket>, options: { sk
       if (since === undefined) idleSince.set(socket, now)
       else if (now - since >= IDLE_GRACE_MS) socket.destroySoon()
     }
-    for (const socket of idleSince.keys()) if (!sockets.has(socket)) idleSince.delete(socket)
-    if (sockets.size === 0) options.onEmpty?.()
+    for (const socket of idleSince.keys()) if (!registry.served.has(socket)) idleSince.delete(socket)
+    if (registry.sockets.size === 0) onEmpty?.()
   }, SWEEP_MS)
   return () => clearInterval(sweeper)
 }
 
+/** What a listener's drain stops: a `net.Server` (plain or TLS) whose connections a registry keeps. */
+export type DrainableServer = NetServer & { closeAllConnections?(): void }
+
 /**
- * Graceful drain: stop accepting; every response from now on carries `Connection: close`, so each
- * keep-alive connection ends cleanly after its next response; a connection seen idle for a whole
- * second is closed ({@link sweepIdleConnections}); in-flight requests and open tunnels (WebSockets)
- * finish; after `timeoutMs` whatever is left is closed. Resolves when every connection is closed.
+ * Graceful drain of one listener, plain or TLS: stop accepting; every response from now on carries
+ * `Connection: close`, so each keep-alive connection ends cleanly after its next response; HTTP/2
+ * sessions get GOAWAY and finish their open streams; a connection seen idle for a whole second is closed
+ * ({@link sweepIdleConnections}); in-flight requests and open tunnels (WebSockets) finish; after
+ * `timeoutMs` whatever is left is destroyed. Resolves when every connection is closed.
  */
-export function drainServer(server: NetServer & { closeAllConnections(): void }, runtime: ProxyRuntime, timeoutMs: number): Promise<void> {
+export function drainServer(server: DrainableServer, runtime: ProxyRuntime, timeoutMs: number): Promise<void> {
   runtime.shuttingDown = true
-  const sockets = tracked.get(server) ?? new Set<Socket>()
+  const registry = registryOf(server)
   return new Promise((resolve) => {
     let done = false
     const finish = (): void => {
@@ -83,16 +52,17 @@ export function drainServer(server: NetServer & { closeAllConnections(): void },
       done = true
       clearTimeout(timer)
       stopSweep()
-      server.closeAllConnections()
-      for (const socket of sockets) socket.destroy() // tunnels still open at the deadline
+      for (const session of registry.sessions) session.destroy()
+      server.closeAllConnections?.()
+      for (const socket of registry.sockets) socket.destroy() // tunnels still open at the deadline
       resolve()
     }
     const timer = setTimeout(finish, timeoutMs)
-    const h2 = http2On.get(server)
-    for (const session of h2?.sessions ?? []) session.close()
-    const stopSweep = sweepIdleConnections(sockets, { onEmpty: finish, skip: h2 === undefined ? undefined : (socket) => h2.sockets.has(socket) })
-    // Stop accepting without net.Server's http override, which would also close idle keep-alive
-    // connections at once (Node >= 19).
-    NetServer.prototype.close.call(server, () => finish())
+    for (const session of registry.sessions) session.close()
+    const stopSweep = sweepIdleConnections(registry, finish)
+    // Stop accepting without the http/https/http2 close overrides, which would also close idle
+    // keep-alive connections at once (Node >= 19).
+    if (server.listening) NetServer.prototype.close.call(server, () => finish())
+    else finish()
   })
 }

@@ -8,7 +8,7 @@ import { createServer as createHttp2Server, type Http2Server } from 'node:http2'
 import type { Server as NetServer, Socket } from 'node:net'
 import type { ClientLimits } from '../config/index.js'
 import type { ClientRequest, ClientResponse } from '../proxy/index.js'
-import { registerHttp2Sessions } from './drain.js'
+import type { ConnectionRegistry } from './connection-registry.js'
 import { createHttp2RequestListener, http2ServerOptions, trackSessions } from './http2-server.js'
 
 /** The client connection preface of HTTP/2 (RFC 9113 3.4). */
@@ -27,16 +27,15 @@ export function startsWithPreface(chunk: Buffer): boolean {
 
 /**
  * Makes `server` (the plain listener, before any other `connection` listener than its HTTP/1.1 one is
- * added) also serve h2c. The HTTP/1.1 connection listeners registered so far are taken off and called
+ * added) also serve h2c, its sessions kept in `registry`. The HTTP/1.1 connection listeners registered so far are taken off and called
  * only for connections that are not HTTP/2; an HTTP/1.1 socket then reads through the stream (the
  * first bytes were already read there), not through the parser's direct handle reads.
  */
-export function acceptH2c(server: NetServer, handler: (req: ClientRequest, res: ClientResponse) => void, limits: ClientLimits): Http2Server {
+export function acceptH2c(server: NetServer, handler: (req: ClientRequest, res: ClientResponse) => void, limits: ClientLimits, registry: ConnectionRegistry): Http2Server {
   const { ALPNProtocols: _alpn, allowHTTP1: _h1, ...options } = http2ServerOptions(limits)
   const h2 = createHttp2Server(options)
-  const sessions = trackSessions(h2 as unknown as Parameters<typeof trackSessions>[0], IDLE_SESSION_MS)
-  const http2Sockets = new WeakSet<Socket>()
-  registerHttp2Sessions(server, sessions, http2Sockets)
+  // The listener's drain sends these sessions GOAWAY and leaves their sockets out of its idle sweep.
+  trackSessions(h2 as unknown as Parameters<typeof trackSessions>[0], IDLE_SESSION_MS, registry.sessions)
   h2.on('request', createHttp2RequestListener(handler, limits))
   const http1 = server.listeners('connection') as ((socket: Socket) => void)[]
   server.removeAllListeners('connection')
@@ -59,7 +58,7 @@ export function acceptH2c(server: NetServer, handler: (req: ClientRequest, res: 
       socket.pause()
       socket.unshift(head)
       if (h2c) {
-        http2Sockets.add(socket)
+        registry.mark(socket, 'http2')
         h2.emit('connection', socket)
         return
       }

@@ -2,8 +2,8 @@ import { createServer } from 'node:http'
 import type { Server as NetServer } from 'node:net'
 import type { ClientLimits } from '../config/index.js'
 import { createRequestHandler, createUpgradeHandler, type ProxyRuntime } from '../proxy/index.js'
-import { handleClientError, trackResponses } from './client-errors.js'
-import { trackConnections } from './drain.js'
+import { handleClientError } from './client-errors.js'
+import { ConnectionRegistry, trackResponses } from './connection-registry.js'
 import { acceptH2c } from './h2c.js'
 import { watchSendDeadline } from './send-deadline.js'
 import { deferContinue } from './expect-continue.js'
@@ -94,11 +94,12 @@ export type PlainServer = NetServer & { closeAllConnections(): void }
 export function createHttpServer(runtime: ProxyRuntime, limits: ClientLimits, listen: { h2c?: boolean | undefined } = {}): PlainServer {
   const { binding, options } = ownHttp1(limits)
   const onRequest = createRequestHandler(runtime, 'http')
+  const registry = new ConnectionRegistry()
   let server: PlainServer
   if (binding === undefined) {
     const node = createServer(options)
     node.maxHeadersCount = options.maxHeadersCount
-    trackResponses(node)
+    trackResponses(node, registry)
     // A half-closed client gets the answers to what it sent, as from the own listener (undocumented but
     // long-standing `http.Server` switch; without it node:http abandons them on FIN).
     ;(node as typeof node & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true
@@ -106,13 +107,13 @@ export function createHttpServer(runtime: ProxyRuntime, limits: ClientLimits, li
     node.on('request', onRequest)
     server = node
   } else {
-    server = new Http1Server(binding, options, onRequest)
+    server = new Http1Server(binding, options, onRequest, registry)
   }
   // Before any other connection listener: it takes over the HTTP/1.1 ones registered so far.
-  if (listen.h2c === true) acceptH2c(server, onRequest, limits)
+  if (listen.h2c === true) acceptH2c(server, onRequest, limits, registry)
   server.on('upgrade', createUpgradeHandler(runtime, 'http'))
-  trackConnections(server)
+  registry.attach(server)
   watchSendDeadline(server, limits.sendTimeoutMs)
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => handleClientError(err, socket, limits.maxUrlBytes))
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => handleClientError(err, socket, limits.maxUrlBytes, registry))
   return server
 }

@@ -6,8 +6,9 @@
  *
  * Limits (all explicit, see {@link Http2Limits}): concurrent streams per session, header list size and
  * count, session memory, idle sessions. Flood defences are nghttp2's and Node's, verified by
- * test/integration/tls.test.ts: a rapid-reset flood (CVE-2023-44487) and a CONTINUATION flood
- * (CVE-2024-27316 family) end in GOAWAY, with bounded memory, while other sessions keep being served.
+ * test/integration/tls.test.ts: a rapid-reset flood (CVE-2023-44487) ends in GOAWAY and a CONTINUATION
+ * flood (CVE-2024-27316 family) in the connection closing, with bounded memory, while other sessions keep
+ * being served.
  */
 import { constants, type Http2ServerRequest, type Http2ServerResponse, type Http2Session, type Http2SecureServer, type SecureServerOptions } from 'node:http2'
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -90,10 +91,9 @@ export function applyHttp1Limits(server: Http2SecureServer, limits: ClientLimits
 /**
  * Closes idle sessions: a session with no open stream for `idleTimeoutMs` gets GOAWAY (graceful
  * `session.close()`); one with open streams (a long poll, a slow backend) is left alone and re-checked.
- * Returns the live sessions, for drain.
+ * Returns the live sessions (`sessions`, by default a new set), for drain.
  */
-export function trackSessions(server: Http2SecureServer, idleTimeoutMs: number): Set<Http2Session> {
-  const sessions = new Set<Http2Session>()
+export function trackSessions(server: Http2SecureServer, idleTimeoutMs: number, sessions = new Set<Http2Session>()): Set<Http2Session> {
   server.on('session', (session: Http2Session) => {
     sessions.add(session)
     let open = 0

@@ -1,5 +1,6 @@
 export { chooseHttp1Listener, createHttpServer, describeHttp1Listener, type Http1ListenerChoice, type PlainServer } from './http-server.js'
-export { drainServer } from './drain.js'
+export { drainServer, type DrainableServer } from './drain.js'
+export { ConnectionRegistry, type ConnectionKind } from './connection-registry.js'
 export { handleClientError } from './client-errors.js'
 export { createTlsServer, createRedirectServer, type TlsListener, type TlsServerOptions } from './tls-server.js'
 export { CertificateStore, DEFAULT_CIPHERS, type CertificateEntry, type CertificateReloadEvent, type CertificateStoreOptions } from './certificates.js'

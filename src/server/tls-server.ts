@@ -1,12 +1,13 @@
 import { createServer as createPlainServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
-import { createSecureServer, type Http2Session } from 'node:http2'
-import { Server as NetServer, type Socket } from 'node:net'
+import { createSecureServer } from 'node:http2'
+import type { Socket } from 'node:net'
 import { createServer as createTlsSocketServer, type Server as TlsServer, type TlsOptions as TlsSecureOptions, type TLSSocket } from 'node:tls'
 import type { ClientLimits, TlsConfig } from '../config/index.js'
 import { createRequestHandler, createUpgradeHandler, type ProxyRuntime } from '../proxy/index.js'
-import { handleClientError, trackResponses } from './client-errors.js'
-import { sweepIdleConnections, trackConnections } from './drain.js'
+import { handleClientError } from './client-errors.js'
+import { ConnectionRegistry, trackResponses } from './connection-registry.js'
+import { drainServer } from './drain.js'
 import { watchSendDeadline } from './send-deadline.js'
 import { deferContinue } from './expect-continue.js'
 import { ownHttp1 } from './http-server.js'
@@ -67,52 +68,39 @@ export function createTlsServer(runtime: ProxyRuntime, limits: ClientLimits, tls
   }
   const handler = createRequestHandler(runtime, 'https')
   const upgrade = createUpgradeHandler(runtime, 'https')
-  const onClientError = (err: NodeJS.ErrnoException, socket: Socket): void => handleClientError(err, socket, limits.maxUrlBytes)
+  const registry = new ConnectionRegistry()
+  const onClientError = (err: NodeJS.ErrnoException, socket: Socket): void => handleClientError(err, socket, limits.maxUrlBytes, registry)
   let server: TlsServer
-  let sessions: Set<Http2Session> | undefined
   if (tls.http2) {
     const h2 = createSecureServer({ ...secure, ...http2ServerOptions(limits, options.http2) })
     applyHttp1Limits(h2, limits)
-    sessions = trackSessions(h2, options.http2?.idleTimeoutMs ?? 60_000)
+    trackSessions(h2, options.http2?.idleTimeoutMs ?? 60_000, registry.sessions)
+    // HTTP/2 sessions end by GOAWAY in a drain, never by the idle sweep of HTTP/1.1 connections.
+    h2.on('secureConnection', (socket: TLSSocket) => {
+      if (socket.alpnProtocol === 'h2') registry.mark(socket, 'http2')
+    })
+    // The HTTP/1.1 clients of the same port (ALPN http/1.1).
+    trackResponses(h2, registry)
     h2.on('request', createHttp2RequestListener(handler, limits))
     h2.on('upgrade', upgrade)
     h2.on('clientError', onClientError)
     server = h2
   } else {
-    server = createHttp1TlsServer(secure, limits, handler)
+    server = createHttp1TlsServer(secure, limits, handler, registry)
     server.on('upgrade', upgrade)
     server.on('clientError', onClientError)
   }
   certificates.attach(server)
   // Failed handshakes (TLS 1.0/1.1, no shared cipher, scanners) only cost their socket.
   server.on('tlsClientError', (_err: Error, socket: Socket) => socket.destroy())
-  const sockets = trackConnections(server)
-  const secureSockets = trackConnections(server, 'secureConnection')
+  registry.attach(server, 'secureConnection')
 
   let drained: Promise<void> | undefined
   const drain = (timeoutMs: number): Promise<void> => {
-    drained ??= new Promise<void>((resolve) => {
-      runtime.shuttingDown = true
+    if (drained === undefined) {
       certificates.close()
-      let done = false
-      const finish = (): void => {
-        if (done) return
-        done = true
-        clearTimeout(timer)
-        stopSweep()
-        for (const s of sessions ?? []) s.destroy()
-        for (const s of sockets) s.destroy()
-        resolve()
-      }
-      const timer = setTimeout(finish, timeoutMs)
-      // HTTP/1.1 connections: the same idle sweep as the plain listener's drain. HTTP/2 ones: GOAWAY, the
-      // client opens no new stream here and open ones finish.
-      const stopSweep = sweepIdleConnections(secureSockets, { skip: (s) => (s as TLSSocket).alpnProtocol === 'h2' })
-      for (const s of sessions ?? []) s.close()
-      // net.Server's close: the https/http2 overrides would also close idle keep-alive connections at once.
-      if (server.listening) NetServer.prototype.close.call(server, () => finish())
-      else finish()
-    })
+      drained = drainServer(server, runtime, timeoutMs)
+    }
     return drained
   }
 
@@ -142,12 +130,12 @@ export function createTlsServer(runtime: ProxyRuntime, limits: ClientLimits, tls
  * (as the plain listener; Node's llhttp binding reads the TLS stream), or an `https.Server` when that binding
  * is not available or `LB_HTTP1_SERVER=node`. Both have the limits of `createHttpServer`.
  */
-function createHttp1TlsServer(secure: TlsSecureOptions, limits: ClientLimits, handler: ReturnType<typeof createRequestHandler>): TlsServer {
+function createHttp1TlsServer(secure: TlsSecureOptions, limits: ClientLimits, handler: ReturnType<typeof createRequestHandler>, registry: ConnectionRegistry): TlsServer {
   const { binding, options } = ownHttp1(limits)
   if (binding === undefined) {
     const https = createHttpsServer({ ...secure, ALPNProtocols: ['http/1.1'], ...options })
     https.maxHeadersCount = options.maxHeadersCount
-    trackResponses(https)
+    trackResponses(https, registry)
     ;(https as typeof https & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true
     deferContinue(https)
     https.on('request', handler)
@@ -156,7 +144,7 @@ function createHttp1TlsServer(secure: TlsSecureOptions, limits: ClientLimits, ha
   }
   const server = createTlsSocketServer({ ...secure, ALPNProtocols: ['http/1.1'], allowHalfOpen: true, noDelay: true })
   watchSendDeadline(server, limits.sendTimeoutMs, 'secureConnection')
-  serveHttp1(server, 'secureConnection', new Http1Connections(binding, options, handler, server))
+  serveHttp1(server, 'secureConnection', new Http1Connections(binding, options, handler, server, registry))
   return server
 }
 

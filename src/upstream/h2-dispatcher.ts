@@ -37,6 +37,21 @@ const DEFAULT_MAX_STREAMS = 100
 /** Request fields HTTP/2 forbids (RFC 9113 8.2.2); `host` becomes `:authority`. */
 const DROPPED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'te', 'http2-settings'])
 
+/**
+ * A dispatch handler that may hear about a gRPC trailers-only response (the status alone in the only
+ * HEADERS frame) before its `onHeaders`, to decide on a retry from `grpc-status` (`UNAVAILABLE`).
+ */
+export interface Http2DispatchHandler extends Dispatcher.DispatchHandler {
+  /** The trailer fields of a trailers-only response, flat name/value list; called right before `onHeaders`. */
+  onTrailersOnly?(trailers: readonly string[]): void
+}
+
+/** Dispatch options with the request's trailers, read once its streamed body ended. */
+export interface Http2DispatchOptions extends Dispatcher.DispatchOptions {
+  /** The client's trailer fields (lower-case names), asked for after the last body chunk; undefined = none. */
+  requestTrailers?: (() => Readonly<Record<string, string>> | undefined) | undefined
+}
+
 interface Session {
   readonly h2: ClientHttp2Session
   active: number
@@ -173,11 +188,14 @@ export class Http2Dispatcher {
     }
   }
 
-  private start(session: Session, opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
+  private start(session: Session, opts: Http2DispatchOptions, handler: Http2DispatchHandler): void {
     const headers = requestHeaders(opts, this.origin)
+    const endStream = opts.body === null || opts.body === undefined || opts.body === ''
+    // A streamed body may end with trailers the client sends last: the stream stays open for them.
+    const trailersOf = !endStream && opts.requestTrailers !== undefined && !isBytes(opts.body) ? opts.requestTrailers : undefined
     let stream: ClientHttp2Stream
     try {
-      stream = session.h2.request(headers, { endStream: opts.body === null || opts.body === undefined || opts.body === '' })
+      stream = session.h2.request(headers, { endStream, waitForTrailers: trailersOf !== undefined })
     } catch (err) {
       handler.onError?.(codedError('cannot open a stream', 'UND_ERR_SOCKET', err))
       return
@@ -223,6 +241,7 @@ export class Http2Dispatcher {
           else head[name] = value
         }
         trailers = flattenStrings(tail)
+        handler.onTrailersOnly?.(trailers)
       }
       if (handler.onHeaders?.(status, flatten(head), resume, '') === false) stream.pause()
       if (this.options.bodyTimeoutMs > 0) {
@@ -258,6 +277,7 @@ export class Http2Dispatcher {
       }
       fail(codedError(`stream closed by the backend (code ${stream.rstCode ?? 'none'})`, 'UND_ERR_SOCKET'))
     })
+    if (trailersOf !== undefined) stream.once('wantTrailers', () => stream.sendTrailers(trailerFields(trailersOf())))
     writeBody(stream, opts.body, fail)
   }
 }
@@ -307,6 +327,22 @@ function flattenStrings(h: IncomingHttpHeaders): string[] {
     else out.push(name, String(value))
   }
   return out
+}
+
+/** Request trailer fields HTTP/2 may carry: no pseudo-headers, nothing connection-specific. */
+function trailerFields(fields: Readonly<Record<string, string>> | undefined): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {}
+  if (fields === undefined) return out
+  for (const [name, value] of Object.entries(fields)) {
+    const lower = name.toLowerCase()
+    if (lower.charCodeAt(0) === 58 /* : */ || DROPPED.has(lower) || lower === 'content-length') continue
+    out[lower] = value
+  }
+  return out
+}
+
+function isBytes(body: unknown): boolean {
+  return typeof body === 'string' || Buffer.isBuffer(body) || body instanceof Uint8Array
 }
 
 /** Streams the request body into the HTTP/2 stream with back-pressure. */

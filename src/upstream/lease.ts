@@ -1,18 +1,12 @@
 import type { Dispatcher } from 'undici'
 import type { Endpoint } from '../core/index.js'
 import type { EndpointState, WaitingTry } from './endpoint-state.js'
-import type { OutlierFailureKind } from './health/index.js'
-
-/**
- * How one try ended, as passive checks and the breaker see it. `abandoned`: it ended without a verdict
- * on the backend (the client went away, the balancer cancelled it, a body limit was hit).
- */
-export type TryOutcome = 'success' | OutlierFailureKind | 'abandoned'
+import { verdictOf, type BackendVerdict, type TryOutcome } from './try-outcome.js'
 
 /** What a lease reports its verdict to: the pool that granted it. */
 export interface LeaseGrantor {
   /** Feeds the breaker and passive checks once per try. */
-  judge(state: EndpointState, outcome: TryOutcome): void
+  judge(state: EndpointState, verdict: BackendVerdict): void
   /** Frees the breaker's concurrency slot. */
   free(state: EndpointState): void
 }
@@ -29,8 +23,7 @@ export interface LeaseGrantor {
  * instead of waiting out a response timeout on a backend known to be gone.
  */
 export class Lease implements WaitingTry {
-  /** `performance.now()` when the try was sent (set by the owner; the latency sample starts here). */
-  sentAt = 0
+  private sentAtMs = 0
   /** Called (at most once) when the endpoint leaves rotation before this try got a response byte. */
   onEndpointDown: (() => void) | undefined
   private judged = false
@@ -40,9 +33,24 @@ export class Lease implements WaitingTry {
     private readonly grantor: LeaseGrantor,
     /** The endpoint's state; read-only for the holder. */
     readonly state: EndpointState,
+    /**
+     * Cookie stickiness: the endpoint's tag, when the client's cookie did not already name it (a new or
+     * moved session), for the response to (re)pin the client; otherwise undefined.
+     */
+    readonly stickyTag?: string | undefined,
   ) {
     state.stats.inFlight++
     state.waiting.add(this)
+  }
+
+  /** The try is being sent now: the latency sample ({@link firstByte}) starts here. */
+  sent(): void {
+    this.sentAtMs = performance.now()
+  }
+
+  /** `performance.now()` when the try was sent (0 before {@link sent}). */
+  get sentAt(): number {
+    return this.sentAtMs
   }
 
   /** The endpoint this lease holds. */
@@ -65,7 +73,7 @@ export class Lease implements WaitingTry {
     if (this.ended) return
     this.state.waiting.delete(this)
     const now = performance.now()
-    this.state.stats.observeLatency(now - this.sentAt, now)
+    this.state.stats.observeLatency(now - this.sentAtMs, now)
   }
 
   /**
@@ -75,7 +83,7 @@ export class Lease implements WaitingTry {
   report(outcome: TryOutcome): void {
     if (this.judged) return
     this.judged = true
-    this.grantor.judge(this.state, outcome)
+    this.grantor.judge(this.state, verdictOf(outcome))
   }
 
   /** Ends the try: reports `outcome` unless already reported, frees the slot and the in-flight count. Idempotent. */

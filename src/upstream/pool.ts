@@ -1,5 +1,5 @@
 import { Pool as UndiciPool, type Dispatcher } from 'undici'
-import type { Balancer, Clock, Endpoint, EndpointLoad, PickContext } from '../core/index.js'
+import type { Balancer, Clock, Endpoint, EndpointLoad, PickContext, RequestKeySource } from '../core/index.js'
 import { systemClock, systemRandom } from '../core/index.js'
 import { createBalancer } from '../balancer/index.js'
 import type { BackendConfig, PoolConfig } from '../config/index.js'
@@ -7,7 +7,8 @@ import { CircuitBreaker } from './breaker.js'
 import { EndpointStats } from './endpoint-stats.js'
 import { isReady, type EndpointState } from './endpoint-state.js'
 import { OutlierDetector, type EjectionChange } from './health/index.js'
-import { Lease, type LeaseGrantor, type TryOutcome } from './lease.js'
+import { Lease, type LeaseGrantor } from './lease.js'
+import type { BackendVerdict } from './try-outcome.js'
 import { computeReadySets } from './ready-set.js'
 import { Http2Dispatcher } from './h2-dispatcher.js'
 import { RetryBudget } from './retry.js'
@@ -24,6 +25,18 @@ export interface UpstreamPoolOptions {
   sequence?: (pool: string) => (() => number | undefined) | undefined
   /** A passive-check ejection decided here (source 'local'), for the primary to spread to other workers. */
   onLocalEjection?: (pool: string, change: EjectionChange) => void
+}
+
+/** What a request offers the pool when it asks for a lease. */
+export interface AcquireContext {
+  /** Endpoint ids this request already tried; none of them is picked. */
+  exclude?: ReadonlySet<string> | undefined
+  /**
+   * The request's key from a source (client address, header, cookie). Called only when the pool needs
+   * one: consistent hashing, header or cookie stickiness. The caller should remember answers: a retry
+   * asks again.
+   */
+  keyOf?: ((source: RequestKeySource) => string | undefined) | undefined
 }
 
 /** Operator and health facts about one endpoint, as shown by the admin API. */
@@ -62,6 +75,10 @@ export class UpstreamPool implements LeaseGrantor {
   private readonly idByTag = new Map<string, string>()
   /** Header stickiness with an algorithm other than consistent-hash: a hash ring over the same ready primaries. */
   private readonly stickyHash: Balancer | undefined
+  /** The key the balancers hash on, if any: the sticky header, else the `consistent-hash` source. */
+  private readonly hashOn: RequestKeySource | undefined
+  /** The cookie that pins a client to an endpoint (cookie stickiness). */
+  private readonly pinOn: RequestKeySource | undefined
   /** TLS of the pool's https:// endpoints, made with the first one (it watches the certificate files). */
   private tls: UpstreamTls | undefined
   private readyCount = 0
@@ -86,6 +103,9 @@ export class UpstreamPool implements LeaseGrantor {
     this.primary = createBalancer(algorithm, load, random, { sequence })
     this.backup = createBalancer(algorithm, load, random)
     if (config.stickySession?.kind === 'header' && algorithm !== 'consistent-hash') this.stickyHash = createBalancer('consistent-hash', load, random)
+    const sticky = config.stickySession
+    this.hashOn = sticky?.kind === 'header' ? { kind: 'header', name: sticky.header } : algorithm === 'consistent-hash' ? config.hashOn : undefined
+    this.pinOn = sticky?.kind === 'cookie' ? { kind: 'cookie', name: sticky.cookie } : undefined
     this.retryBudget = new RetryBudget({ ...config.retries, clock: this.clock })
     if (config.outlierDetection.enabled) {
       this.outliers = new OutlierDetector({ pool: config.name, config: config.outlierDetection, clock: this.clock, random })
@@ -103,24 +123,40 @@ export class UpstreamPool implements LeaseGrantor {
    * Admits one try: picks a ready endpoint that takes one more request (breaker state, trial slots,
    * concurrency limits), a primary if any is eligible, else a backup, and returns the lease that holds
    * it. The caller must end the lease exactly once ({@link Lease.end}; later calls are ignored).
-   * Returns undefined when nothing is eligible.
+   * Returns undefined when nothing is eligible. With cookie stickiness the lease names the tag to set
+   * when the client is not pinned to its endpoint yet ({@link Lease.stickyTag}).
    */
-  acquire(ctx: PickContext): Lease | undefined {
-    const state = this.pick(ctx)
-    return state === undefined ? undefined : new Lease(this, state)
+  acquire(ctx: AcquireContext): Lease | undefined {
+    const keyOf = ctx.keyOf
+    const pin = this.pinOn === undefined || keyOf === undefined ? undefined : keyOf(this.pinOn)
+    const state = this.pick({ exclude: ctx.exclude, hashKey: this.hashKeyOf(keyOf), pin })
+    if (state === undefined) return undefined
+    const tag = this.pinOn === undefined ? undefined : this.tagById.get(state.endpoint.id)
+    return new Lease(this, state, tag === pin ? undefined : tag)
+  }
+
+  /**
+   * The key the balancers hash on: the sticky header's value (absent: the algorithm picks), else for
+   * `consistent-hash` its `hashOn` source. With both, the sticky header wins and `hashOn` is the fallback.
+   */
+  private hashKeyOf(keyOf: AcquireContext['keyOf']): string | undefined {
+    if (keyOf === undefined || this.hashOn === undefined) return undefined
+    const key = keyOf(this.hashOn)
+    if (key !== undefined || this.config.stickySession?.kind !== 'header' || this.config.algorithm !== 'consistent-hash') return key
+    return keyOf(this.config.hashOn)
   }
 
   /** Feeds one try's verdict to the breaker and the passive checks (called by {@link Lease}). */
-  judge(state: EndpointState, outcome: TryOutcome): void {
+  judge(state: EndpointState, verdict: BackendVerdict): void {
     const breaker = state.breaker
-    if (outcome === 'abandoned') {
+    if (verdict === 'abandoned') {
       breaker.onAbandoned()
       return
     }
-    breaker.onResult(outcome === 'success')
+    breaker.onResult(verdict === 'success')
     if (this.outliers === undefined) return
-    if (outcome === 'success') this.outliers.recordSuccess(state.endpoint.id)
-    else this.outliers.recordFailure(state.endpoint.id, outcome)
+    if (verdict === 'success') this.outliers.recordSuccess(state.endpoint.id)
+    else this.outliers.recordFailure(state.endpoint.id, verdict)
   }
 
   /** Frees one try's concurrency slot (called by {@link Lease}). */
@@ -365,7 +401,7 @@ function connectionLimit(config: PoolConfig): number | null {
 }
 
 /**
- * Keep-alive connections to one endpoint, with the pool's timeouts (SPEC 2 defaults); `connect` opens
+ * Keep-alive connections to one endpoint, with the pool's timeouts (connect, headers, body, keep-alive); `connect` opens
  * the TLS connections of an https:// endpoint (see `upstream-tls.ts`), named `serverName` when given.
  */
 function createUndiciPool(url: URL, config: PoolConfig, tls?: UpstreamTls, serverName?: string): Dispatcher {

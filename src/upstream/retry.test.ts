@@ -2,7 +2,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { RetryCondition } from '../config/index.js'
 import { seededRandom } from '../core/index.js'
-import { RetryBudget, backoffMs, classifyRetry, retryConditionOf, type RetryFailure, type RetryRequestFacts } from './retry.js'
+import { RetryBudget, backoffMs, classifyGrpcRetry, classifyRetry, retryConditionOf, type RetryFailure, type RetryRequestFacts } from './retry.js'
 
 const on: RetryCondition[] = ['connect-failure', 'reset', 'timeout', '502', 'status:429']
 const get: RetryRequestFacts = { method: 'GET', hasIdempotencyKey: false, connectionEstablished: true, responseBytesSentToClient: false, requestBodyStarted: false }
@@ -138,5 +138,27 @@ describe('classifyRetry endpoint-down', () => {
     assert.deepEqual(classifyRetry([], { kind: 'endpoint-down' }, { ...facts, method: 'POST', hasIdempotencyKey: true }), { retry: true, reason: 'endpoint-down' })
     assert.deepEqual(classifyRetry([], { kind: 'endpoint-down' }, { ...facts, requestBodyStarted: true }), { retry: false, reason: 'body-started' })
     assert.deepEqual(classifyRetry([], { kind: 'endpoint-down' }, { ...facts, responseBytesSentToClient: true }), { retry: false, reason: 'response-started' })
+  })
+})
+
+describe('classifyGrpcRetry', () => {
+  const on: RetryCondition[] = ['connect-failure', 'reset', 'timeout', '502', '503', '504']
+  const call: RetryRequestFacts = { method: 'POST', hasIdempotencyKey: false, connectionEstablished: true, responseBytesSentToClient: false, requestBodyStarted: false }
+  it('UNAVAILABLE before any response byte is retried, whatever the method', () => {
+    assert.deepEqual(classifyGrpcRetry(on, { kind: 'connect' }, { ...call, connectionEstablished: false }), { retry: true, reason: 'connect-failure' })
+    assert.deepEqual(classifyGrpcRetry(on, { kind: 'reset' }, call), { retry: true, reason: 'reset' })
+    assert.deepEqual(classifyGrpcRetry([], { kind: 'status', status: 200, grpcStatus: 14 }, call), { retry: true, reason: 'grpc-unavailable' })
+    assert.deepEqual(classifyGrpcRetry(on, { kind: 'status', status: 503 }, call), { retry: true, reason: '503' })
+  })
+  it('other statuses, timeouts and cancellations are final', () => {
+    assert.deepEqual(classifyGrpcRetry(on, { kind: 'status', status: 200, grpcStatus: 13 }, call), { retry: false, reason: 'not-unavailable' })
+    assert.deepEqual(classifyGrpcRetry(on, { kind: 'status', status: 500 }, call), { retry: false, reason: 'not-unavailable' })
+    assert.deepEqual(classifyGrpcRetry(on, { kind: 'timeout' }, call), { retry: false, reason: 'not-unavailable' })
+    assert.deepEqual(classifyGrpcRetry(on, { kind: 'endpoint-down' }, call), { retry: false, reason: 'not-unavailable' })
+  })
+  it('never after response bytes, never with a body that cannot be replayed, only listed conditions', () => {
+    assert.deepEqual(classifyGrpcRetry(on, { kind: 'reset' }, { ...call, responseBytesSentToClient: true }), { retry: false, reason: 'response-started' })
+    assert.deepEqual(classifyGrpcRetry(on, { kind: 'reset' }, { ...call, requestBodyStarted: true }), { retry: false, reason: 'body-started' })
+    assert.deepEqual(classifyGrpcRetry(['connect-failure'], { kind: 'reset' }, call), { retry: false, reason: 'not-listed' })
   })
 })

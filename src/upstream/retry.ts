@@ -17,7 +17,7 @@ export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', '
  * `endpoint-down`: the balancer cancelled a try still waiting for its answer because its endpoint left
  * rotation (unhealthy, ejected).
  */
-export type RetryFailure = { kind: 'connect' } | { kind: 'reset' } | { kind: 'timeout' } | { kind: 'endpoint-down' } | { kind: 'status'; status: number }
+export type RetryFailure = { kind: 'connect' } | { kind: 'reset' } | { kind: 'timeout' } | { kind: 'endpoint-down' } | { kind: 'status'; status: number; grpcStatus?: number }
 
 /** What the proxy knows about the request when a try fails. */
 export interface RetryRequestFacts {
@@ -34,13 +34,13 @@ export interface RetryRequestFacts {
 }
 
 /** Why a failure is not retried. */
-export type NoRetryReason = 'response-started' | 'body-started' | 'not-listed' | 'not-idempotent'
+export type NoRetryReason = 'response-started' | 'body-started' | 'not-listed' | 'not-idempotent' | 'not-unavailable'
 
 /**
  * A retry decision. When `retry`, `reason` is the matching condition (`connect-failure`, `503`, ...) or
  * `endpoint-down`: the `lb_retries_total` label.
  */
-export type RetryDecision = { retry: true; reason: RetryCondition | 'endpoint-down' } | { retry: false; reason: NoRetryReason }
+export type RetryDecision = { retry: true; reason: RetryCondition | 'endpoint-down' | 'grpc-unavailable' } | { retry: false; reason: NoRetryReason }
 
 /**
  * The condition of `on` a failure matches: `connect-failure` whenever no connection was established,
@@ -85,6 +85,36 @@ export function classifyRetry(on: readonly RetryCondition[], failure: RetryFailu
   if (condition === 'connect-failure') return { retry: true, reason: condition }
   if (!facts.hasIdempotencyKey && !IDEMPOTENT_METHODS.has(facts.method.toUpperCase())) return { retry: false, reason: 'not-idempotent' }
   return { retry: true, reason: condition }
+}
+
+/** gRPC's UNAVAILABLE status code (grpc/doc/statuscodes.md). */
+const GRPC_UNAVAILABLE = 14
+
+/**
+ * Retry decision for a gRPC call (content type `application/grpc*`), which is always a POST and so never
+ * idempotent by method: a call is retried only on what gRPC calls UNAVAILABLE, as gRPC clients' own
+ * retry policies do, and only before any response byte reached the client:
+ * - no connection (`connect-failure`, when listed in `on`);
+ * - the connection or stream reset before response headers (`reset`, when listed);
+ * - a trailers-only answer with `grpc-status: 14` (`grpc-unavailable`, always: the backend said so);
+ * - HTTP 502/503/504 (the statuses gRPC maps to UNAVAILABLE), when listed.
+ * Everything else is final: a timeout (DEADLINE_EXCEEDED, the backend may still act), any other
+ * `grpc-status` or HTTP status (`not-unavailable`), and the balancer's endpoint-down cancellation.
+ * `requestBodyStarted` must be false unless the whole request body is kept for replay.
+ */
+export function classifyGrpcRetry(on: readonly RetryCondition[], failure: RetryFailure, facts: RetryRequestFacts): RetryDecision {
+  if (facts.responseBytesSentToClient) return { retry: false, reason: 'response-started' }
+  if (facts.requestBodyStarted) return { retry: false, reason: 'body-started' }
+  if (failure.kind === 'status' && failure.grpcStatus !== undefined) {
+    return failure.grpcStatus === GRPC_UNAVAILABLE ? { retry: true, reason: 'grpc-unavailable' } : { retry: false, reason: 'not-unavailable' }
+  }
+  if (failure.kind === 'timeout' && facts.connectionEstablished) return { retry: false, reason: 'not-unavailable' }
+  if (failure.kind === 'endpoint-down') return { retry: false, reason: 'not-unavailable' }
+  const condition = retryConditionOf(failure, facts.connectionEstablished)
+  if (condition !== 'connect-failure' && condition !== 'reset' && condition !== '502' && condition !== '503' && condition !== '504') {
+    return { retry: false, reason: 'not-unavailable' }
+  }
+  return isListed(on, condition) ? { retry: true, reason: condition } : { retry: false, reason: 'not-listed' }
 }
 
 /**

@@ -14,7 +14,7 @@ async function stickyPool(sticky: unknown): Promise<UpstreamPool> {
 
 /** Acquires with `pin` and ends the lease at once; the endpoint id, or undefined. */
 function pickWith(pool: UpstreamPool, pin: string | undefined, exclude?: ReadonlySet<string>): string | undefined {
-  const lease = pool.acquire({ pin, exclude })
+  const lease = pool.acquire({ keyOf: () => pin, exclude })
   if (lease === undefined) return undefined
   lease.end('success')
   return lease.endpoint.id
@@ -60,15 +60,47 @@ test('header stickiness hashes the key over the ready endpoints whatever the alg
   assert.equal(pool.stickyTag('a'), undefined)
   const owners = new Set<string>()
   for (let k = 0; k < 30; k++) {
-    const first = pool.acquire({ hashKey: `user-${k}` })
+    const first = pool.acquire({ keyOf: () => `user-${k}` })
     assert.ok(first !== undefined)
     first.end('success')
     for (let i = 0; i < 5; i++) {
-      const again = pool.acquire({ hashKey: `user-${k}` })
+      const again = pool.acquire({ keyOf: () => `user-${k}` })
       assert.equal(again?.endpoint.id, first.endpoint.id)
       again?.end('success')
     }
     owners.add(first.endpoint.id)
   }
   assert.equal(owners.size, 3)
+})
+
+test('acquire asks the request only for the keys the pool uses, and names the sticky tag to set only for a new or moved session', async (t) => {
+  const plain = await stickyPool(undefined)
+  t.after(() => plain.close())
+  const asked: string[] = []
+  const keyOf = (source: { kind: string; name?: string }): string | undefined => {
+    asked.push(`${source.kind}:${source.name ?? ''}`)
+    return undefined
+  }
+  plain.acquire({ keyOf })?.end('success')
+  assert.deepEqual(asked, [], 'round robin without stickiness reads no key')
+
+  const cookie = await stickyPool({ secret: 'a-secret-of-16-chars+' })
+  t.after(() => cookie.close())
+  const fresh = cookie.acquire({ keyOf })
+  assert.deepEqual(asked, ['cookie:lb_sticky'])
+  assert.equal(fresh?.stickyTag, cookie.stickyTag(fresh?.endpoint.id ?? ''), 'no cookie: the tag to set')
+  fresh?.end('success')
+  const tagA = cookie.stickyTag('a') as string
+  const kept = cookie.acquire({ keyOf: () => tagA })
+  assert.equal(kept?.endpoint.id, 'a')
+  assert.equal(kept?.stickyTag, undefined, 'the cookie already names it')
+  kept?.end('success')
+
+  const header = await stickyPool({ header: 'X-Session' })
+  t.after(() => header.close())
+  asked.length = 0
+  const h = header.acquire({ keyOf })
+  assert.deepEqual(asked, ['header:x-session'])
+  assert.equal(h?.stickyTag, undefined, 'header stickiness sets no cookie')
+  h?.end('success')
 })

@@ -137,3 +137,46 @@ export function methods(client: grpc.Client): {
 } {
   return client as never
 }
+
+/** `grpc.health.v1` serving statuses (grpc/doc/health-checking.md). */
+export const ServingStatus = { UNKNOWN: 0, SERVING: 1, NOT_SERVING: 2, SERVICE_UNKNOWN: 3 } as const
+
+/** A running gRPC health server: `statuses` maps a service name ("" = the server) to its status. */
+export interface GrpcHealthBackend {
+  readonly url: string
+  /** Status per service name; a name not listed answers SERVICE_UNKNOWN. */
+  readonly statuses: Map<string, number>
+  /** Service names asked about, in order. */
+  readonly asked: string[]
+  close(): void
+}
+
+/**
+ * Starts a gRPC server implementing `grpc.health.v1.Health/Check` with grpc-js: h2c, or TLS with
+ * `credentials` (then `url` is https://). Messages are encoded here by hand (the one-field messages of the
+ * protocol), independently of the balancer's code.
+ */
+export async function startGrpcHealthBackend(credentials = grpc.ServerCredentials.createInsecure()): Promise<GrpcHealthBackend> {
+  const server = new grpc.Server()
+  const state = { url: '', statuses: new Map<string, number>(), asked: [] as string[], close: () => server.forceShutdown() }
+  const check: grpc.MethodDefinition<Buffer, Buffer> = {
+    path: '/grpc.health.v1.Health/Check', requestStream: false, responseStream: false,
+    requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity,
+  }
+  server.addService({ Check: check }, {
+    Check: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+      // HealthCheckRequest: absent (""), or field 1 (tag 0x0a) with a one-byte length (names under 128 bytes).
+      const req = call.request
+      const service = req.length === 0 ? '' : req.subarray(2, 2 + (req[1] as number)).toString()
+      state.asked.push(service)
+      const status = state.statuses.get(service) ?? ServingStatus.SERVICE_UNKNOWN
+      // HealthCheckResponse: field 1 varint (tag 0x08); proto3 leaves out the default 0 (UNKNOWN).
+      cb(null, status === 0 ? Buffer.alloc(0) : Buffer.from([0x08, status]))
+    },
+  })
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync('127.0.0.1:0', credentials, (err, p) => (err ? reject(err) : resolve(p)))
+  })
+  state.url = `${credentials._isSecure() ? 'https' : 'http'}://127.0.0.1:${port}`
+  return state
+}

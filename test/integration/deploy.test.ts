@@ -28,18 +28,13 @@ import { REPO_ROOT } from '../helpers/balancer-process.js'
 import { linkProductionModules } from '../helpers/production-install.js'
 import { getFreePort, waitFor } from '../helpers/net.js'
 import { skipOrFailMissingTool } from '../helpers/tools.js'
+import { lbMetricFamilies } from '../helpers/metric-families.js'
 
 const require = createRequire(import.meta.url)
 const read = (path: string): string => readFileSync(join(REPO_ROOT, path), 'utf8')
 
-/** The metric names docs/metrics.md promises (plus the retry-budget counter the dashboard and alerts use). */
-const LB_METRICS = [
-  'lb_requests_total', 'lb_request_duration_seconds', 'lb_upstream_errors_total', 'lb_retries_total', 'lb_retry_budget_exhausted_total',
-  'lb_endpoint_up', 'lb_endpoint_ejected', 'lb_endpoint_draining', 'lb_circuit_state', 'lb_inflight_requests', 'lb_rate_limited_total',
-  'lb_websocket_connections', 'lb_health_checks_total', 'lb_state_store_up', 'lb_build_info',
-  'lb_workers', 'lb_connections_open', 'lb_bytes_received_total', 'lb_bytes_sent_total', 'lb_tls_handshake_errors_total',
-  'lb_upstream_header_duration_seconds',
-]
+/** The `lb_` metric families the balancer registers (from its metric registries). */
+const LB_METRICS = lbMetricFamilies()
 
 /** Runs a command with a time limit; undefined when it cannot be started at all (not installed). */
 function tryRun(cmd: string, args: string[], timeoutMs = 30_000): { status: number | null; output: string } | undefined {
@@ -486,6 +481,12 @@ test('deploy/prometheus/alerts.yml: promtool check rules (when installed); alert
   }
   assert.equal(promtool.status, 0, promtool.output)
   t.diagnostic(`deploy/prometheus/alerts.yml: ${promtool.output.trim().replace(/\s+/g, ' ')}`)
+})
+
+test('docs/metrics.md documents every lb_ metric the balancer registers', () => {
+  const doc = read('docs/metrics.md')
+  const missing = LB_METRICS.filter((m) => !doc.includes(`\`${m}\``))
+  assert.deepEqual(missing, [])
 })
 
 test('deploy/grafana/lb-dashboard.json: parses; panels query the documented lb_ metrics', (t) => {

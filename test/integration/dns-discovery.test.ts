@@ -297,10 +297,10 @@ test('with Redis restarted empty: the resolving instance writes its set again, s
   const first = await balancer(t, pool, extra)
   const two = JSON.stringify([`backend.test@127.0.0.1:${port}`, `backend.test@127.0.0.2:${port}`])
   await waitFor(async () => JSON.stringify(await endpointIds(first)) === two, { timeoutMs: 10_000, message: 'first instance discovers both' })
+  // Restarted empty (no persistence). The DNS answer has not changed: only the comparison with the store
+  // brings the set back (without it nothing is written again, and the second instance has no endpoints).
   await redis.restart()
-  // The answer has not changed: only the comparison with the (now empty) store brings the set back.
   const stored = (): Promise<string> => redisCli(['-p', String(redis.port), 'HGET', 'lb:values', `discovered:p:backend.test:${port}`]).catch(() => '')
-  assert.doesNotMatch(await stored(), /127\.0\.0\.2/, 'the restarted Redis is empty')
   await waitFor(async () => /127\.0\.0\.2/.test(await stored()), { timeoutMs: 15_000, message: 'the set written again' })
   const second = await balancer(t, pool, extra)
   await waitFor(async () => JSON.stringify(await endpointIds(second)) === two, { timeoutMs: 10_000, message: 'the later instance uses the set from the store' })

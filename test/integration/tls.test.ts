@@ -189,11 +189,12 @@ const FLAG = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4 }
 const GET_BLOCK = Buffer.from([0x82, 0x84, 0x87, 0x01, 6, ...Buffer.from('a.test')])
 
 /**
- * The end of a flood: waits for the server's GOAWAY (or close), takes the RSS growth since `rss0`, drops
- * the flooding connection, then waits until the steady client got 20 more answers and stops it.
+ * The end of a flood: waits for the server to end it (`goaway`: a GOAWAY frame received; `close`: the
+ * connection closed), takes the RSS growth since `rss0`, drops the flooding connection, then waits until
+ * the steady client got 20 more answers and stops it.
  */
-async function afterFlood(raw: RawH2, steady: ReturnType<typeof steadyClient>, rss0: number): Promise<{ rssGrowth: number; served: { ok: number; failed: number } }> {
-  await waitFor(() => raw.state.goaway !== undefined || raw.state.closed, { timeoutMs: 5000, message: 'GOAWAY or close' })
+async function afterFlood(raw: RawH2, steady: ReturnType<typeof steadyClient>, rss0: number, end: 'goaway' | 'close'): Promise<{ rssGrowth: number; served: { ok: number; failed: number } }> {
+  await waitFor(() => (end === 'goaway' ? raw.state.goaway !== undefined : raw.state.closed), { timeoutMs: 5000, message: end === 'goaway' ? 'GOAWAY from the server' : 'the server closed the connection' })
   const rssGrowth = process.memoryUsage().rss - rss0
   raw.destroy()
   const okAtGoaway = steady.ok
@@ -469,7 +470,8 @@ describe('TLS listener (SNI, reload, HTTP/2)', () => {
     const cancel = Buffer.alloc(4)
     cancel.writeUInt32BE(0x8) // CANCEL
     let sent = 0
-    for (let batch = 0; batch < 200 && !raw.state.closed && raw.state.goaway === undefined; batch++) {
+    // Up to 100 000 streams: far past where the server must have stopped the flood (see below).
+    for (let batch = 0; batch < 400 && !raw.state.closed && raw.state.goaway === undefined; batch++) {
       const frames: Buffer[] = []
       for (let i = 0; i < 250; i++) {
         const id = 1 + 2 * sent++
@@ -477,8 +479,11 @@ describe('TLS listener (SNI, reload, HTTP/2)', () => {
       }
       await raw.write(Buffer.concat(frames))
     }
-    const { rssGrowth, served } = await afterFlood(raw, steady, rss0)
-    assert.ok(sent < 50_000, `the server stopped the flood (${sent} streams sent)`)
+    const { rssGrowth, served } = await afterFlood(raw, steady, rss0, 'goaway')
+    // nghttp2's reset rate limit ends the session after about 1 000 resets (1 500 sent here when measured:
+    // the client learns of the GOAWAY a few batches late); 25 000 leaves room for a loaded machine.
+    assert.ok(sent <= 25_000, `the server stopped the flood (${sent} streams sent)`)
+    assert.notEqual(raw.state.goaway, undefined, 'a GOAWAY frame, not only a closed connection')
     await waitFor(() => h2.runtime.inFlight === 0, { message: 'every reset exchange released' })
     assert.ok(rssGrowth < 150 * 1024 * 1024, `memory stayed bounded (rss +${Math.round(rssGrowth / 1048576)} MiB)`)
     assert.ok(served.ok > 0, 'the steady client was served')
@@ -489,7 +494,9 @@ describe('TLS listener (SNI, reload, HTTP/2)', () => {
     session.close()
   })
 
-  test('CONTINUATION flood (HEADERS without END_HEADERS) ends in GOAWAY; another client keeps being served', async () => {
+  // nghttp2 fails the session on the oversized header block; Node then destroys it, so the client sees the
+  // connection close (no GOAWAY reaches it, on Node's own http2 server too).
+  test('CONTINUATION flood (HEADERS without END_HEADERS) ends in the connection closing; another client keeps being served', async () => {
     const steady = steadyClient(h2.port)
     await waitFor(() => steady.ok >= 3, { message: 'steady client served before the flood' })
     const raw = await rawH2(h2.port)
@@ -498,13 +505,16 @@ describe('TLS listener (SNI, reload, HTTP/2)', () => {
     const field = Buffer.concat([Buffer.from([0x00, 3]), Buffer.from('x-a'), Buffer.from([100]), Buffer.alloc(100, 'v')])
     await raw.write(frame(FRAME.HEADERS, FLAG.END_STREAM, 1, Buffer.from([0x82, 0x84, 0x87])))
     let sent = 0
-    for (let batch = 0; batch < 100 && !raw.state.closed && raw.state.goaway === undefined; batch++) {
+    // Up to 200 000 frames: far past where the server must have ended the connection (see below).
+    for (let batch = 0; batch < 200 && !raw.state.closed && raw.state.goaway === undefined; batch++) {
       const frames: Buffer[] = []
       for (let i = 0; i < 1000; i++, sent++) frames.push(frame(FRAME.CONTINUATION, 0, 1, field))
       await raw.write(Buffer.concat(frames))
     }
-    const { rssGrowth, served } = await afterFlood(raw, steady, rss0)
-    assert.ok(sent < 100_000, `the server stopped the flood (${sent} CONTINUATION frames sent)`)
+    const { rssGrowth, served } = await afterFlood(raw, steady, rss0, 'close')
+    // The header list limit (about 20 KB) is passed within 200 frames; 3 000-4 000 were sent when measured
+    // (the close is seen a few batches late); 25 000 leaves room for a loaded machine.
+    assert.ok(sent <= 25_000, `the server stopped the flood (${sent} CONTINUATION frames sent)`)
     assert.ok(rssGrowth < 150 * 1024 * 1024, `memory stayed bounded (rss +${Math.round(rssGrowth / 1048576)} MiB)`)
     assert.ok(served.ok > 0, 'the steady client was served')
     assert.equal(served.failed, 0)

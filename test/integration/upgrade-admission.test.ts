@@ -191,3 +191,36 @@ test('a half-open circuit: a refused upgrade admitted as the trial reports its v
     assert.equal(r.status, 200, `plain request ${i} after the refused trial upgrade: ${r.status} ${r.body}`)
   }
 })
+
+/** An upgrade request carrying `extra` header lines (each ending in CRLF). */
+const UPGRADE_WITH = (extra: string): string => `GET /chat HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: x-test\r\n${extra}\r\n`
+
+test('sticky sessions hold for upgrades as for plain requests: the cookie set on the first 101 pins later upgrades; a sticky header hashes them to one endpoint', async (t) => {
+  const a = await startSwitchingBackend(t)
+  const b = await startSwitchingBackend(t)
+  const cookieProxy = await startProxy({ ...poolConfig([a.url, b.url]), pools: { main: { backends: [{ url: a.url }, { url: b.url }], healthCheck: { enabled: false }, stickySession: true } } })
+  t.after(() => cookieProxy.close())
+  const first = await rawRequest(cookieProxy.port, UPGRADE_WITH(''), { timeoutMs: 200 })
+  assert.match(first.raw, /^HTTP\/1\.1 101 /)
+  const cookie = /\r\nset-cookie: (lb_sticky=[^;\r]+)/i.exec(first.raw)?.[1]
+  assert.ok(cookie !== undefined, `the first 101 pins the client: ${first.raw}`)
+  const pinned = a.heads() === 1 ? a : b
+  for (let i = 0; i < 10; i++) {
+    const r = await rawRequest(cookieProxy.port, UPGRADE_WITH(`Cookie: ${cookie}\r\n`), { timeoutMs: 200 })
+    assert.match(r.raw, /^HTTP\/1\.1 101 /)
+    assert.doesNotMatch(r.raw, /\r\nset-cookie:/i, 'a valid pin is not set again')
+  }
+  await waitFor(() => a.heads() + b.heads() === 11, { timeoutMs: 5000, message: 'every upgrade reached a backend' })
+  assert.equal(pinned.heads(), 11, `round robin would alternate; the pin keeps every upgrade on one endpoint (a ${a.heads()}, b ${b.heads()})`)
+
+  const c = await startSwitchingBackend(t)
+  const d = await startSwitchingBackend(t)
+  const headerProxy = await startProxy({ ...poolConfig([]), pools: { main: { backends: [{ url: c.url }, { url: d.url }], healthCheck: { enabled: false }, stickySession: { header: 'X-Session' } } } })
+  t.after(() => headerProxy.close())
+  for (let i = 0; i < 10; i++) {
+    const r = await rawRequest(headerProxy.port, UPGRADE_WITH('X-Session: user-7\r\n'), { timeoutMs: 200 })
+    assert.match(r.raw, /^HTTP\/1\.1 101 /)
+  }
+  await waitFor(() => c.heads() + d.heads() === 10, { timeoutMs: 5000, message: 'every upgrade reached a backend' })
+  assert.ok(c.heads() === 10 || d.heads() === 10, `one session, one endpoint (c ${c.heads()}, d ${d.heads()})`)
+})

@@ -12,6 +12,8 @@ export interface ConnectionOwner {
   onRequest(req: Http1Request, res: Http1Response): void
   onUpgrade(req: Http1Request, socket: Socket, head: Buffer): void
   onClientError(err: Error, socket: Socket): void
+  /** The response now written on `socket` (undefined: none), for the listener's connection registry. */
+  writing(socket: Socket, res: Http1Response | undefined): void
   forget(conn: Http1Connection): void
 }
 
@@ -115,7 +117,7 @@ export class Http1Connection implements MessageConnection {
     if (res !== this.current) return
     this.current = undefined
     if (this.parsing) this.endedWhileParsing = true
-    setHttpMessage(this.socket, null)
+    this.owner.writing(this.socket, undefined)
     if (this.gone || this.socket.destroyed) return
     if (!res.req.complete) res.req.dump()
     if (!res.keepAlive) {
@@ -218,7 +220,7 @@ export class Http1Connection implements MessageConnection {
 
   private start(res: Http1Response): void {
     this.current = res
-    setHttpMessage(this.socket, res)
+    this.owner.writing(this.socket, res)
     const req = res.req
     const expect = expectation(req)
     if (expect !== undefined) {
@@ -404,7 +406,7 @@ export class Http1Connection implements MessageConnection {
     this.reading?.abort()
     const current = this.current
     this.current = undefined
-    setHttpMessage(this.socket, null)
+    this.owner.writing(this.socket, undefined)
     if (current !== undefined) {
       current.req.abort()
       current.closed()
@@ -452,9 +454,4 @@ function expectation(req: Http1Request): string | undefined {
     if (name.length === 6 && sameToken(name, 'expect')) return raw[i + 1] as string
   }
   return undefined
-}
-
-/** The response in progress, where Node's server keeps it (the drain sweep and client errors read it). */
-function setHttpMessage(socket: Socket, res: Http1Response | null): void {
-  ;(socket as Socket & { _httpMessage?: Http1Response | null })._httpMessage = res
 }

@@ -4,6 +4,11 @@ import { Http1Connection, Phase, type ConnectionOwner } from './connection.js'
 import type { Http1Request, Http1Response } from './message.js'
 import type { ParserBinding } from './parser-binding.js'
 
+/** Where a listener keeps the response each connection is writing (the drain and client errors read it). */
+export interface ResponseRegistry {
+  setWriting(socket: Socket, res: Http1Response | undefined): void
+}
+
 export interface Http1ServerOptions {
   /** llhttp's ceiling on the request head (bytes). */
   maxHeaderSize: number
@@ -38,6 +43,7 @@ export class Http1Connections implements ConnectionOwner {
     private readonly options: Http1ServerOptions,
     private readonly listener: RequestListener,
     private readonly server: EventEmitter,
+    private readonly registry?: ResponseRegistry,
   ) {
     this.maxHeaderSize = options.maxHeaderSize
     this.maxHeadersCount = options.maxHeadersCount
@@ -73,6 +79,10 @@ export class Http1Connections implements ConnectionOwner {
   onClientError(err: Error, socket: Socket): void {
     if (this.server.listenerCount('clientError') > 0) this.server.emit('clientError', err, socket)
     else socket.destroy()
+  }
+
+  writing(socket: Socket, res: Http1Response | undefined): void {
+    this.registry?.setWriting(socket, res)
   }
 
   forget(conn: Http1Connection): void {
@@ -124,10 +134,10 @@ export function serveHttp1(server: NetServer, event: 'connection' | 'secureConne
 export class Http1Server extends NetServer {
   private readonly served: Http1Connections
 
-  constructor(binding: ParserBinding, options: Http1ServerOptions, listener: RequestListener) {
+  constructor(binding: ParserBinding, options: Http1ServerOptions, listener: RequestListener, registry?: ResponseRegistry) {
     // Half-open like Node's server: a client's FIN is handled by the connection, not by net.
     super({ allowHalfOpen: true, noDelay: true })
-    this.served = new Http1Connections(binding, options, listener, this)
+    this.served = new Http1Connections(binding, options, listener, this, registry)
     serveHttp1(this, 'connection', this.served)
   }
 

@@ -1,5 +1,5 @@
 /**
- * Active health checks: one HTTP probe per endpoint per interval, turned into healthy/unhealthy
+ * Active health checks: one HTTP probe (or gRPC health check, `healthCheck.grpc`) per endpoint per interval, turned into healthy/unhealthy
  * transitions by {@link HealthThresholds}. Runs once per balancer instance (the primary), never per
  * worker; transitions leave through `onTransition`, and the cluster carries them to the workers (IPC, and the
  * state store across instances).
@@ -21,7 +21,8 @@ import { healthChannel, probeChannel, systemClock, systemRandom } from '../../co
 import type { HealthCheckConfig, UpstreamTlsConfig } from '../../config/index.js'
 import { UpstreamTls } from '../upstream-tls.js'
 import { HealthThresholds } from './thresholds.js'
-import type { HealthChecker } from './types.js'
+import { sendGrpcHealthProbe } from './grpc-probe.js'
+import type { HealthChecker, ProbeOutcome, ProbeRequest } from './types.js'
 
 /** `User-Agent` of every probe, so backends can leave probes out of their access logs. */
 export const PROBE_USER_AGENT = 'lb-health-check'
@@ -43,11 +44,6 @@ export interface ActiveHealthCheckerOptions {
   upstreamTls?: UpstreamTlsConfig | undefined
 }
 
-/** A probe in flight, as the checker stops it. */
-interface ProbeRequest {
-  readonly destroyed: boolean
-  destroy(): unknown
-}
 
 /** What the checker knows about one endpoint. */
 export interface ProbeSnapshot {
@@ -63,13 +59,6 @@ export interface ProbeSnapshot {
   nextProbeAt: number | undefined
 }
 
-/** Outcome of one probe. `reason` is what a transition reports: `status 503`, `timeout`, `ECONNREFUSED`. */
-interface ProbeOutcome {
-  success: boolean
-  status?: number
-  error?: string
-  reason: string
-}
 
 interface Target {
   endpoint: Endpoint
@@ -116,7 +105,10 @@ export class ActiveHealthChecker implements HealthChecker {
     this.random = options.random ?? systemRandom
     this.initiallyHealthy = options.initiallyHealthy ?? true
     // An HTTP/2-only backend (a gRPC server) answers an HTTP/1.1 probe by closing the connection.
-    this.send = options.protocol === 'h2c' || options.protocol === 'h2' ? sendHttp2Probe : sendProbe
+    // The gRPC health protocol is HTTP/2 whatever the pool's protocol.
+    this.send = options.config.grpc !== undefined
+      ? (url, config, tls, settle, closed) => sendGrpcHealthProbe(url, config, tls, PROBE_USER_AGENT, settle, closed)
+      : options.protocol === 'h2c' || options.protocol === 'h2' ? sendHttp2Probe : sendProbe
   }
 
   /** See {@link HealthChecker.start}. A survivor whose URL changed keeps its state; the next probe uses the new URL. */

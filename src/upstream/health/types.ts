@@ -15,3 +15,19 @@ export interface HealthChecker {
   /** Fires only when rise/fall thresholds flip the state. Returns an unsubscribe function. */
   onTransition(listener: (t: HealthTransition) => void): () => void
 }
+
+/** Outcome of one probe. `reason` is what a transition reports: `status 503`, `timeout`, `ECONNREFUSED`, `NOT_SERVING`. */
+export interface ProbeOutcome {
+  success: boolean
+  /** HTTP status, when a response arrived. */
+  status?: number
+  /** Why it failed (`timeout`, an errno code, `NOT_SERVING`); absent on success and for an HTTP probe's unexpected status. */
+  error?: string
+  reason: string
+}
+
+/** A probe in flight, as the checker stops it. */
+export interface ProbeRequest {
+  readonly destroyed: boolean
+  destroy(): unknown
+}
