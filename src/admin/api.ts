@@ -45,7 +45,10 @@ export function parseBackend(input: unknown): { backend: BackendConfig } | { pro
     }
   }
   const backend = result.data.pools.p?.backends[0]
-  return backend === undefined ? { problems: ['(root): expected a backend'] } : { backend }
+  if (backend === undefined) return { problems: ['(root): expected a backend'] }
+  // SRV discovery runs from the configuration file only: an added endpoint is one address to connect to.
+  if (backend.url.startsWith('srv+')) return { problems: ['url: expected an http:// or https:// URL (srv+ URLs are discovered from the configuration file, not added one by one)'] }
+  return { backend }
 }
 
 /** Route handlers; `body` is the parsed JSON (undefined when none was sent). */

@@ -2,25 +2,14 @@ import type { Worker } from 'node:cluster'
 import { drainChannel, type Endpoint } from '../core/index.js'
 import type { BackendConfig, LbConfig, PoolConfig } from '../config/index.js'
 import type { StateStore } from '../state/index.js'
-import type { EndpointSnapshot, HealthChecker } from '../upstream/index.js'
+import { withoutDiscovered, type HealthChecker } from '../upstream/index.js'
+import { DnsCoordinator } from './dns-coordinator.js'
+import { poolView, type EndpointView, type PoolView } from './pool-view.js'
 import { EndpointRegistry } from './endpoint-registry.js'
 import type { EndpointChange, PrimaryMessage, WorkerMessage } from './ipc.js'
 import type { WorkerSupervisor } from './primary.js'
 import { ProberElection } from './prober-election.js'
 import { SharedFacts, type FactChange } from './shared-facts.js'
-
-/**
- * One endpoint as the primary sees it (admin API, dashboard): a worker's snapshot without the
- * per-worker load figures (in-flight requests, latency), which the metrics carry instead.
- */
-export type EndpointView = Omit<EndpointSnapshot, 'inFlight' | 'ewmaMs'>
-
-/** One pool as the primary sees it. */
-export interface PoolView {
-  name: string
-  algorithm: string
-  endpoints: EndpointView[]
-}
 
 /** Options of {@link Fleet}. */
 export interface FleetOptions {
@@ -52,20 +41,36 @@ export class Fleet {
   private readonly checkers = new Map<string, HealthChecker>()
   private readonly elections = new Map<string, ProberElection>()
   private readonly circuits = new Map<string, EndpointView['circuit']>()
+  private readonly dns: DnsCoordinator
+  /** The configuration as loaded: discovered backends are templates here (DNS discovery reads them). */
+  private loaded: LbConfig
 
   constructor(private readonly options: FleetOptions) {
-    this.config = structuredClone(options.config)
+    this.loaded = structuredClone(options.config)
+    // Backends named by DNS are not served as written: their endpoints arrive as the names resolve.
+    this.config = withoutDiscovered(structuredClone(options.config))
+    options.supervisor.setConfig(this.config)
     this.facts = new SharedFacts(options.store)
+    this.dns = new DnsCoordinator({
+      store: options.store,
+      facts: this.facts,
+      instanceId: options.instanceId,
+      leaseMs: options.proberLeaseMs,
+      log: options.log,
+      apply: (pool, add, remove) => this.updateEndpoints(pool, add, remove),
+    })
   }
 
-  /** Loads the shared facts, then starts one prober election per pool. */
+  /** Loads the shared facts, then starts one prober election per pool and the DNS discovery. */
   async start(): Promise<void> {
+    await this.dns.configure(this.loaded)
     await this.facts.start((change) => this.applyFact(change))
     for (const pool of Object.values(this.config.pools)) this.startElection(pool)
   }
 
-  /** Stops probing and mirroring. */
+  /** Stops probing, resolving and mirroring. */
   async stop(): Promise<void> {
+    await this.dns.stop()
     await Promise.all([...this.elections.values()].map((e) => e.stop()))
     this.elections.clear()
     await Promise.all([...this.checkers.values()].map((c) => c.stop()))
@@ -99,13 +104,13 @@ export class Fleet {
 
   /** Every pool with its endpoints' shared state. */
   pools(): PoolView[] {
-    return Object.values(this.config.pools).map((p) => this.view(p))
+    return Object.values(this.config.pools).map((p) => poolView(p, this.registry, this.circuits))
   }
 
   /** One pool, or undefined. */
   pool(name: string): PoolView | undefined {
     const p = this.config.pools[name]
-    return p === undefined ? undefined : this.view(p)
+    return p === undefined ? undefined : poolView(p, this.registry, this.circuits)
   }
 
   /**
@@ -146,7 +151,11 @@ export class Fleet {
    */
   async reload(config: LbConfig): Promise<void> {
     const previous = this.config
-    this.config = structuredClone(config)
+    this.loaded = structuredClone(config)
+    this.config = withoutDiscovered(structuredClone(config))
+    // Endpoints discovered for backends the new configuration keeps as they were stay (no re-resolve gap).
+    await this.dns.configure(this.loaded)
+    for (const p of Object.values(this.config.pools)) p.backends.push(...this.dns.endpointsOf(p.name).filter((e) => !p.backends.some((b) => b.id === e.id)))
     for (const { pool, id, fact } of this.facts.operatorFacts()) {
       const p = this.config.pools[pool]
       if (p !== undefined && fact.backend !== undefined && fact.removed !== true && !p.backends.some((b) => b.id === id)) p.backends.push(fact.backend)
@@ -180,23 +189,17 @@ export class Fleet {
       if (this.has(pool, id)) this.change(pool, id, { healthy: change.fact.healthy })
       return
     }
+    if (change.kind === 'discovered') {
+      this.dns.onFact(pool, id, change.fact)
+      return
+    }
     const fact = change.fact
     const present = this.has(pool, id)
     if (fact.removed === true) {
-      if (!present) return
-      p.backends = p.backends.filter((b) => b.id !== id)
-      this.registry.forget(pool, id)
-      this.options.supervisor.setConfig(this.config)
-      this.options.supervisor.broadcast({ type: 'lb:endpoints', pool, remove: [id] })
-      this.checkers.get(pool)?.start(p.backends.map(toEndpoint))
+      if (present) this.updateEndpoints(pool, [], [id])
       return
     }
-    if (!present && fact.backend !== undefined) {
-      p.backends = [...p.backends, fact.backend]
-      this.options.supervisor.setConfig(this.config)
-      this.options.supervisor.broadcast({ type: 'lb:endpoints', pool, add: [fact.backend] })
-      this.checkers.get(pool)?.start(p.backends.map(toEndpoint))
-    }
+    if (!present && fact.backend !== undefined) this.updateEndpoints(pool, [fact.backend], [])
     if (fact.drained !== undefined && this.registry.get(pool, id)?.drained !== fact.drained) {
       this.change(pool, id, { drained: fact.drained })
       if (drainChannel.hasSubscribers) drainChannel.publish({ pool, endpoint: id, draining: fact.drained })
@@ -205,6 +208,23 @@ export class Fleet {
       p.backends = p.backends.map((b) => (b.id === id ? { ...b, weight: fact.weight as number } : b))
       this.change(pool, id, { weight: fact.weight })
     }
+  }
+
+  /**
+   * Adds and removes endpoints of a pool on this instance (admin API, DNS discovery): workers add them
+   * (slow start applies) or stop picking them (in-flight requests finish), the prober follows.
+   */
+  private updateEndpoints(pool: string, add: readonly BackendConfig[], remove: readonly string[]): void {
+    const p = this.config.pools[pool]
+    if (p === undefined) return
+    const added = add.filter((b) => !this.has(pool, b.id))
+    const removed = remove.filter((id) => this.has(pool, id))
+    if (added.length === 0 && removed.length === 0) return
+    p.backends = [...p.backends.filter((b) => !removed.includes(b.id)), ...added]
+    for (const id of removed) this.registry.forget(pool, id)
+    this.options.supervisor.setConfig(this.config)
+    this.options.supervisor.broadcast({ type: 'lb:endpoints', pool, ...(added.length > 0 ? { add: added } : {}), ...(removed.length > 0 ? { remove: removed } : {}) })
+    this.checkers.get(pool)?.start(p.backends.map(toEndpoint))
   }
 
   private has(pool: string, id: string): boolean {
@@ -256,33 +276,8 @@ export class Fleet {
     this.checkers.delete(name)
     await checker.stop()
   }
-
-  private view(p: PoolConfig): PoolView {
-    return {
-      name: p.name,
-      algorithm: p.algorithm,
-      endpoints: p.backends.map((b) => {
-        const f = this.registry.get(p.name, b.id)
-        const healthy = f?.healthy ?? true
-        const ejected = f?.ejectedUntil !== undefined && f.ejectedUntil > Date.now()
-        const drained = f?.drained ?? b.drained
-        const circuit = this.circuits.get(`${p.name}\u0000${b.id}`) ?? 'closed'
-        return {
-          id: b.id,
-          url: b.url,
-          weight: f?.weight ?? b.weight,
-          backup: b.backup,
-          healthy,
-          ejected,
-          drained,
-          circuit,
-          ready: healthy && !ejected && !drained && circuit !== 'open',
-        }
-      }),
-    }
-  }
 }
 
 function toEndpoint(b: BackendConfig): Endpoint {
-  return { id: b.id, url: new URL(b.url), weight: b.weight, backup: b.backup }
+  return { id: b.id, url: new URL(b.url), weight: b.weight, backup: b.backup, serverName: b.serverName }
 }

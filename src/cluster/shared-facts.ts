@@ -19,10 +19,23 @@ export interface HealthFact {
   by: string
 }
 
+/**
+ * The endpoints DNS discovery found for one discovered backend (key `discovered:<pool>:<backend id>`), as
+ * published by the instance that resolves for the pool.
+ */
+export interface DiscoveredFact {
+  endpoints: BackendConfig[]
+  /** Instance that resolved. */
+  by: string
+}
+
 /** A fact changed in the store (ours or another instance's). */
 export type FactChange =
   | { kind: 'operator'; pool: string; id: string; fact: OperatorFact }
   | { kind: 'health'; pool: string; id: string; fact: HealthFact }
+  | { kind: 'discovered'; pool: string; id: string; fact: DiscoveredFact }
+
+type FactKind = FactChange['kind']
 
 /**
  * The endpoint facts every instance shares, kept in the {@link StateStore} and mirrored locally:
@@ -33,29 +46,39 @@ export type FactChange =
 export class SharedFacts {
   private readonly operator: StateMirror<OperatorFact>
   private readonly health: StateMirror<HealthFact>
+  private readonly discovered: StateMirror<DiscoveredFact>
 
   constructor(private readonly store: StateStore) {
     this.operator = new StateMirror<OperatorFact>({ store, prefix: 'op:', resyncIntervalMs: 5000 })
     this.health = new StateMirror<HealthFact>({ store, prefix: 'health:', resyncIntervalMs: 5000 })
+    this.discovered = new StateMirror<DiscoveredFact>({ store, prefix: 'discovered:', resyncIntervalMs: 5000 })
   }
 
   /** Loads both mirrors (resolves false when the store is unreachable: they keep retrying). */
   async start(onChange: (change: FactChange) => void): Promise<void> {
     this.operator.onChange((c) => emit(c, 'operator', onChange))
     this.health.onChange((c) => emit(c, 'health', onChange))
-    await Promise.all([this.operator.start(), this.health.start()])
+    this.discovered.onChange((c) => emit(c, 'discovered', onChange))
+    await Promise.all([this.operator.start(), this.health.start(), this.discovered.start()])
     for (const [key, v] of this.operator.snapshot()) emit({ key, value: v.value, previous: undefined, version: v.version }, 'operator', onChange)
     for (const [key, v] of this.health.snapshot()) emit({ key, value: v.value, previous: undefined, version: v.version }, 'health', onChange)
+    for (const [key, v] of this.discovered.snapshot()) emit({ key, value: v.value, previous: undefined, version: v.version }, 'discovered', onChange)
   }
 
   stop(): void {
     this.operator.stop()
     this.health.stop()
+    this.discovered.stop()
   }
 
   /** Last known operator fact of an endpoint. */
   operatorFact(pool: string, id: string): OperatorFact | undefined {
     return this.operator.get(key('op', pool, id))
+  }
+
+  /** Last known discovered set of a backend (as the store has it). */
+  discoveredFact(pool: string, id: string): DiscoveredFact | undefined {
+    return this.discovered.get(key('discovered', pool, id))
   }
 
   /** Every known operator fact (for rebuilding a pool's endpoint list). */
@@ -78,6 +101,11 @@ export class SharedFacts {
     await this.merge(key('health', pool, id), fact)
   }
 
+  /** Publishes the endpoints a discovered backend resolved to (only the pool's resolving instance calls this). */
+  async publishDiscovered(pool: string, id: string, fact: DiscoveredFact): Promise<void> {
+    await this.merge(key('discovered', pool, id), fact)
+  }
+
   /** Read-modify-write with compare-and-set, retried on a concurrent writer. */
   private async merge<T extends object>(k: string, patch: T): Promise<void> {
     for (let i = 0; i < 5; i++) {
@@ -94,11 +122,11 @@ export class SharedFacts {
   }
 }
 
-function key(kind: 'op' | 'health', pool: string, id: string): string {
+function key(kind: 'op' | 'health' | 'discovered', pool: string, id: string): string {
   return `${kind}:${pool}:${id}`
 }
 
-/** `op:<pool>:<id>` -> pool and id (pool names cannot contain ':'; ids can, as in host:port). */
+/** `op:<pool>:<id>` (or `health:`, `discovered:`) -> pool and id (pool names cannot contain ':'; ids can, as in host:port). */
 function parseKey(k: string): { pool: string; id: string } | undefined {
   const first = k.indexOf(':')
   const second = k.indexOf(':', first + 1)
@@ -106,7 +134,7 @@ function parseKey(k: string): { pool: string; id: string } | undefined {
   return { pool: k.slice(first + 1, second), id: k.slice(second + 1) }
 }
 
-function emit<T>(c: MirrorChange<T>, kind: 'operator' | 'health', onChange: (change: FactChange) => void): void {
+function emit<T>(c: MirrorChange<T>, kind: FactKind, onChange: (change: FactChange) => void): void {
   if (c.value === undefined) return
   const parsed = parseKey(c.key)
   if (parsed === undefined) return

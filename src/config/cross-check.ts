@@ -70,7 +70,7 @@ function checkProtocol(pool: Obj, at: ConfigPath, out: CrossProblem[]): void {
     if (!isObj(b) || typeof b.url !== 'string') return
     let actual: string
     try {
-      actual = new URL(b.url).protocol
+      actual = new URL(b.url).protocol.replace(/^srv\+/, '')
     } catch {
       return // the schema reports it
     }

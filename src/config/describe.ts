@@ -1,3 +1,4 @@
+import { isDiscoveredUrl } from './discovered-url.js'
 import { formatDuration } from './duration.js'
 import type { LbConfig } from './types.js'
 
@@ -26,6 +27,7 @@ export function describeConfig(config: LbConfig): string {
     const hc = pool.healthCheck.enabled ? `health ${probe} every ${formatDuration(pool.healthCheck.intervalMs)}` : 'no active health checks'
     const endpoints = pool.backends.map((b) => {
       const flags = [b.weight !== 1 ? `weight ${b.weight}` : '', b.backup ? 'backup' : '', b.drained ? 'drained' : ''].filter((f) => f !== '')
+      if (isDiscoveredUrl(b.url)) flags.unshift(`DNS, every ${formatDuration(pool.dnsRefreshMs)}${pool.dnsResolvers.length > 0 ? ` via ${pool.dnsResolvers.join(' ')}` : ''}`)
       return `${b.id}${flags.length > 0 ? ` (${flags.join(', ')})` : ''}`
     })
     lines.push(`pool ${pool.name}: ${pool.algorithm}${hash}, ${pool.backends.length} endpoint${pool.backends.length === 1 ? '' : 's'} [${endpoints.join(', ')}]; ${hc}`)

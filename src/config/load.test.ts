@@ -249,7 +249,7 @@ test('inline documents load without a file and are not modified', async () => {
 })
 
 test('describeConfig summarises listeners, pools and routes', async (t) => {
-  const cwd = tempDir(t, { 'lb.config.yaml': `state: { redis: { url: "redis://:pw@r:6379" } }\n${MINIMAL}        weight: 3\n      - { id: b, url: "http://h:2", backup: true }\nroutes:\n  - { pool: api }\n` })
+  const cwd = tempDir(t, { 'lb.config.yaml': `state: { redis: { url: "redis://:pw@r:6379" } }\n${MINIMAL}        weight: 3\n      - { id: b, url: "http://10.0.0.2:2", backup: true }\nroutes:\n  - { pool: api }\n` })
   const text = describeConfig(await loadConfig({ cwd, env: {}, flags: { workers: 2 } }))
   assert.match(text, /listen: http:\/\/0\.0\.0\.0:8080; 2 workers/)
   assert.match(text, /state: redis redis:\/\/:\*\*\*@r:6379/)

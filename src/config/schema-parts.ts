@@ -70,13 +70,22 @@ export const regex = z.string({ error: 'expected a regular expression' }).superR
   }
 })
 
-/** An http:// backend URL with no path, query or credentials. */
+/**
+ * A backend URL with no path, query or credentials: `http://` or `https://` (host: an IP address, or a
+ * name resolved by DNS discovery), or `srv+http://` / `srv+https://` naming an SRV record (no port).
+ */
 export const backendUrl = z.string({ error: 'expected an http:// or https:// URL' }).superRefine((s, ctx) => {
   let url: URL
   try {
     url = new URL(s)
   } catch {
     ctx.addIssue({ code: 'custom', message: 'expected an http:// or https:// URL such as http://10.0.0.5:3000' })
+    return
+  }
+  if (url.protocol === 'srv+http:' || url.protocol === 'srv+https:') {
+    // SRV discovery: the records give the targets and their ports.
+    if (url.port !== '') ctx.addIssue({ code: 'custom', message: 'expected an srv+http:// URL without a port (the SRV records give the ports), such as srv+http://_http._tcp.backend.internal' })
+    else if (isIP(url.hostname.replace(/^\[|\]$/g, '')) !== 0) ctx.addIssue({ code: 'custom', message: 'expected an SRV name such as _http._tcp.backend.internal, not an IP address' })
     return
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: 'expected an http:// or https:// URL' })
@@ -134,3 +143,17 @@ export function isLoopbackHost(h: string): boolean {
   const lower = h.toLowerCase()
   return lower === 'localhost' || lower === '::1' || lower === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(lower)
 }
+
+/**
+ * A DNS server address for `dnsResolvers`: an IP address with an optional port, as `node:dns`
+ * `Resolver.setServers` takes it: `10.0.0.10`, `10.0.0.10:53`, `[fd00::10]:53`.
+ */
+export const dnsServer = z.string({ error: 'expected a DNS server address such as "10.0.0.10:53"' }).superRefine((s, ctx) => {
+  const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(s)
+  const v4 = /^([0-9.]+)(?::(\d+))?$/.exec(s)
+  const ip = v6?.[1] ?? v4?.[1]
+  const p = v6?.[2] ?? v4?.[2]
+  const portOk = p === undefined || (Number(p) >= 1 && Number(p) <= 65535)
+  const ipOk = ip !== undefined && isIP(ip) === (v6 === null ? 4 : 6)
+  if (!ipOk || !portOk) ctx.addIssue({ code: 'custom', message: `expected a DNS server as an IP address with an optional port ("10.0.0.10:53", "[fd00::10]:53"), got ${JSON.stringify(s)}` })
+})

@@ -6,7 +6,7 @@
 import { z } from 'zod'
 import { ALGORITHMS } from '../core/index.js'
 import type { BackendConfig, RetryCondition, StickySessionConfig, UpstreamTlsConfig } from './types.js'
-import { backendUrl, count, duration, host, percent, port, requestKey, strictObject, text, urlPath } from './schema-parts.js'
+import { backendUrl, count, dnsServer, duration, host, percent, port, requestKey, strictObject, text, urlPath } from './schema-parts.js'
 import { didYouMean, show } from './issues.js'
 
 /** `http://host:port` for a host (IPv6 bracketed) and port. */
@@ -17,6 +17,8 @@ function urlOf(h: string, p: number): string {
 /** `host:port` of an http(s) URL, the default endpoint id. */
 export function endpointIdOf(url: string): string {
   const u = new URL(url)
+  // An SRV name stands for every target of its records: the name alone (its endpoints are `name@address:port`).
+  if (u.protocol.startsWith('srv+')) return u.hostname
   return `${u.hostname}:${u.port === '' ? (u.protocol === 'https:' ? '443' : '80') : u.port}`
 }
 
@@ -25,7 +27,7 @@ const backend = strictObject({
   // where CR/LF/NUL or spaces would split or forge them.
   id: text('an endpoint id').regex(/^[\x21-\x7e]+$/, { error: 'expected an endpoint id of visible ASCII characters (no spaces, CR, LF or NUL)' }).optional()
     .describe('Endpoint id used by the admin API and metrics: visible ASCII, no spaces. Default: host:port of the URL.'),
-  url: backendUrl.optional().describe('Backend base URL, http:// or https:// with host and port, no path (e.g. http://10.0.0.5:3000). Either url or host + port.'),
+  url: backendUrl.optional().describe('Backend base URL with host and port, no path (e.g. http://10.0.0.5:3000). A host name (not localhost) is resolved by DNS and every address becomes an endpoint; srv+http://_svc._tcp.name uses SRV records. Either url or host + port.'),
   host: host.optional().describe('Backend host (seed style, with port) instead of url.'),
   port: port.optional().describe('Backend port (seed style, with host) instead of url.'),
   weight: z.number({ error: 'expected a weight >= 0' }).min(0, { error: 'expected a weight >= 0' }).max(1_000_000, { error: 'expected a weight <= 1000000' }).default(1).describe('Relative share of traffic (weighted algorithms). 0 = send nothing. Default 1.'),
@@ -212,6 +214,11 @@ export const poolSchema = strictObject({
   stickySession: stickySession.optional(),
   upstreamTls: upstreamTls.optional(),
   maxConnectionsPerEndpoint: count(1).default(256).describe('Max keep-alive connections per backend address per worker (endpoints with the same URL share their connections unless circuitBreaker.maxConnections or maxPending is set). Default 256.'),
+  dnsRefresh: duration
+    .refine((ms) => ms >= 1000, { error: 'expected a duration of at least 1s' })
+    .prefault('30s')
+    .describe('How often backend host names (and srv+ URLs) are resolved again; a shorter record TTL wins, never below 1s. Default 30s.'),
+  dnsResolvers: z.array(dnsServer).optional().describe('DNS servers for this pool\'s backend names, as "IP" or "IP:port" (e.g. ["10.0.0.10:53"]). Default: the system\'s (/etc/resolv.conf).'),
   protocol: z
     .enum(UPSTREAM_PROTOCOLS, { error: (iss) => `expected one of ${UPSTREAM_PROTOCOLS.join(', ')}, got ${show(iss.input)}` })
     .default('http1')
@@ -232,5 +239,7 @@ export const poolSchema = strictObject({
     upstreamTls: p.upstreamTls,
     maxConnectionsPerEndpoint: p.maxConnectionsPerEndpoint,
     protocol: p.protocol,
+    dnsRefreshMs: p.dnsRefresh,
+    dnsResolvers: p.dnsResolvers ?? [],
   }))
   .describe('A pool: a set of backends and how to balance over them.')

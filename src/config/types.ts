@@ -110,6 +110,8 @@ export interface BackendConfig {
   backup: boolean
   /** Start drained (operator state). */
   drained: boolean
+  /** Set by DNS discovery only: the name an address was resolved from, checked by TLS (see `Endpoint`). */
+  serverName?: string | undefined
 }
 
 export interface HealthCheckConfig {
@@ -204,6 +206,10 @@ export interface PoolConfig {
   maxConnectionsPerEndpoint: number
   /** Protocol to the backends: `http1`, `h2c` (HTTP/2 prior knowledge) or `h2` (HTTP/2 over TLS, ALPN). */
   protocol: 'http1' | 'h2c' | 'h2'
+  /** How often backend names are resolved again, ms (default 30 s; a shorter record TTL wins; >= 1 s). */
+  dnsRefreshMs: number
+  /** DNS servers (`IP` or `IP:port`) for backend names; empty = the system's. */
+  dnsResolvers: string[]
 }
 
 /**

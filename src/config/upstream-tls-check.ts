@@ -1,11 +1,12 @@
 /**
  * Checks of `pools.*.upstreamTls` that need the files: each one readable, the certificates PEM and the
  * key matching the client certificate. Run at load, so a bad file stops `lb start` and `lb check` with
- * its path instead of failing every worker. Also the warnings `lb check` prints (`verify: false`).
+ * its path instead of failing every worker. Also the warnings `lb check` prints (`verify: false`, unused `dnsResolvers`).
  */
 import { readFileSync } from 'node:fs'
 import { tlsMaterialProblem } from '../core/index.js'
 import type { LbConfig } from './types.js'
+import { isDiscoveredUrl } from './discovered-url.js'
 
 /** Problems (`pools.api.upstreamTls.ca: ...`) of the upstream TLS files of every pool. */
 export function checkUpstreamTlsFiles(config: LbConfig): string[] {
@@ -40,6 +41,9 @@ export function configWarnings(config: LbConfig): string[] {
   for (const [name, pool] of Object.entries(config.pools)) {
     if (pool.upstreamTls?.verify === false) {
       out.push(`pools.${name}.upstreamTls.verify: false: backend certificates are not verified, so anyone on the path can impersonate the backends (use ca instead)`)
+    }
+    if (pool.dnsResolvers.length > 0 && !pool.backends.some((b) => isDiscoveredUrl(b.url))) {
+      out.push(`pools.${name}.dnsResolvers: no backend of the pool names a host (each is an IP address or localhost), so these DNS servers are never asked`)
     }
   }
   return out

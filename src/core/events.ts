@@ -27,6 +27,8 @@ export const CHANNELS = {
   lifecycle: 'lb:lifecycle',
   /** {@link ConfigEvent}: configuration loaded or reload rejected. */
   config: 'lb:config',
+  /** {@link DnsEvent}: one DNS lookup of a discovered backend name finished. */
+  dns: 'lb:dns',
 } as const
 
 export interface HealthEvent { pool: string; endpoint: string; healthy: boolean; reason: string; at: number }
@@ -69,6 +71,12 @@ export interface RetryEvent { pool: string; endpoint: string; reason: string; re
 export interface ProbeEvent { pool: string; endpoint: string; result: 'success' | 'failure'; status?: number; error?: string }
 export interface WebSocketEvent { pool: string; endpoint: string; open: boolean }
 export interface LifecycleEvent { what: string; pid: number; detail?: string }
+/**
+ * A DNS lookup of a discovered backend (`name`: host or SRV name). `changed`: the set of endpoints differs
+ * from the last one; `everResolved`: on a failure, whether the name ever resolved (false: its endpoints
+ * are missing, and a pool without others answers 503).
+ */
+export interface DnsEvent { pool: string; name: string; result: 'success' | 'failure'; addresses?: number; changed?: boolean; error?: string; everResolved?: boolean }
 export interface ConfigEvent { ok: boolean; file?: string; problems?: string[] }
 
 export const healthChannel = diagnostics.channel(CHANNELS.health)
@@ -81,3 +89,4 @@ export const retryChannel = diagnostics.channel(CHANNELS.retry)
 export const probeChannel = diagnostics.channel(CHANNELS.probe)
 export const websocketChannel = diagnostics.channel(CHANNELS.websocket)
 export const lifecycleChannel = diagnostics.channel(CHANNELS.lifecycle)
+export const dnsChannel = diagnostics.channel(CHANNELS.dns)

@@ -11,6 +11,11 @@ export interface Endpoint {
   readonly weight: number
   /** Used only when no primary endpoint of the pool is ready. */
   readonly backup: boolean
+  /**
+   * TLS name (SNI and certificate check) when the url's host is not it: a DNS-discovered endpoint's url
+   * holds the address, this the name it was resolved from. `upstreamTls.serverName` still wins.
+   */
+  readonly serverName?: string | undefined
 }
 
 /** The load signals a balancer may read. Implemented by `upstream/endpoint-stats.ts`. */

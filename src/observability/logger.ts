@@ -6,7 +6,7 @@
 import diagnostics from 'node:diagnostics_channel'
 import pino, { type Logger } from 'pino'
 import { createPrettyStream } from './pretty.js'
-import { CHANNELS, type CircuitEvent, type ConfigEvent, type DrainEvent, type EjectionEvent, type HealthEvent, type LifecycleEvent, type UpstreamErrorEvent } from '../core/index.js'
+import { CHANNELS, type CircuitEvent, type ConfigEvent, type DnsEvent, type DrainEvent, type EjectionEvent, type HealthEvent, type LifecycleEvent, type UpstreamErrorEvent } from '../core/index.js'
 
 /** Shortest gap between two log lines about the same failing TLS endpoint and reason, ms. */
 const TLS_LOG_INTERVAL_MS = 10_000
@@ -33,10 +33,11 @@ export function createLogger(level: LogLevel, bindings: Record<string, unknown> 
 /**
  * Logs the events of `core/events.ts` that matter to an operator: lifecycle (info), health and
  * ejection changes (warn when something goes down, info when it comes back), circuit changes, drains,
- * configuration reloads, and failed TLS handshakes with backends (warn, throttled per endpoint). Returns a function that unsubscribes (and flushes).
+ * configuration reloads, failed TLS handshakes with backends (warn, throttled per endpoint) and DNS discovery (a failing name once per streak). Returns a function that unsubscribes (and flushes).
  */
 export function logEvents(logger: Logger): () => void {
   const tlsLogged = new Map<string, number>()
+  const dnsFailing = new Set<string>()
   const subs: Array<[string, (m: unknown) => void]> = [
     [CHANNELS.lifecycle, (m) => {
       const e = m as LifecycleEvent
@@ -68,6 +69,23 @@ export function logEvents(logger: Logger): () => void {
       if ((tlsLogged.get(key) ?? -Infinity) > now - TLS_LOG_INTERVAL_MS) return
       tlsLogged.set(key, now)
       logger.warn({ event: 'upstream-tls', pool: e.pool, endpoint: e.endpoint, reason: e.detail, requestId: e.requestId }, `${e.pool}/${e.endpoint} TLS handshake failed: ${e.detail ?? 'unknown'}`)
+    }],
+    [CHANNELS.dns, (m) => {
+      const e = m as DnsEvent
+      // A failure is logged once per streak (the metric counts every one); a name that never resolved
+      // says what that means for the pool.
+      const key = `${e.pool}/${e.name}`
+      if (e.result === 'success') {
+        const recovered = dnsFailing.delete(key)
+        if (e.changed === true || recovered) logger.info({ event: 'dns', pool: e.pool, name: e.name, addresses: e.addresses }, `${e.pool}: ${e.name} resolved to ${e.addresses ?? 0} endpoint(s)`)
+        return
+      }
+      if (dnsFailing.has(key)) return
+      dnsFailing.add(key)
+      const what = e.everResolved === true
+        ? 'keeping the last known endpoints'
+        : 'it has not resolved yet: its endpoints are missing, and the pool answers 503 while it has no other endpoint'
+      logger.warn({ event: 'dns', pool: e.pool, name: e.name, error: e.error }, `${e.pool}: DNS lookup of ${e.name} failed (${e.error ?? 'unknown'}); ${what}`)
     }],
     [CHANNELS.config, (m) => {
       const e = m as ConfigEvent

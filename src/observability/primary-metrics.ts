@@ -1,12 +1,12 @@
 /**
  * Metrics the primary owns: the shared endpoint state (health, ejection, drain, weight: one value per
  * instance, so not summed over workers), active probe results (probes run in the primary only),
- * worker count, state store status and build info. None of these names is recorded by the workers.
+ * DNS lookups of discovered backends, worker count, state store status and build info. None of these names is recorded by the workers.
  */
 import diagnostics from 'node:diagnostics_channel'
 import { readFileSync } from 'node:fs'
 import { Counter, Gauge, Registry } from 'prom-client'
-import { CHANNELS, type ProbeEvent } from '../core/index.js'
+import { CHANNELS, type DnsEvent, type ProbeEvent } from '../core/index.js'
 import { collectProcessMetrics } from './process-metrics.js'
 
 /** The endpoint facts the primary gauges read at scrape time (the shape of `cluster/`'s `PoolView`). */
@@ -58,6 +58,11 @@ export class PrimaryMetrics {
     const e = m as ProbeEvent
     this.probes.inc({ pool: e.pool, endpoint: e.endpoint, result: e.result })
   }
+  private readonly dnsLookups: Counter<'pool' | 'result'>
+  private readonly onDns = (m: unknown): void => {
+    const e = m as DnsEvent
+    this.dnsLookups.inc({ pool: e.pool, result: e.result })
+  }
 
   constructor(options: PrimaryMetricsOptions) {
     const registers = [this.registry]
@@ -82,6 +87,12 @@ export class PrimaryMetrics {
       name: 'lb_health_checks_total',
       help: 'Active health probes, by result (success, failure).',
       labelNames: ['pool', 'endpoint', 'result'],
+      registers,
+    })
+    this.dnsLookups = new Counter({
+      name: 'lb_dns_lookups_total',
+      help: 'DNS lookups of discovered backend names (run by the instance that resolves for the pool), by result (success, failure).',
+      labelNames: ['pool', 'result'],
       registers,
     })
     new Gauge({
@@ -111,11 +122,13 @@ export class PrimaryMetrics {
       },
     })
     diagnostics.subscribe(CHANNELS.probe, this.onProbe)
+    diagnostics.subscribe(CHANNELS.dns, this.onDns)
   }
 
   /** Stops counting probes and sampling the event-loop delay. */
   close(): void {
     diagnostics.unsubscribe(CHANNELS.probe, this.onProbe)
+    diagnostics.unsubscribe(CHANNELS.dns, this.onDns)
     this.stopProcessMetrics()
   }
 }

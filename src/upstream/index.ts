@@ -8,3 +8,4 @@ export type { Http2DispatchHandler, Http2DispatchOptions } from './h2-dispatcher
 export { classifyRetry, classifyGrpcRetry, backoffMs, RetryBudget, type RetryFailure, type RetryDecision } from './retry.js'
 export { ActiveHealthChecker, type HealthChecker, type EjectionChange } from './health/index.js'
 export { CircuitBreaker, type CircuitState } from './breaker.js'
+export * from './discovery/index.js'

@@ -22,7 +22,7 @@ export interface UpstreamPoolOptions {
   clock?: Clock
   random?: () => number
   /** Builds the keep-alive connection pool of one endpoint (default: an undici Pool). */
-  createDispatcher?: (url: URL, config: PoolConfig) => Dispatcher
+  createDispatcher?: (url: URL, config: PoolConfig, serverName?: string) => Dispatcher
   /** Give plain http:// HTTP/1.1 endpoints own connections for the fast path (default false). */
   fastPath?: boolean
   /** Global round robin: the shared sequence of a pool (numbers leased in blocks), if any. */
@@ -72,7 +72,7 @@ export class UpstreamPool implements LeaseGrantor {
   private readonly primary: Balancer
   private readonly backup: Balancer
   private readonly clock: Clock
-  private readonly createDispatcher: (url: URL, config: PoolConfig) => Dispatcher
+  private readonly createDispatcher: (url: URL, config: PoolConfig, serverName?: string) => Dispatcher
   private readonly outliers: OutlierDetector | undefined
   /** Cookie stickiness: endpoint id -> tag and back (tags are computed once per endpoint, not per request). */
   private readonly tagById = new Map<string, string>()
@@ -87,6 +87,8 @@ export class UpstreamPool implements LeaseGrantor {
   private tls: UpstreamTls | undefined
   /** Endpoints with the same origin share keep-alive connections, unless something is counted per endpoint. */
   private readonly shared: SharedDispatchers | undefined
+  /** The same sharing for the fast path's own connections. */
+  private readonly sharedFast: SharedDispatchers | undefined
   private readyCount = 0
   private rampTimer: NodeJS.Timeout | undefined
   private closed = false
@@ -95,9 +97,13 @@ export class UpstreamPool implements LeaseGrantor {
     this.name = config.name
     this.config = config
     this.clock = options.clock ?? systemClock
-    this.createDispatcher = options.createDispatcher ?? ((url, c) => createUndiciPool(url, c, url.protocol === 'https:' ? this.upstreamTls() : undefined))
+    this.createDispatcher = options.createDispatcher ?? ((url, c, name) => createUndiciPool(url, c, url.protocol === 'https:' ? this.upstreamTls() : undefined, name))
     // The breaker's connection and pending limits count per endpoint on the dispatcher, so they keep one each.
-    if (config.circuitBreaker.maxConnections === 0 && config.circuitBreaker.maxPending === 0) this.shared = new SharedDispatchers((url) => this.createDispatcher(url, config))
+    if (config.circuitBreaker.maxConnections === 0 && config.circuitBreaker.maxPending === 0) {
+      this.shared = new SharedDispatchers((url, name) => this.createDispatcher(url, config, name))
+      // Without Node's parser binding there is no fast path to share.
+      if (options.fastPath === true && loadResponseParser() !== undefined) this.sharedFast = new SharedDispatchers((url) => createFastDispatcher(url, config) as Dispatcher)
+    }
     const random = options.random ?? systemRandom
     const states = this.states
     const load: EndpointLoad = {
@@ -288,9 +294,12 @@ export class UpstreamPool implements LeaseGrantor {
     this.outliers?.setEndpoints(this.states.keys())
     state.breaker.dispose()
     this.rebuild()
-    if (this.shared !== undefined) this.shared.release(state.endpoint.url)
+    if (this.shared !== undefined) this.shared.release(state.endpoint.url, state.endpoint.serverName)
     else state.dispatcher.close().catch(() => undefined)
-    state.fastDispatcher?.close().catch(() => undefined)
+    if (state.fastDispatcher !== undefined) {
+      if (this.sharedFast !== undefined) this.sharedFast.release(state.endpoint.url)
+      else state.fastDispatcher.close().catch(() => undefined)
+    }
     return true
   }
 
@@ -322,7 +331,10 @@ export class UpstreamPool implements LeaseGrantor {
     clearTimeout(this.rampTimer)
     this.outliers?.close()
     for (const s of this.states.values()) s.breaker.dispose()
-    const fast = [...this.states.values()].flatMap((s) => (s.fastDispatcher === undefined ? [] : [s.fastDispatcher.close().catch(() => undefined)]))
+    const fast =
+      this.sharedFast !== undefined
+        ? [this.sharedFast.close()]
+        : [...this.states.values()].flatMap((s) => (s.fastDispatcher === undefined ? [] : [s.fastDispatcher.close().catch(() => undefined)]))
     if (this.shared !== undefined) await this.shared.close()
     else await Promise.all([...this.states.values()].map((s) => s.dispatcher.close().catch(() => undefined)))
     await Promise.all(fast)
@@ -352,6 +364,12 @@ export class UpstreamPool implements LeaseGrantor {
     return false
   }
 
+  /** The fast path's connections for an endpoint at `url`, shared by endpoints of one address when allowed. */
+  private fastDispatcherFor(url: URL): Dispatcher | undefined {
+    if (this.options.fastPath !== true || !isFastEligible(url, this.config)) return undefined
+    return this.sharedFast !== undefined ? this.sharedFast.acquire(url) : createFastDispatcher(url, this.config)
+  }
+
   private addEndpointState(backend: BackendConfig, readySince: number): void {
     const url = new URL(backend.url)
     const sticky = this.config.stickySession
@@ -360,7 +378,7 @@ export class UpstreamPool implements LeaseGrantor {
       this.tagById.set(backend.id, tag)
       this.idByTag.set(tag, backend.id)
     }
-    const endpoint: Endpoint = { id: backend.id, url, weight: backend.weight, backup: backend.backup }
+    const endpoint: Endpoint = { id: backend.id, url, weight: backend.weight, backup: backend.backup, serverName: backend.serverName }
     const breaker = new CircuitBreaker({ pool: this.name, endpoint: backend.id, config: this.config.circuitBreaker, clock: this.clock })
     // The breaker publishes its own transitions on the circuit channel.
     breaker.onStateChange((change) => {
@@ -371,8 +389,8 @@ export class UpstreamPool implements LeaseGrantor {
     })
     this.states.set(backend.id, {
       endpoint,
-      dispatcher: this.shared !== undefined ? this.shared.acquire(url) : this.createDispatcher(url, this.config),
-      fastDispatcher: this.options.fastPath === true ? createFastDispatcher(url, this.config) : undefined,
+      dispatcher: this.shared !== undefined ? this.shared.acquire(url, backend.serverName) : this.createDispatcher(url, this.config, backend.serverName),
+      fastDispatcher: this.fastDispatcherFor(url),
       stats: new EndpointStats(),
       waiting: new Set(),
       breaker,
@@ -419,7 +437,7 @@ function pendingOf(state: EndpointState): number {
  * and timeouts; undefined for other endpoints or when Node's parser binding is missing.
  */
 function createFastDispatcher(url: URL, config: PoolConfig): Dispatcher | undefined {
-  if (url.protocol !== 'http:' || (config.protocol !== undefined && config.protocol !== 'http1')) return undefined
+  if (!isFastEligible(url, config)) return undefined
   const parser = loadResponseParser()
   if (parser === undefined) return undefined
   const t = config.timeouts
@@ -434,6 +452,11 @@ function createFastDispatcher(url: URL, config: PoolConfig): Dispatcher | undefi
   return h1 as unknown as Dispatcher
 }
 
+/** Plain http:// endpoints of an HTTP/1.1 pool may take the fast path's own connections. */
+function isFastEligible(url: URL, config: PoolConfig): boolean {
+  return url.protocol === 'http:' && (config.protocol === undefined || config.protocol === 'http1')
+}
+
 /** The per-endpoint connection cap: the smaller of the pool's and the breaker's (0 = unlimited). */
 function connectionLimit(config: PoolConfig): number | null {
   const limits = [config.maxConnectionsPerEndpoint, config.circuitBreaker.maxConnections].filter((n) => n > 0)
@@ -442,15 +465,15 @@ function connectionLimit(config: PoolConfig): number | null {
 
 /**
  * Keep-alive connections to one endpoint, with the pool's timeouts (connect, headers, body, keep-alive); `connect` opens
- * the TLS connections of an https:// endpoint (see `upstream-tls.ts`).
+ * the TLS connections of an https:// endpoint (see `upstream-tls.ts`), named `serverName` when given.
  */
-function createUndiciPool(url: URL, config: PoolConfig, tls?: UpstreamTls): Dispatcher {
+function createUndiciPool(url: URL, config: PoolConfig, tls?: UpstreamTls, serverName?: string): Dispatcher {
   const t = config.timeouts
   if (config.protocol === 'h2c' || config.protocol === 'h2') {
     const h2 = new Http2Dispatcher(url, {
       protocol: config.protocol,
       // Read at each new session, so reloaded certificate files apply to the next connection.
-      tls: tls === undefined ? undefined : () => tls.connectionOptions(url),
+      tls: tls === undefined ? undefined : () => tls.connectionOptions(url, serverName),
       connectTimeoutMs: t.connectMs,
       headersTimeoutMs: t.headersMs,
       bodyTimeoutMs: t.bodyMs,
@@ -461,7 +484,7 @@ function createUndiciPool(url: URL, config: PoolConfig, tls?: UpstreamTls): Disp
     return h2 as unknown as Dispatcher
   }
   return new UndiciPool(url.origin, {
-    ...(tls === undefined ? {} : { connect: tls.connect }),
+    ...(tls === undefined ? {} : { connect: serverName === undefined ? tls.connect : tls.connectAs(serverName) }),
     connections: connectionLimit(config),
     pipelining: 1,
     // Below Node's 5 s server default, so a socket the backend is about to close is never reused;

@@ -15,27 +15,32 @@ import type { Dispatcher } from 'undici'
 export class SharedDispatchers {
   private readonly byOrigin = new Map<string, { dispatcher: Dispatcher; users: number }>()
 
-  constructor(private readonly create: (url: URL) => Dispatcher) {}
+  constructor(private readonly create: (url: URL, serverName: string | undefined) => Dispatcher) {}
 
-  /** The dispatcher of `url`'s origin, created on first use; release it with {@link release}. */
-  acquire(url: URL): Dispatcher {
-    const entry = this.byOrigin.get(url.origin)
+  /**
+   * The dispatcher of `url`'s origin (and TLS name: a discovered https:// address is verified against the
+   * name it was resolved from), created on first use; release it with {@link release}.
+   */
+  acquire(url: URL, serverName?: string): Dispatcher {
+    const key = keyOf(url, serverName)
+    const entry = this.byOrigin.get(key)
     if (entry !== undefined) {
       entry.users++
       return entry.dispatcher
     }
-    const dispatcher = this.create(url)
-    this.byOrigin.set(url.origin, { dispatcher, users: 1 })
+    const dispatcher = this.create(url, serverName)
+    this.byOrigin.set(key, { dispatcher, users: 1 })
     return dispatcher
   }
 
   /** One endpoint stopped using `url`'s dispatcher; the last one closes it (after its in-flight requests). */
-  release(url: URL): void {
-    const entry = this.byOrigin.get(url.origin)
+  release(url: URL, serverName?: string): void {
+    const key = keyOf(url, serverName)
+    const entry = this.byOrigin.get(key)
     if (entry === undefined) return
     entry.users--
     if (entry.users > 0) return
-    this.byOrigin.delete(url.origin)
+    this.byOrigin.delete(key)
     entry.dispatcher.close().catch(() => undefined)
   }
 
@@ -45,4 +50,8 @@ export class SharedDispatchers {
     this.byOrigin.clear()
     await Promise.all(all.map((e) => e.dispatcher.close().catch(() => undefined)))
   }
+}
+
+function keyOf(url: URL, serverName: string | undefined): string {
+  return serverName === undefined ? url.origin : `${url.origin} ${serverName}`
 }

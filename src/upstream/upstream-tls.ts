@@ -95,10 +95,19 @@ export class UpstreamTls {
     })
   }
 
-  /** `tls.connect` / `https.request` options for a probe of `url` (current set). */
-  connectionOptions(url: URL): ConnectionOptions {
+  /**
+   * The undici `connect` function for an endpoint whose TLS name is not its url's host (a DNS-discovered
+   * address): `name` is used where undici would have taken the host.
+   */
+  connectAs(name: string): buildConnector.connector {
+    // undici passes '' or null when it has no name (an IP in the Host header): fall through then.
+    return (opts, callback) => this.connect({ ...opts, servername: emptyToUndefined(opts.servername) ?? this.config.serverName ?? name }, callback)
+  }
+
+  /** `tls.connect` / `https.request` options for a probe of `url` (current set); `name`: see {@link connectAs}. */
+  connectionOptions(url: URL, name?: string): ConnectionOptions {
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
-    return { ...this.tlsOptions(this.material), servername: this.config.serverName ?? (isIpLiteral(host) ? undefined : host) }
+    return { ...this.tlsOptions(this.material), servername: this.config.serverName ?? name ?? (isIpLiteral(host) ? undefined : host) }
   }
 
   /** Reloads the files now (what a change triggers). Resolves false when the new set was rejected. */
@@ -199,6 +208,10 @@ export class UpstreamTls {
  */
 function keepTlsAlert(this: Socket, err: Error): void {
   if ((err as NodeJS.ErrnoException).code?.startsWith('ERR_SSL_') === true) this.destroy()
+}
+
+function emptyToUndefined(s: string | null | undefined): string | undefined {
+  return s === null || s === undefined || s === '' ? undefined : s
 }
 
 function isIpLiteral(host: string): boolean {

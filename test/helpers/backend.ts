@@ -37,6 +37,8 @@ export interface TestBackendOptions {
   name: string
   /** Default 0 (ephemeral). */
   port?: number
+  /** Loopback address to bind (default 127.0.0.1; any 127.x.y.z works on Linux, for DNS discovery tests). */
+  host?: string
   /** Steps replayed in order; after the last, the last step repeats (or the script restarts with `loop`). */
   script?: Array<number | Step>
   /** Restart the script from the top after its last step instead of repeating the last step. */
@@ -77,7 +79,7 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown, heade
 
 /** Starts a scriptable backend on 127.0.0.1. Without a script every request gets 200 `{ backend, method, url, headers }`. */
 export async function startTestBackend(options: TestBackendOptions): Promise<TestBackend> {
-  const { name, port = 0 } = options
+  const { name, port = 0, host = '127.0.0.1' } = options
   let script = options.script ?? []
   let loop = options.loop ?? false
   let next = 0
@@ -123,7 +125,7 @@ export async function startTestBackend(options: TestBackendOptions): Promise<Tes
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(port, '127.0.0.1', () => {
+    server.listen(port, host, () => {
       server.off('error', reject)
       resolve()
     })
@@ -137,7 +139,7 @@ export async function startTestBackend(options: TestBackendOptions): Promise<Tes
   return {
     name,
     port: actualPort,
-    url: `http://127.0.0.1:${actualPort}`,
+    url: `http://${host}:${actualPort}`,
     server,
     requests,
     count: (path?: string) => (path === undefined ? requests.length : requests.filter((r) => r.url.split('?')[0] === path).length),

@@ -57,6 +57,10 @@ const INVALID: Record<string, [where: string, expected: string][]> = {
   'seed-bad-port.json': [['backends[0].port', 'expected an integer port 1-65535, got "abc"']],
   'no-backends.yaml': [['pools.api.backends', 'expected at least one backend, got an empty list']],
   'bad-hash-on.yaml': [['pools.api.hashOn', 'expected "ip", "header:NAME" or "cookie:NAME", got "url"']],
+  'bad-dns-resolver.yaml': [
+    ['pools.api.dnsResolvers[1]', 'expected a DNS server as an IP address with an optional port ("10.0.0.10:53", "[fd00::10]:53"), got "dns.internal:53"'],
+    ['pools.api.dnsRefresh', 'expected a duration of at least 1s'],
+  ],
   'bad-rate.yaml': [['routes[0].rateLimit.rate', 'expected a rate such as 100/s, 6000/m, 10000/h or a number per second, got "10/week"']],
   'many-problems.yaml': [
     ['listen.port', 'expected an integer port 1-65535, got 0'],

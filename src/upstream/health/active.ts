@@ -211,7 +211,7 @@ export class ActiveHealthChecker implements HealthChecker {
     let tlsOptions: ConnectionOptions | undefined
     if (url.protocol === 'https:') {
       try {
-        tlsOptions = (this.tls ??= new UpstreamTls(this.upstreamTlsConfig, { pool: this.pool })).connectionOptions(url)
+        tlsOptions = (this.tls ??= new UpstreamTls(this.upstreamTlsConfig, { pool: this.pool })).connectionOptions(url, target.endpoint.serverName)
       } catch (err) {
         // Unreadable certificate files: the probe fails with the reason (never a crash of the prober).
         tlsOptions = { ca: [], rejectUnauthorized: true }
