@@ -483,7 +483,7 @@ function createUndiciPool(url: URL, config: PoolConfig, tls?: UpstreamTls, serve
     // It implements the part of Dispatcher the proxy calls (dispatch, close, stats.pending).
     return h2 as unknown as Dispatcher
   }
-  return new UndiciPool(url.origin, {
+  const pool = new UndiciPool(url.origin, {
     ...(tls === undefined ? {} : { connect: serverName === undefined ? tls.connect : tls.connectAs(serverName) }),
     connections: connectionLimit(config),
     pipelining: 1,
@@ -496,4 +496,18 @@ function createUndiciPool(url: URL, config: PoolConfig, tls?: UpstreamTls, serve
     connectTimeout: t.connectMs,
     strictContentLength: true,
   })
+  if (tls !== undefined) keepTlsName(pool, serverName ?? url.hostname)
+  return pool
+}
+
+/**
+ * undici keys a TLS connection by each request's name, taken from its Host header, and closes the
+ * connection when the next request names another: with clients sending many Host values, https
+ * endpoints would reconnect all the time. The connector ignores that name (the endpoint's own is used,
+ * see `UpstreamTls.connect`), so every request carries one fixed name instead.
+ */
+function keepTlsName(pool: UndiciPool, name: string): void {
+  const dispatch = pool.dispatch.bind(pool)
+  // `servername` is a request option of undici's (core/request.js) its typings omit.
+  pool.dispatch = (opts, handler) => dispatch({ ...opts, servername: name } as Dispatcher.DispatchOptions, handler)
 }

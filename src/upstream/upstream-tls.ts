@@ -87,9 +87,19 @@ export class UpstreamTls {
     }
   }
 
-  /** The undici `connect` function for an `https://` endpoint (reads the current set at each new connection). */
+  /**
+   * The undici `connect` function for an `https://` endpoint (reads the current set at each new connection).
+   * The TLS name is `serverName`, else the url's host (none for an IP): undici would otherwise take it from
+   * the request's Host header, which the client chose, for both SNI and the certificate check.
+   */
   readonly connect: buildConnector.connector = (opts, callback) => {
-    this.connector(opts, (...args) => {
+    const host = opts.hostname.replace(/^\[(.*)\]$/, '$1')
+    this.connectNamed(opts, this.config.serverName ?? (isIpLiteral(host) ? undefined : host), callback)
+  }
+
+  private connectNamed(opts: buildConnector.Options, servername: string | undefined, callback: buildConnector.Callback): void {
+    // An empty name (not undefined) stops undici falling back to the Host header; none is sent for an IP.
+    this.connector({ ...opts, servername: servername ?? '' }, (...args) => {
       if (args[1] != null) args[1].on('error', keepTlsAlert)
       callback(...args)
     })
@@ -101,7 +111,7 @@ export class UpstreamTls {
    */
   connectAs(name: string): buildConnector.connector {
     // undici passes '' or null when it has no name (an IP in the Host header): fall through then.
-    return (opts, callback) => this.connect({ ...opts, servername: emptyToUndefined(opts.servername) ?? this.config.serverName ?? name }, callback)
+    return (opts, callback) => this.connectNamed(opts, this.config.serverName ?? name, callback)
   }
 
   /** `tls.connect` / `https.request` options for a probe of `url` (current set); `name`: see {@link connectAs}. */
@@ -208,10 +218,6 @@ export class UpstreamTls {
  */
 function keepTlsAlert(this: Socket, err: Error): void {
   if ((err as NodeJS.ErrnoException).code?.startsWith('ERR_SSL_') === true) this.destroy()
-}
-
-function emptyToUndefined(s: string | null | undefined): string | undefined {
-  return s === null || s === undefined || s === '' ? undefined : s
 }
 
 function isIpLiteral(host: string): boolean {

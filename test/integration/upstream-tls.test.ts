@@ -174,3 +174,28 @@ test('verify: false reaches a backend the CA would refuse, and lb check warns ab
   assert.match(checked.stdout, /OK/)
   assert.match(checked.stderr, /warning: pools\.p\.upstreamTls\.verify: false: backend certificates are not verified/)
 })
+
+test('the TLS name to a backend is the configured one, never the client\'s Host: SNI and the certificate check ignore what the client sends', async (t) => {
+  const backend = await startTlsBackend('named')
+  t.after(() => backend.close())
+  const lb = await startAdminBalancer({
+    listen: { host: '127.0.0.1' },
+    workers: 1,
+    log: { accessLog: false },
+    pools: {
+      byIp: { backends: [{ id: 'ip', url: backend.url }], upstreamTls: { ca: file('ca.crt') }, healthCheck: { enabled: false }, retries: quiet },
+      bySni: { backends: [{ id: 'sni', url: backend.url }], upstreamTls: { ca: file('ca.crt'), serverName: 'backend.test' }, healthCheck: { enabled: false }, retries: quiet },
+    },
+    routes: [{ match: { pathPrefix: '/sni' }, pool: 'bySni' }, { pool: 'byIp' }],
+  })
+  t.after(() => lb.stop())
+  const base = `http://127.0.0.1:${lb.port}`
+  // The backend's certificate names backend.test and 127.0.0.1, not the names the clients ask for.
+  for (const host of ['www.example.com', 'attacker.test', 'backend.test']) {
+    const ip = await httpGet(`${base}/ip`, { host })
+    assert.equal(ip.status, 200, `by IP with Host ${host}: ${ip.body}`)
+    const sni = await httpGet(`${base}/sni`, { host })
+    assert.equal(sni.status, 200, `by serverName with Host ${host}: ${sni.body}`)
+  }
+  assert.deepEqual([...new Set(backend.seen.servernames)], ['backend.test'], 'SNI is the configured serverName only (none by IP)')
+})
