@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { requestChannel, websocketChannel, type ErrorCode, type RequestEvent } from '../core/index.js'
-import type { AcquireContext, Lease, UpstreamPool } from '../upstream/index.js'
+import { requestChannel, upstreamErrorChannel, websocketChannel, type ErrorCode, type RequestEvent } from '../core/index.js'
+import { isUpstreamError, type AcquireContext, type Lease, type TryOutcome, type UpstreamPool } from '../upstream/index.js'
 import { writeRawError } from './error-response.js'
 import { appendForwardedHeaders, copyRequestHeaders } from './headers.js'
 import { stripMapped } from './client-address.js'
@@ -119,8 +119,10 @@ class Tunnel {
     upstream.on('error', (err: NodeJS.ErrnoException) => {
       if (answered) return // the answer is being relayed; its own close ends the lease
       const connectFailure = !connected && CONNECT_CODES.has(err.code ?? '')
+      const outcome: TryOutcome = this.client.destroyed ? 'abandoned' : connectFailure ? 'connect' : err.code === 'ETIMEDOUT' ? 'timeout' : 'reset'
       // Ends the lease before retrying: the next pick must see this endpoint's slot free again.
-      lease.end(this.client.destroyed ? 'abandoned' : connectFailure ? 'connect' : err.code === 'ETIMEDOUT' ? 'timeout' : 'reset')
+      lease.end(outcome)
+      this.publishUpstreamError(outcome, lease, err)
       if (this.client.destroyed) return
       if (connectFailure && this.tries < this.pool.config.retries.attempts) {
         this.connect() // nothing was sent: any endpoint may take it
@@ -208,6 +210,12 @@ class Tunnel {
     client.once('close', () => {
       if (websocketChannel.hasSubscribers) websocketChannel.publish({ pool, endpoint, open: false })
     })
+  }
+
+  /** A failed try is counted and logged like a plain request's (`lb_upstream_errors_total{kind}`). */
+  private publishUpstreamError(outcome: TryOutcome, lease: Lease, err: NodeJS.ErrnoException): void {
+    if (!isUpstreamError(outcome) || !upstreamErrorChannel.hasSubscribers) return
+    upstreamErrorChannel.publish({ pool: this.pool.name, endpoint: lease.endpoint.id, kind: outcome, requestId: this.requestId, detail: err.code })
   }
 
   /** Rate-limit fields, and the sticky cookie when the session is new or moved (as for plain requests). */
