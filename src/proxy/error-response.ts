@@ -36,6 +36,23 @@ export function markClosingAfterError(socket: object): void {
   closingAfterError.add(socket)
 }
 
+/** Responses formed with `Connection: close` by the balancer (see {@link closesConnection}). */
+const closingResponses = new WeakSet<object>()
+
+/**
+ * True when the balancer formed `res` with `Connection: close` (a refusal that closes, any response while
+ * shutting down): its connection ends after it, so nothing parsed behind it may be answered. Kept here
+ * because the header list given to `writeHead` is not readable back from the response.
+ */
+export function closesConnection(res: object): boolean {
+  return closingResponses.has(res)
+}
+
+/** Records that `res` is sent with `Connection: close` (see {@link closesConnection}). */
+export function markClosesConnection(res: object): void {
+  closingResponses.add(res)
+}
+
 /** Seconds a client should wait before retrying a 503 (no ready backend). */
 export const RETRY_AFTER_SECONDS = 1
 
@@ -74,6 +91,7 @@ export function sendError(res: ClientResponse, code: ErrorCode, requestId: strin
   const close = CLOSE_CONNECTION.has(code)
   if (close) {
     headers.push('connection', 'close')
+    closingResponses.add(res)
     // A pipelined response has no socket until the responses before it are out: mark the request's
     // connection too, so requests parsed behind this one are never forwarded (see isClosingAfterError).
     if (res.socket != null) closingAfterError.add(res.socket)
