@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { ErrorCode } from '../core/index.js'
-import { closesConnection, isClosingAfterError, writeRawError } from '../proxy/index.js'
+import { closesConnection, isClosingAfterError, writeRawError } from '../wire/index.js'
 import type { ConnectionRegistry } from './connection-registry.js'
 
 /**
