@@ -258,3 +258,41 @@ test('an upgrade to a closed port is counted like a plain try: lb_upstream_error
   }
   assert.equal((await lb.metrics()).sum('lb_upstream_errors_total', { pool: 'main' }), 2, 'no other kind counted for the same failures')
 })
+
+test('an upgrade whose first endpoint refuses the connection is retried by the retry policy: 101 from the other, counted in lb_retries_total{reason="connect-failure"}', async (t) => {
+  const closedPort = await new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port
+      s.close(() => resolve(port))
+    })
+  })
+  const good = await startSwitchingBackend(t)
+  const lb = await startAdminBalancer({
+    workers: 1,
+    log: { accessLog: false },
+    pools: {
+      main: {
+        backends: [{ url: `http://127.0.0.1:${closedPort}` }, { url: good.url }],
+        algorithm: 'round-robin',
+        healthCheck: { enabled: false },
+        outlierDetection: { enabled: false },
+        retries: { attempts: 2 },
+        circuitBreaker: { errorRatePercent: 0 },
+      },
+    },
+  })
+  t.after(() => lb.stop())
+  for (let i = 0; i < 4; i++) {
+    const r = await rawRequest(lb.port, UPGRADE('/ws'), { timeoutMs: 300 })
+    assert.equal(r.status, 101, `upgrade ${i}: ${r.raw}`)
+  }
+  assert.equal(good.heads(), 4)
+  // Round robin over two endpoints: the closed one came first for some of the four (at least one).
+  const m = await waitFor(async () => {
+    const x = await lb.metrics()
+    return x.sum('lb_upstream_errors_total', { kind: 'connect', pool: 'main' }) >= 1 ? x : undefined
+  }, { timeoutMs: 5000, message: 'the refused connects in the metrics' })
+  const refused = m.sum('lb_upstream_errors_total', { kind: 'connect', pool: 'main' })
+  assert.equal(m.sum('lb_retries_total', { reason: 'connect-failure', pool: 'main' }), refused, 'one retry per refused connect')
+  assert.equal(m.sum('lb_retries_total', { pool: 'main' }), refused, 'no other retry reason')
+})
