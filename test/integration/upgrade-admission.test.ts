@@ -249,7 +249,8 @@ test('an upgrade to a closed port is counted like a plain try: lb_upstream_error
   })
   t.after(() => lb.stop())
   const connectErrors = async (): Promise<number> => (await lb.metrics()).sum('lb_upstream_errors_total', { kind: 'connect', pool: 'main' })
-  assert.equal(await connectErrors(), 0)
+  // Polled: the first scrapes after start may find the worker's metrics not in yet.
+  assert.equal(await waitFor(async () => ({ n: await connectErrors() }), { timeoutMs: 5000, message: 'a first scrape' }).then((x) => x.n), 0)
   for (let i = 1; i <= 2; i++) {
     const r = await rawRequest(lb.port, UPGRADE('/ws'), { timeoutMs: 500 })
     assert.equal(r.status, 502, `upgrade ${i}: ${r.raw}`)
