@@ -15,13 +15,14 @@ import ts from 'typescript'
  * Layers, lowest first; a module may import from its own layer and below. Keys are the first path segment
  * under src/ (a folder, or a top-level file without its extension).
  * - demo/ (sample backends) needs only core/, so it sits with the leaf layers.
+ * - wire/ (raw error responses, which connections close) is shared by proxy/ and server/, so it sits below both.
  * - loadtest/ drives a balancer from outside; it sits beside cluster/ and admin/, below the composition
  *   root, which hands it the balancer to start (it must never import app.ts).
  * - worker.ts and cli.ts are process entry points above app.ts.
  */
 export const LAYERS = [
   ['core'],
-  ['config', 'state', 'balancer', 'observability', 'demo'],
+  ['config', 'state', 'balancer', 'observability', 'demo', 'wire'],
   ['upstream', 'ratelimit'],
   ['proxy'],
   ['server'],

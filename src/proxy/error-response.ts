@@ -1,6 +1,6 @@
 import type { ClientResponse } from './client-message.js'
-import type { Duplex } from 'node:stream'
 import { ERROR_CODES, type ErrorCode } from '../core/index.js'
+import { RETRY_AFTER_SECONDS, errorBody, markClosesConnection, markClosingAfterError, statusFor } from '../wire/index.js'
 
 /**
  * The one table from error codes to what the client sees: status, a short JSON body
@@ -16,38 +16,6 @@ const CLOSE_CONNECTION: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'LB_ERR_REQUEST_TIMEOUT',
   'LB_ERR_UPGRADE_REFUSED',
 ])
-
-/** Sockets whose last response is an error that closes them (see {@link isClosingAfterError}). */
-const closingAfterError = new WeakSet<object>()
-
-/**
- * True when `socket` carries an error response that closes the connection once written. A parse error
- * reported after that response was queued (llhttp finds some framing errors only when the body starts)
- * must then leave the socket alone: destroying it would drop the 400 before it is flushed. And a request
- * parsed after it (pipelined behind a refused one) is never forwarded: the client's bytes after a refused
- * request cannot be trusted to be where a request starts (request smuggling).
- */
-export function isClosingAfterError(socket: object): boolean {
-  return closingAfterError.has(socket)
-}
-
-/** Marks `socket` as closing after the response being formed (see {@link isClosingAfterError}). */
-export function markClosingAfterError(socket: object): void {
-  closingAfterError.add(socket)
-}
-
-/** Seconds a client should wait before retrying a 503 (no ready backend). */
-export const RETRY_AFTER_SECONDS = 1
-
-/** HTTP status for an error code. */
-export function statusFor(code: ErrorCode): number {
-  return ERROR_CODES[code].status
-}
-
-/** The JSON body for an error code. */
-export function errorBody(code: ErrorCode, requestId: string, message?: string): string {
-  return JSON.stringify({ error: message ?? ERROR_CODES[code].message, code, requestId })
-}
 
 /**
  * Answers a request with the error for `code`. Safe to call when headers were already sent:
@@ -74,10 +42,11 @@ export function sendError(res: ClientResponse, code: ErrorCode, requestId: strin
   const close = CLOSE_CONNECTION.has(code)
   if (close) {
     headers.push('connection', 'close')
+    markClosesConnection(res)
     // A pipelined response has no socket until the responses before it are out: mark the request's
     // connection too, so requests parsed behind this one are never forwarded (see isClosingAfterError).
-    if (res.socket != null) closingAfterError.add(res.socket)
-    if (requestSocket !== undefined) closingAfterError.add(requestSocket)
+    if (res.socket != null) markClosingAfterError(res.socket)
+    if (requestSocket !== undefined) markClosingAfterError(requestSocket)
   }
   res.writeHead(status, headers)
   res.end(body)
@@ -168,67 +137,4 @@ function grpcPercentEncode(message: string): string {
     out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`
   }
   return out
-}
-
-/**
- * Writes an error response directly on a raw socket (parser errors, refused upgrades), then
- * closes it. Used where no ServerResponse exists. `extraHeaders`: name/value pairs to add (a
- * `retry-after` among them replaces the default one). `linger`: close in stages (see
- * {@link lingerThenClose}); only when no request is in progress on the socket, as its end waits for the close.
- */
-export function writeRawError(socket: Duplex, code: ErrorCode, requestId: string, message?: string, extraHeaders?: readonly string[], linger = false): void {
-  if (!socket.writable) {
-    socket.destroy()
-    return
-  }
-  const status = statusFor(code)
-  const body = errorBody(code, requestId, message)
-  let extra = ''
-  if (extraHeaders !== undefined) for (let i = 0; i + 1 < extraHeaders.length; i += 2) extra += `${extraHeaders[i]}: ${extraHeaders[i + 1]}\r\n`
-  const hasRetryAfter = extraHeaders?.includes('retry-after') ?? false
-  if ((status === 503 || status === 429) && !hasRetryAfter) extra += `Retry-After: ${RETRY_AFTER_SECONDS}\r\n`
-  socket.end(
-    `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\n` +
-      'Content-Type: application/json; charset=utf-8\r\n' +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-      `X-Request-Id: ${requestId}\r\n` +
-      extra +
-      'Connection: close\r\n\r\n' +
-      body,
-  )
-  socket.once('finish', () => (linger ? lingerThenClose(socket) : socket.destroy()))
-}
-
-/** Quiet time after which a lingering connection is closed, and the most it lingers in all. */
-const LINGER_IDLE_MS = 500
-const LINGER_MAX_MS = 5000
-
-/**
- * Closes in stages (RFC 9112 9.6, as nginx's lingering close): the response and a FIN are out; what the
- * client still sends is read and dropped until it closes too or is quiet for a moment. Destroyed at once,
- * the socket would answer those bytes with a reset, and a client whose write fails then may lose the
- * response it had not read yet.
- */
-function lingerThenClose(socket: Duplex): void {
-  if (socket.destroyed) return
-  const close = (): void => {
-    clearTimeout(idle)
-    clearTimeout(cap)
-    socket.destroy()
-  }
-  let idle = setTimeout(close, LINGER_IDLE_MS).unref()
-  const cap = setTimeout(close, LINGER_MAX_MS).unref()
-  socket.on('data', () => {
-    clearTimeout(idle)
-    idle = setTimeout(close, LINGER_IDLE_MS).unref()
-  })
-  socket.once('end', close)
-  socket.once('close', close)
-  socket.resume()
-}
-
-const REASONS: Record<number, string> = {
-  400: 'Bad Request', 404: 'Not Found', 408: 'Request Timeout', 413: 'Payload Too Large', 414: 'URI Too Long',
-  429: 'Too Many Requests', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error',
-  502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
 }

@@ -5,7 +5,8 @@ import { requestChannel, type ErrorCode, type FailureThrottle, type RequestEvent
 import type { ClientLimits } from '../config/index.js'
 import { isReady, RetryGate, type Http2DispatchOptions, type UpstreamPool } from '../upstream/index.js'
 import { stripMapped, type ClientAddressResolver } from './client-address.js'
-import { isClosingAfterError, isGrpcContentType, sendError, sendGrpcError } from './error-response.js'
+import { isGrpcContentType, sendError, sendGrpcError } from './error-response.js'
+import { isClosingAfterError, markClosesConnection } from '../wire/index.js'
 import { appendForwardedHeaders, copyRequestHeaders } from './headers.js'
 import { incomingRequestId, readRequestHead, type RequestHead } from './request-head.js'
 import { forwardTrailers, grpcTimeoutMs } from './grpc-call.js'
@@ -278,7 +279,10 @@ class Exchange implements AttemptOwner {
     if (tag !== undefined && sticky?.kind === 'cookie') headers.push('set-cookie', stickyCookie(sticky, tag, this.proto === 'https'))
     const edits = this.route?.responseHeaders
     if (edits !== undefined) for (const x of edits.append) headers.push(x)
-    if (this.runtime.shuttingDown) headers.push('connection', 'close')
+    if (this.runtime.shuttingDown) {
+      headers.push('connection', 'close')
+      markClosesConnection(this.res)
+    }
     this.res.writeHead(status, headers)
     return true
   }

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { requestChannel, websocketChannel, type ErrorCode, type RequestEvent } from '../core/index.js'
-import type { AcquireContext, Lease, UpstreamPool } from '../upstream/index.js'
-import { writeRawError } from './error-response.js'
+import { requestChannel, upstreamErrorChannel, websocketChannel, type ErrorCode, type RequestEvent } from '../core/index.js'
+import { isUpstreamError, RetryGate, type AcquireContext, type Lease, type TryOutcome, type UpstreamPool } from '../upstream/index.js'
+import { writeRawError } from '../wire/index.js'
 import { appendForwardedHeaders, copyRequestHeaders } from './headers.js'
 import { stripMapped } from './client-address.js'
 import { readRequestHead } from './request-head.js'
@@ -16,6 +16,8 @@ import { boundedRateLimitKey, rateLimitHeaders } from '../ratelimit/index.js'
 import { watchIdle } from './idle-watch.js'
 
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EADDRNOTAVAIL'])
+/** Connect failures answered at once: they cost no backend anything (not rationed by the retry budget). */
+const REFUSED_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL'])
 
 /**
  * Tunnels `Upgrade` requests (WebSocket and others) to an endpoint chosen by the same admission as
@@ -75,6 +77,8 @@ export function createUpgradeHandler(runtime: ProxyRuntime, proto: 'http' | 'htt
 class Tunnel {
   private readonly tried = new Set<string>()
   private tries = 0
+  /** The request's retry policy, as for plain requests: `retries.on`, attempts, budget, `lb_retries_total`. */
+  private readonly gate: RetryGate
 
   constructor(
     private readonly pool: UpstreamPool,
@@ -90,12 +94,17 @@ class Tunnel {
     private readonly extraHeaders: readonly string[] | undefined,
     /** The client came over TLS (the sticky cookie is `Secure`). */
     private readonly secure: boolean,
-  ) {}
+  ) {
+    this.gate = new RetryGate(pool, method, false, requestId)
+    // The retry decision ends with the answer; the gate leaves the budget's active count then, or when the client goes.
+    client.once('close', () => this.gate.close())
+  }
 
   connect(): void {
     if (this.client.destroyed) return
     const lease = this.pool.acquire({ exclude: this.tried, keyOf: this.keyOf })
     if (lease === undefined) {
+      this.gate.close()
       const code: ErrorCode = this.tries > 0 ? 'LB_ERR_CONNECT' : this.pool.ready > 0 ? 'LB_ERR_OVERLOADED' : 'LB_ERR_NO_BACKEND'
       return writeRawError(this.client, code, this.requestId)
     }
@@ -119,21 +128,24 @@ class Tunnel {
     upstream.on('error', (err: NodeJS.ErrnoException) => {
       if (answered) return // the answer is being relayed; its own close ends the lease
       const connectFailure = !connected && CONNECT_CODES.has(err.code ?? '')
+      const outcome: TryOutcome = this.client.destroyed ? 'abandoned' : connectFailure ? 'connect' : err.code === 'ETIMEDOUT' ? 'timeout' : 'reset'
       // Ends the lease before retrying: the next pick must see this endpoint's slot free again.
-      lease.end(this.client.destroyed ? 'abandoned' : connectFailure ? 'connect' : err.code === 'ETIMEDOUT' ? 'timeout' : 'reset')
+      lease.end(outcome)
+      this.publishUpstreamError(outcome, lease, err)
       if (this.client.destroyed) return
-      if (connectFailure && this.tries < this.pool.config.retries.attempts) {
-        this.connect() // nothing was sent: any endpoint may take it
-        return
-      }
+      // Only a connection never made is tried again: nothing was sent, so any endpoint may take it.
+      if (connectFailure && this.mayRetry(lease, err)) return this.connect()
+      this.gate.close()
       writeRawError(this.client, err.code === 'ETIMEDOUT' ? 'LB_ERR_UPSTREAM_TIMEOUT' : 'LB_ERR_CONNECT', this.requestId)
     })
     upstream.on('response', (res) => {
       answered = true
+      this.gate.close()
       this.relayRefusal(res, lease)
     })
     upstream.on('upgrade', (res, socket, head) => {
       answered = true
+      this.gate.close()
       this.open(res, socket, head, lease)
     })
     // Whatever happened (refusal relayed, error, client gone): once the request is over and no tunnel
@@ -208,6 +220,26 @@ class Tunnel {
     client.once('close', () => {
       if (websocketChannel.hasSubscribers) websocketChannel.publish({ pool, endpoint, open: false })
     })
+  }
+
+  /** Whether a connect failure may be tried on another endpoint ({@link RetryGate.judge}). */
+  private mayRetry(lease: Lease, err: NodeJS.ErrnoException): boolean {
+    const decision = this.gate.judge({
+      outcome: 'connect',
+      endpoint: lease.endpoint.id,
+      tries: this.tries,
+      refused: REFUSED_CODES.has(err.code ?? ''),
+      endpointReady: true,
+      responseStarted: false,
+      bodyStarted: false,
+    })
+    return decision?.retry === true
+  }
+
+  /** A failed try is counted and logged like a plain request's (`lb_upstream_errors_total{kind}`). */
+  private publishUpstreamError(outcome: TryOutcome, lease: Lease, err: NodeJS.ErrnoException): void {
+    if (!isUpstreamError(outcome) || !upstreamErrorChannel.hasSubscribers) return
+    upstreamErrorChannel.publish({ pool: this.pool.name, endpoint: lease.endpoint.id, kind: outcome, requestId: this.requestId, detail: err.code })
   }
 
   /** Rate-limit fields, and the sticky cookie when the session is new or moved (as for plain requests). */

@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { ErrorCode } from '../core/index.js'
-import { isClosingAfterError, writeRawError } from '../proxy/index.js'
+import { closesConnection, isClosingAfterError, writeRawError } from '../wire/index.js'
 import type { ConnectionRegistry } from './connection-registry.js'
 
 /**
@@ -34,7 +34,7 @@ export function handleClientError(err: NodeJS.ErrnoException & { rawPacket?: Buf
   // answered: the connection ends with that request's response.
   if (code === 'HPE_CLOSED_CONNECTION' && res != null) return
   // A queued refusal that closes the connection ends it: nothing after it is answered.
-  if (queued.some(closesConnection)) return
+  if (queued.some(endsConnection)) return
   if (res == null) return writeRawError(socket, error, randomUUID(), undefined, undefined, true)
   // The request guard's own refusal (sent with `Connection: close`) is on its way: let it flush and close.
   if (isClosingAfterError(socket)) return
@@ -68,10 +68,13 @@ export function handleClientError(err: NodeJS.ErrnoException & { rawPacket?: Buf
   })
 }
 
-/** True when the response (head already formed) closes the connection after it. */
-function closesConnection(res: ServerResponse): boolean {
-  const head = (res as ServerResponse & { _header?: string | null })._header
-  return !res.shouldKeepAlive || (typeof head === 'string' && /\r\nconnection: *close\r\n/i.test(head))
+/**
+ * True when the connection ends after `res`: the client asked for it (`Connection: close`, HTTP/1.0, an
+ * expectation answered without 100: node:http then clears `shouldKeepAlive`), or the balancer formed the
+ * response with `Connection: close` ({@link closesConnection}).
+ */
+function endsConnection(res: ServerResponse): boolean {
+  return !res.shouldKeepAlive || closesConnection(res)
 }
 
 /** Sockets whose parse error was already answered. */

@@ -1,5 +1,5 @@
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http'
-import { markClosingAfterError } from '../proxy/index.js'
+import { markClosingAfterError } from '../wire/index.js'
 
 /**
  * `Expect: 100-continue` on a `node:http` server, answered as the balancer's own listener does: `100 Continue`

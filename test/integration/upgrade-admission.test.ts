@@ -7,6 +7,7 @@ import http from 'node:http'
 import net from 'node:net'
 import { httpGet, openWebSocket, rawRequest, startTestBackend, waitFor } from '../helpers/index.js'
 import { poolConfig, startProxy } from '../helpers/in-process.js'
+import { startAdminBalancer } from '../helpers/admin.js'
 
 const UPGRADE = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: x-test\r\n\r\n`
 
@@ -223,4 +224,76 @@ test('sticky sessions hold for upgrades as for plain requests: the cookie set on
   }
   await waitFor(() => c.heads() + d.heads() === 10, { timeoutMs: 5000, message: 'every upgrade reached a backend' })
   assert.ok(c.heads() === 10 || d.heads() === 10, `one session, one endpoint (c ${c.heads()}, d ${d.heads()})`)
+})
+
+test('an upgrade to a closed port is counted like a plain try: lb_upstream_errors_total{kind="connect"} +1 per refused connect', async (t) => {
+  const closedPort = await new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port
+      s.close(() => resolve(port))
+    })
+  })
+  // A real process: the metrics are installed in a cluster worker, as in production.
+  const lb = await startAdminBalancer({
+    workers: 1,
+    log: { accessLog: false },
+    pools: {
+      main: {
+        backends: [{ url: `http://127.0.0.1:${closedPort}` }],
+        healthCheck: { enabled: false },
+        outlierDetection: { enabled: false },
+        retries: { attempts: 1 },
+        circuitBreaker: { errorRatePercent: 0 },
+      },
+    },
+  })
+  t.after(() => lb.stop())
+  const connectErrors = async (): Promise<number> => (await lb.metrics()).sum('lb_upstream_errors_total', { kind: 'connect', pool: 'main' })
+  // Polled: the first scrapes after start may find the worker's metrics not in yet.
+  assert.equal(await waitFor(async () => ({ n: await connectErrors() }), { timeoutMs: 5000, message: 'a first scrape' }).then((x) => x.n), 0)
+  for (let i = 1; i <= 2; i++) {
+    const r = await rawRequest(lb.port, UPGRADE('/ws'), { timeoutMs: 500 })
+    assert.equal(r.status, 502, `upgrade ${i}: ${r.raw}`)
+    await waitFor(async () => (await connectErrors()) >= i, { timeoutMs: 5000, message: `upgrade ${i} counted as a connect error` })
+    assert.equal(await connectErrors(), i, 'one refused connect, one count')
+  }
+  assert.equal((await lb.metrics()).sum('lb_upstream_errors_total', { pool: 'main' }), 2, 'no other kind counted for the same failures')
+})
+
+test('an upgrade whose first endpoint refuses the connection is retried by the retry policy: 101 from the other, counted in lb_retries_total{reason="connect-failure"}', async (t) => {
+  const closedPort = await new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port
+      s.close(() => resolve(port))
+    })
+  })
+  const good = await startSwitchingBackend(t)
+  const lb = await startAdminBalancer({
+    workers: 1,
+    log: { accessLog: false },
+    pools: {
+      main: {
+        backends: [{ url: `http://127.0.0.1:${closedPort}` }, { url: good.url }],
+        algorithm: 'round-robin',
+        healthCheck: { enabled: false },
+        outlierDetection: { enabled: false },
+        retries: { attempts: 2 },
+        circuitBreaker: { errorRatePercent: 0 },
+      },
+    },
+  })
+  t.after(() => lb.stop())
+  for (let i = 0; i < 4; i++) {
+    const r = await rawRequest(lb.port, UPGRADE('/ws'), { timeoutMs: 300 })
+    assert.equal(r.status, 101, `upgrade ${i}: ${r.raw}`)
+  }
+  assert.equal(good.heads(), 4)
+  // Round robin over two endpoints: the closed one came first for some of the four (at least one).
+  const m = await waitFor(async () => {
+    const x = await lb.metrics()
+    return x.sum('lb_upstream_errors_total', { kind: 'connect', pool: 'main' }) >= 1 ? x : undefined
+  }, { timeoutMs: 5000, message: 'the refused connects in the metrics' })
+  const refused = m.sum('lb_upstream_errors_total', { kind: 'connect', pool: 'main' })
+  assert.equal(m.sum('lb_retries_total', { reason: 'connect-failure', pool: 'main' }), refused, 'one retry per refused connect')
+  assert.equal(m.sum('lb_retries_total', { pool: 'main' }), refused, 'no other retry reason')
 })
