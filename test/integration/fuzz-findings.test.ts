@@ -160,3 +160,30 @@ for (const listener of LISTENERS) {
     assert.deepEqual(statuses(received), [400])
   })
 }
+
+for (const listener of ['own'] as const) {
+  test(`${listener} listener: a framing error in the body of the request being answered is refused with 400, and the connection lingers: a client still sending reads the 400`, async (t) => {
+    // The request was handed to the proxy from its head; the bad chunk size comes after it. Destroyed as soon
+    // as the 400 was written, the socket would answer the bytes the client still sends with a reset, and the
+    // client could lose the 400 (the campaign's early closes after `Transfer-Encoding: chunked<HTAB>`).
+    const { lb } = await setup(t, listener)
+    const socket = net.connect(lb.port, '127.0.0.1')
+    t.after(() => socket.destroy())
+    await new Promise((resolve) => socket.once('connect', resolve))
+    let received = ''
+    let error = ''
+    socket.on('error', (err) => { error = err.message })
+    socket.pause()
+    socket.write('POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n')
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    socket.write('more of the body the client had queued')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    socket.write('and more')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    socket.on('data', (d: Buffer) => { received += d.toString('latin1') })
+    socket.resume()
+    await waitFor(() => statuses(received).length === 1 || error !== '', { timeoutMs: 2000 }).catch(() => {})
+    assert.equal(error, '')
+    assert.deepEqual(statuses(received), [400])
+  })
+}

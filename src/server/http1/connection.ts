@@ -350,7 +350,22 @@ export class Http1Connection implements MessageConnection {
   private parseFailed(err: Error): void {
     if (this.deferredError !== undefined) return // the parser stays failed: every later packet reports again
     const reading = this.reading
-    if (reading !== undefined && reading === this.current?.req) return this.owner.onClientError(err, this.socket)
+    const current = this.current
+    if (reading !== undefined && reading === current?.req) {
+      if (current.headersSent) return this.owner.onClientError(err, this.socket) // cut short: the client sees it
+      // Nothing of its answer went out: the 400 is that answer. The request is abandoned first (its exchange
+      // sees the close and stops), so the refusal goes out with no request in progress and closes in stages
+      // like every other refusal: destroyed at once, the socket would answer a client still sending its body
+      // with a reset, and the client could lose the 400.
+      this.current = undefined
+      setHttpMessage(this.socket, null)
+      this.reading = undefined
+      reading.abort()
+      current.closed()
+      this.closing = true
+      this.readingOff()
+      return this.owner.onClientError(err, this.socket)
+    }
     if (reading !== undefined && this.current === undefined && !this.waiting.some((w) => w.req === reading)) {
       // The request was answered from its head alone (404, 429, ...) before llhttp, which checks
       // Transfer-Encoding only after handing the head over, refused its framing. A second answer would be
