@@ -187,3 +187,39 @@ for (const listener of ['own'] as const) {
     assert.deepEqual(statuses(received), [400])
   })
 }
+
+for (const listener of LISTENERS) {
+  test(`${listener} listener: a chunk extension with an empty name or value (5;=x) is tolerated, and never reaches the backend: the body is re-framed`, async (t) => {
+    // Outside RFC 9112's chunk-ext grammar, but the chunk size and its CRLF are where a strict reader finds
+    // them; llhttp accepts it as nginx and HAProxy do. It would matter only if forwarded for another parser
+    // to read: the backend must see a plain chunked (or length-framed) body without any extension.
+    let raw = ''
+    const backend = net.createServer((s) => {
+      s.on('data', (d: Buffer) => {
+        raw += d.toString('latin1')
+        if (/\r\n0\r\n\r\n$|\r\n\r\nhello$/.test(raw)) s.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok')
+      })
+      s.on('error', () => {})
+    })
+    await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve))
+    t.after(() => backend.close())
+    const port = (backend.address() as net.AddressInfo).port
+    const previous = process.env.LB_HTTP1_SERVER
+    if (listener === 'node') process.env.LB_HTTP1_SERVER = 'node'
+    else delete process.env.LB_HTTP1_SERVER
+    let lb: InProcessProxy
+    try {
+      lb = await startProxy(poolConfig([`http://127.0.0.1:${port}`], { log: { accessLog: false } }))
+    } finally {
+      if (previous === undefined) delete process.env.LB_HTTP1_SERVER
+      else process.env.LB_HTTP1_SERVER = previous
+    }
+    t.after(() => lb.close())
+    const res = await rawRequest(lb.port, 'POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;=x\r\nhello\r\n0;a=\r\n\r\n', { timeoutMs: 2000 })
+    assert.equal(res.status, 200)
+    assert.match(raw, /^POST \/x HTTP\/1\.1\r\n/)
+    const body = raw.slice(raw.indexOf('\r\n\r\n') + 4)
+    assert.ok(!body.includes(';'), `no chunk extension forwarded: ${JSON.stringify(body)}`)
+    assert.ok(body === 'hello' || /^(?:[0-9a-f]+\r\n[^]*?\r\n)*0\r\n\r\n$/i.test(body), `a re-framed body: ${JSON.stringify(body)}`)
+  })
+}
