@@ -27,6 +27,9 @@ export function deferContinue(server: HttpServer): void {
       // behind it must not run (see isClosingAfterError); their answers could never be sent.
       const writeHead = res.writeHead
       res.writeHead = function (this: ServerResponse, ...args: Parameters<ServerResponse['writeHead']>) {
+        // A body parsed whole but never read (`Content-Length: 0`, or one the proxy had no use for) sends no
+        // 'end' first: the stream is framed past it all the same (the own listener's rule: complete).
+        if (req.complete) pending._expect_continue = false
         if (pending._expect_continue === true) markClosingAfterError(req.socket)
         return writeHead.apply(this, args)
       } as ServerResponse['writeHead']
