@@ -234,4 +234,12 @@ for (const listener of LISTENERS) {
     assert.deepEqual(statuses(res.raw).filter((s) => s !== 100), [200, 404, 200, 200])
     assert.deepEqual(b.requests.map((r) => r.url).sort(), ['/f/a', '/f/c', '/f/d'])
   })
+
+  test(`${listener} listener: an Expect: 100-continue request with Content-Length: 0, answered without 100, keeps the connection`, async (t) => {
+    // No body to wait for, so no 100 is needed: the connection goes on (the differential run's stream 3/15257).
+    const { b, lb } = await setup(t, listener)
+    const res = await rawRequest(lb.port, 'PUT /c HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\nGET /d HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', { timeoutMs: 1000 })
+    assert.deepEqual(statuses(res.raw).filter((s) => s !== 100), [200, 200])
+    assert.deepEqual(b.requests.map((r) => r.url).sort(), ['/c', '/d'])
+  })
 }
