@@ -65,7 +65,7 @@ export class Http1Connection implements MessageConnection {
   private starting = false
   /** A response with `Connection: close` ended: nothing more is answered on this connection. */
   private closing = false
-  /** Inside a parsed batch of bytes (from a message's start to the end of the batch). */
+  /** Inside a parsed batch of bytes (from a message's start, or its head's end, to the end of the batch). */
   private parsing = false
   /** A response ended within the current batch (its bytes are not flushed yet). */
   private endedWhileParsing = false
@@ -262,6 +262,9 @@ export class Http1Connection implements MessageConnection {
     upgrade: boolean,
     shouldKeepAlive: boolean,
   ): number => {
+    // A head whose start came in an earlier batch ends in this one: a response it ends synchronously is not
+    // flushed before what follows in the batch is parsed, so the request after it counts as pipelined.
+    this.parsing = true
     let raw = headers
     if (raw === undefined) {
       raw = this.partialHeaders
