@@ -293,3 +293,29 @@ for (const listener of LISTENERS) {
     assert.deepEqual(b.requests.map((r) => r.url).sort(), ['/f/b', '/f/c'])
   })
 }
+
+for (const listener of LISTENERS) {
+  test(`${listener} listener: a client that keeps sending for a while after a 400 is read and drained until it stops: it still reads the 400, no reset`, async (t) => {
+    // The lingering close waits for the client to go quiet. Bytes that are never read are answered with a
+    // reset at close, and a client that had not read the 400 yet loses it.
+    const { lb } = await setup(t, listener)
+    const socket = net.connect(lb.port, '127.0.0.1')
+    t.after(() => socket.destroy())
+    await new Promise((resolve) => socket.once('connect', resolve))
+    let received = ''
+    let error = ''
+    socket.on('error', (err) => { error = err.message })
+    socket.pause()
+    socket.write('GET /a HTTP/1.1\r\nHost: a\r\nbad header\r\n\r\n')
+    for (let i = 0; i < 8; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 150))
+      if (!socket.writable) break
+      socket.write('x'.repeat(20_000))
+    }
+    socket.on('data', (d: Buffer) => { received += d.toString('latin1') })
+    socket.resume()
+    await waitFor(() => statuses(received).length === 1 || error !== '', { timeoutMs: 3000 }).catch(() => {})
+    assert.equal(error, '')
+    assert.deepEqual(statuses(received), [400])
+  })
+}

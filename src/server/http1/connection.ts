@@ -71,6 +71,8 @@ export class Http1Connection implements MessageConnection {
   private endedWhileParsing = false
   /** The client half-closed: close once the last request is answered. */
   private peerEnded = false
+  /** A parse error was handed over for its refusal with nothing in progress. */
+  private refused = false
   /** A parse error held back until the requests before it are answered. */
   private deferredError: Error | undefined
   private gone = false
@@ -351,7 +353,9 @@ export class Http1Connection implements MessageConnection {
    * An error in the body of the response in progress is reported at once (client-errors decides).
    */
   private parseFailed(err: Error): void {
-    if (this.deferredError !== undefined) return // the parser stays failed: every later packet reports again
+    // The parser stays failed: every later packet reports again. Once refused, what the client still sends
+    // is read and dropped (the lingering close waits for it to go quiet): reading is not stopped again.
+    if (this.deferredError !== undefined || this.refused) return
     const reading = this.reading
     const current = this.current
     if (reading !== undefined && reading === current?.req) {
@@ -367,6 +371,7 @@ export class Http1Connection implements MessageConnection {
       current.closed()
       this.closing = true
       this.readingOff()
+      this.refused = true
       return this.owner.onClientError(err, this.socket)
     }
     if (reading !== undefined && this.current === undefined && !this.waiting.some((w) => w.req === reading)) {
@@ -384,7 +389,10 @@ export class Http1Connection implements MessageConnection {
       const i = this.waiting.findIndex((w) => w.req === reading)
       if (i >= 0) for (const w of this.waiting.splice(i)) w.closed()
     }
-    if (this.current === undefined && this.waiting.length === 0) return this.owner.onClientError(err, this.socket)
+    if (this.current === undefined && this.waiting.length === 0) {
+      this.refused = true
+      return this.owner.onClientError(err, this.socket)
+    }
     this.deferredError = err
   }
 
