@@ -299,6 +299,10 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     const lbRef = lb
 
     const port = lb.port
+    // The primary binds the port before it forks the workers: connections made before both listen wait in
+    // the backlog, seconds on a loaded machine, and would count as hangs. Start once unrouted probes are
+    // answered in a row (the primary hands connections to the workers in turn).
+    await untilAnswering(port)
     const started = Date.now()
     let nextConn = 0
     let lastProgress = Date.now()
@@ -407,6 +411,34 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
 }
 
 /** RSS of each worker after a full GC in it (SIGWINCH, see eld-preload.mjs). */
+/** Resolves once 8 probes in a row are answered within a second each (30 s at most, then throws). */
+async function untilAnswering(port: number): Promise<void> {
+  const deadline = Date.now() + 30_000
+  let inRow = 0
+  while (inRow < 8) {
+    if (Date.now() > deadline) throw new Error('the balancer did not answer probes within 30 s')
+    const answered = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1')
+      const timer = setTimeout(() => {
+        socket.destroy()
+        resolve(false)
+      }, 1000)
+      socket.on('error', () => {})
+      socket.once('data', () => {
+        clearTimeout(timer)
+        socket.destroy()
+        resolve(true)
+      })
+      socket.once('close', () => {
+        clearTimeout(timer)
+        resolve(false)
+      })
+      socket.write('GET /n/ready HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')
+    })
+    inRow = answered ? inRow + 1 : 0
+  }
+}
+
 async function settledRss(workers: readonly number[]): Promise<number[]> {
   for (const pid of workers) {
     try {

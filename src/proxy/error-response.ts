@@ -1,6 +1,6 @@
 import type { ClientResponse } from './client-message.js'
 import { ERROR_CODES, type ErrorCode } from '../core/index.js'
-import { RETRY_AFTER_SECONDS, errorBody, markClosesConnection, markClosingAfterError, statusFor } from '../wire/index.js'
+import { RETRY_AFTER_SECONDS, errorBody, markClosesConnection, markClosingAfterError, lingerThenClose, statusFor } from '../wire/index.js'
 
 /**
  * The one table from error codes to what the client sees: status, a short JSON body
@@ -51,8 +51,15 @@ export function sendError(res: ClientResponse, code: ErrorCode, requestId: strin
   res.writeHead(status, headers)
   res.end(body)
   if (close) {
-    // Do not read (or wait for) the rest of a request we refused.
-    res.once('finish', () => res.socket?.destroySoon())
+    // Do not wait for the rest of a request we refused, but close in stages: a client still sending its
+    // body would get a reset, and could lose the refusal, were the socket destroyed as soon as it is written.
+    res.once('finish', () => {
+      const socket = res.socket
+      if (socket == null || socket.destroyed) return
+      socket.end()
+      if (socket.writableFinished) lingerThenClose(socket)
+      else socket.once('finish', () => lingerThenClose(socket))
+    })
   }
 }
 

@@ -16,12 +16,17 @@ import type { ConnectionRegistry } from './connection-registry.js'
  */
 export function handleClientError(err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex, maxUrlBytes: number, registry: ConnectionRegistry): void {
   const code = err.code ?? ''
-  if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable) {
+  if (code === 'ECONNRESET' || code === 'EPIPE') {
     socket.destroy()
     return
   }
-  // The parser stays failed: every later packet on this socket reports again. Answer once.
+  // The parser stays failed: every later packet on this socket reports again. Answer once; the refusal's
+  // lingering close reads and drops what follows (its socket is no longer writable: not a reason to destroy).
   if (answered.has(socket)) return
+  if (!socket.writable) {
+    socket.destroy()
+    return
+  }
   answered.add(socket)
   const error = codeFor(code, err.rawPacket, maxUrlBytes)
   // Both listeners' responses have the members read below (`req`, `headersSent`, `shouldKeepAlive`, events).

@@ -53,22 +53,39 @@ const LINGER_MAX_MS = 5000
  * the socket would answer those bytes with a reset, and a client whose write fails then may lose the
  * response it had not read yet.
  */
-function lingerThenClose(socket: Duplex): void {
+export function lingerThenClose(socket: Duplex): void {
   if (socket.destroyed) return
   const close = (): void => {
     clearTimeout(idle)
     clearTimeout(cap)
     socket.destroy()
   }
-  let idle = setTimeout(close, LINGER_IDLE_MS).unref()
+  // Quiet is judged on the bytes the socket read, not on 'data' events: a parser that consumes the socket's
+  // handle (both HTTP/1.1 listeners) reads, and drops, what follows a refusal without any event.
+  let seen = bytesReadOf(socket)
+  const check = (): void => {
+    const now = bytesReadOf(socket)
+    if (now === seen) return close()
+    seen = now
+    idle = setTimeout(check, LINGER_IDLE_MS).unref()
+  }
+  let idle = setTimeout(check, LINGER_IDLE_MS).unref()
   const cap = setTimeout(close, LINGER_MAX_MS).unref()
-  socket.on('data', () => {
-    clearTimeout(idle)
-    idle = setTimeout(close, LINGER_IDLE_MS).unref()
-  })
+  socket.on('data', () => {})
   socket.once('end', close)
   socket.once('close', close)
   socket.resume()
+  // A handle a parser consumes was stopped at the handle (back-pressure, or after the parse error): the
+  // stream's resume does not restart it, and bytes left unread turn the close into a reset.
+  const handle = (socket as Duplex & { _handle?: { reading?: boolean; readStart?: () => number } | null })._handle
+  if (handle?.readStart !== undefined && handle.reading !== true) {
+    handle.reading = true
+    handle.readStart()
+  }
+}
+
+function bytesReadOf(socket: Duplex): number {
+  return (socket as Duplex & { bytesRead?: number }).bytesRead ?? 0
 }
 
 const REASONS: Record<number, string> = {

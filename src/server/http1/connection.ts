@@ -67,12 +67,14 @@ export class Http1Connection implements MessageConnection {
   private starting = false
   /** A response with `Connection: close` ended: nothing more is answered on this connection. */
   private closing = false
-  /** Inside a parsed batch of bytes (from a message's start to the end of the batch). */
+  /** Inside a parsed batch of bytes (from a message's start, or its head's end, to the end of the batch). */
   private parsing = false
   /** A response ended within the current batch (its bytes are not flushed yet). */
   private endedWhileParsing = false
   /** The client half-closed: close once the last request is answered. */
   private peerEnded = false
+  /** A parse error was handed over for its refusal with nothing in progress. */
+  private refused = false
   /** A parse error held back until the requests before it are answered. */
   private deferredError: Error | undefined
   private gone = false
@@ -264,6 +266,9 @@ export class Http1Connection implements MessageConnection {
     upgrade: boolean,
     shouldKeepAlive: boolean,
   ): number => {
+    // A head whose start came in an earlier batch ends in this one: a response it ends synchronously is not
+    // flushed before what follows in the batch is parsed, so the request after it counts as pipelined.
+    this.parsing = true
     let raw = headers
     if (raw === undefined) {
       raw = this.partialHeaders
@@ -350,9 +355,27 @@ export class Http1Connection implements MessageConnection {
    * An error in the body of the response in progress is reported at once (client-errors decides).
    */
   private parseFailed(err: Error): void {
-    if (this.deferredError !== undefined) return // the parser stays failed: every later packet reports again
+    // The parser stays failed: every later packet reports again. Once refused, what the client still sends
+    // is read and dropped (the lingering close waits for it to go quiet): reading is not stopped again.
+    if (this.deferredError !== undefined || this.refused) return
     const reading = this.reading
-    if (reading !== undefined && reading === this.current?.req) return this.owner.onClientError(err, this.socket)
+    const current = this.current
+    if (reading !== undefined && reading === current?.req) {
+      if (current.headersSent) return this.owner.onClientError(err, this.socket) // cut short: the client sees it
+      // Nothing of its answer went out: the 400 is that answer. The request is abandoned first (its exchange
+      // sees the close and stops), so the refusal goes out with no request in progress and closes in stages
+      // like every other refusal: destroyed at once, the socket would answer a client still sending its body
+      // with a reset, and the client could lose the 400.
+      this.current = undefined
+      this.owner.writing(this.socket, undefined)
+      this.reading = undefined
+      reading.abort()
+      current.closed()
+      this.closing = true
+      this.readingOff()
+      this.refused = true
+      return this.owner.onClientError(err, this.socket)
+    }
     if (reading !== undefined && this.current === undefined && !this.waiting.some((w) => w.req === reading)) {
       // The request was answered from its head alone (404, 429, ...) before llhttp, which checks
       // Transfer-Encoding only after handing the head over, refused its framing. A second answer would be
@@ -368,7 +391,10 @@ export class Http1Connection implements MessageConnection {
       const i = this.waiting.findIndex((w) => w.req === reading)
       if (i >= 0) for (const w of this.waiting.splice(i)) w.closed()
     }
-    if (this.current === undefined && this.waiting.length === 0) return this.owner.onClientError(err, this.socket)
+    if (this.current === undefined && this.waiting.length === 0) {
+      this.refused = true
+      return this.owner.onClientError(err, this.socket)
+    }
     this.deferredError = err
   }
 
