@@ -302,6 +302,10 @@ test('with Redis restarted empty: the resolving instance writes its set again, s
   await redis.restart()
   const stored = (): Promise<string> => redisCli(['-p', String(redis.port), 'HGET', 'lb:values', `discovered:p:backend.test:${port}`]).catch(() => '')
   await waitFor(async () => /127\.0\.0\.2/.test(await stored()), { timeoutMs: 15_000, message: 'the set written again' })
+  // The restart also emptied the election: the first instance takes its lease again at its next renewal.
+  // Until then a newly started instance may win the election and resolve itself, which is not the claim here.
+  const leaseHeld = async (): Promise<boolean> => (await redisCli(['-p', String(redis.port), 'EXISTS', 'lb:lease:resolve:p']).catch(() => '0')).trim() === '1'
+  await waitFor(leaseHeld, { timeoutMs: 15_000, message: 'the first instance holds the resolve lease again' })
   const second = await balancer(t, pool, extra)
   await waitFor(async () => JSON.stringify(await endpointIds(second)) === two, { timeoutMs: 10_000, message: 'the later instance uses the set from the store' })
   const lookups = (await second.metrics()).sum('lb_dns_lookups_total', { pool: 'p' })
