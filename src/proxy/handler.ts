@@ -1,52 +1,21 @@
-import { randomUUID } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import { requestChannel, type ErrorCode, type FailureThrottle, type RequestEvent } from '../core/index.js'
-import type { ClientLimits } from '../config/index.js'
+import { requestChannel, type ErrorCode, type RequestEvent } from '../core/index.js'
 import { isReady, RetryGate, type Http2DispatchOptions, type UpstreamPool } from '../upstream/index.js'
-import { stripMapped, type ClientAddressResolver } from './client-address.js'
 import { isGrpcContentType, sendError, sendGrpcError } from './error-response.js'
 import { isClosingAfterError, markClosesConnection } from '../wire/index.js'
-import { appendForwardedHeaders, copyRequestHeaders } from './headers.js'
 import { incomingRequestId, readRequestHead, type RequestHead } from './request-head.js'
 import { forwardTrailers, grpcTimeoutMs } from './grpc-call.js'
 import { bodyOf } from './request-body.js'
-import { rewritePath, type CompiledRoute, type Router } from './router.js'
-import { ENCODED_SLASH_MESSAGE, type PathPolicy } from './path-normalize.js'
+import type { CompiledRoute } from './router.js'
+import type { ProxyContext, ProxyRuntime } from './context.js'
 import { Attempt, type AttemptOwner, type AttemptFailure } from './attempt.js'
 import type { ClientRequest, ClientResponse } from './client-message.js'
 import { stickyCookie } from './sticky-cookie.js'
 import { GRPC_REPLAY_MAX_BYTES, ReplayBuffer } from './grpc-replay.js'
 import { DECISION_HEADER, DecisionTrace, isDebugAuthorized } from './decision-trace.js'
 import { chooseForwardPath, type ForwardPath } from './fast-path.js'
-import { boundedRateLimitKey, rateLimitHeaders, type RouteRateLimiter } from '../ratelimit/index.js'
-
-/** What the request handler needs from the rest of the worker. Swapped whole on reload. */
-export interface ProxyContext {
-  readonly router: Router
-  readonly pools: ReadonlyMap<string, UpstreamPool>
-  readonly limits: ClientLimits
-  readonly clientAddress: ClientAddressResolver
-  /** Add a `Via` header both ways. */
-  readonly via: boolean
-  /** The admin token: a request presenting it in `x-lb-debug` gets a decision trace. */
-  readonly debugToken?: string | undefined
-  /** Wrong `x-lb-debug` tokens per client IP: past its limit a client gets 429 and no comparison. */
-  readonly debugThrottle?: FailureThrottle | undefined
-  /** Rate limiters by route name (routes with a `rateLimit`), with their `RateLimit-Policy` value. */
-  readonly limiters: ReadonlyMap<string, { limiter: RouteRateLimiter; policyHeader: string }>
-  /** How request paths are normalized for matching and forwarding (`listen.normalizePath`). */
-  readonly paths: PathPolicy
-}
-
-/** Mutable per-worker flags the handler reads on every request. */
-export interface ProxyRuntime {
-  context: ProxyContext
-  /** Set while draining: every response carries `Connection: close`. */
-  shuttingDown: boolean
-  /** Requests being proxied right now (drain waits for 0). */
-  inFlight: number
-}
+import { admit, isRefusal } from './admission.js'
 
 /**
  * Builds the request listener: route -> (limit) -> pick -> forward -> retry. Synchronous up to the
@@ -123,31 +92,16 @@ class Exchange implements AttemptOwner {
     this.runtime.inFlight++
     // `on`, not `once`: the response object ends with the request, and once's wrapper costs on every request.
     res.on('close', this.onClientClose)
-    const path = head.path
-    const route = path === undefined ? undefined : ctx.router.match(this.method, head.host, path, req.rawHeaders)
-    this.route = route
-    // gRPC runs over HTTP/2 only.
+    // gRPC runs over HTTP/2 only; known first, so that every refusal below is gRPC-shaped.
     if (req.httpVersion === '2.0' && isGrpcContentType(head.contentType)) {
       this.grpc = true
       this.replay = new ReplayBuffer(GRPC_REPLAY_MAX_BYTES)
       const timeoutMs = grpcTimeoutMs(head.grpcTimeout)
       if (timeoutMs !== undefined) this.grpcDeadline = setTimeout(this.onGrpcDeadline, timeoutMs)
     }
-    const facts = copyRequestHeaders(req.rawHeaders, this.headers, route?.requestHeaders?.remove)
-    this.requestId = facts.requestId !== '' ? facts.requestId : randomUUID()
-    const peer = stripMapped(req.socket.remoteAddress ?? '')
-    this.clientIp = head.clientIp = ctx.clientAddress.resolve(peer, facts.forwardedFor)
-    if (path === undefined) return this.fail('LB_ERR_BAD_REQUEST', ENCODED_SLASH_MESSAGE)
-    if (route === undefined) return this.fail('LB_ERR_NO_ROUTE')
-    const pool = ctx.pools.get(route.pool)
-    if (pool === undefined) return this.fail('LB_ERR_NO_ROUTE')
-    const limit = route.rateLimit === undefined ? undefined : ctx.limiters.get(route.name)
-    if (limit !== undefined && route.rateLimit !== undefined) {
-      // Synchronous: decided from tokens leased in the background, never an await per request.
-      const r = limit.limiter.check(boundedRateLimitKey(head.key(route.rateLimit.key)))
-      this.rateLimitHeaders = rateLimitHeaders(r, route.name, route.rateLimit, limit.policyHeader)
-      if (!r.allowed) return this.fail('LB_ERR_RATE_LIMITED')
-    }
+    const admitted = admit(ctx, head, this.headers, this, this.proto, false)
+    if (isRefusal(admitted)) return this.fail(admitted.refused, admitted.message)
+    const { pool, facts } = admitted
     if (facts.debug !== '' && ctx.debugThrottle !== undefined) {
       const waitMs = ctx.debugThrottle.retryAfterMs(this.clientIp)
       if (waitMs > 0) {
@@ -169,13 +123,6 @@ class Exchange implements AttemptOwner {
     this.hasBody = facts.chunked || facts.contentLength > 0
     const max = ctx.limits.maxBodyBytes
     if (max !== undefined && facts.contentLength > max) return this.fail('LB_ERR_BODY_TOO_LARGE')
-    const rewrites = route.stripPrefix !== undefined || route.replacePath !== undefined
-    this.target = rewritePath(route, head.forwardTarget(rewrites))
-    const h = this.headers
-    appendForwardedHeaders(h, facts, peer, this.proto, this.requestId)
-    if (facts.contentLength >= 0) h.push('content-length', String(facts.contentLength))
-    if (ctx.via) h.push('via', `${req.httpVersion} lb`)
-    if (route.requestHeaders !== undefined) for (const x of route.requestHeaders.append) h.push(x)
     this.dispatch()
   }
 

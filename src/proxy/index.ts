@@ -1,4 +1,5 @@
-export { createRequestHandler, type ProxyContext, type ProxyRuntime } from './handler.js'
+export { createRequestHandler } from './handler.js'
+export type { ProxyContext, ProxyRuntime } from './context.js'
 export type { ClientRequest, ClientResponse } from './client-message.js'
 export { createUpgradeHandler } from './websocket.js'
 export { Router, type CompiledRoute } from './router.js'

@@ -4,15 +4,11 @@ import type { Duplex } from 'node:stream'
 import { requestChannel, upstreamErrorChannel, websocketChannel, type ErrorCode, type RequestEvent } from '../core/index.js'
 import { isUpstreamError, RetryGate, type AcquireContext, type Lease, type TryOutcome, type UpstreamPool } from '../upstream/index.js'
 import { writeRawError } from '../wire/index.js'
-import { appendForwardedHeaders, copyRequestHeaders } from './headers.js'
-import { stripMapped } from './client-address.js'
 import { readRequestHead } from './request-head.js'
-import { rewritePath } from './router.js'
-import { ENCODED_SLASH_MESSAGE } from './path-normalize.js'
-import type { ProxyRuntime } from './handler.js'
+import { admit, isRefusal, type AdmissionRecord } from './admission.js'
+import type { ProxyRuntime } from './context.js'
 import type { ClientRequest } from './client-message.js'
 import { stickyCookie } from './sticky-cookie.js'
-import { boundedRateLimitKey, rateLimitHeaders } from '../ratelimit/index.js'
 import { watchIdle } from './idle-watch.js'
 
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EADDRNOTAVAIL'])
@@ -38,37 +34,22 @@ export function createUpgradeHandler(runtime: ProxyRuntime, proto: 'http' | 'htt
     if (head.upgrade.toLowerCase().split(',').some((p) => p.trim() === 'h2c')) {
       return writeRawError(socket, 'LB_ERR_UPGRADE_REFUSED', requestId, 'h2c upgrade is not supported')
     }
-    if (head.path === undefined) return writeRawError(socket, 'LB_ERR_BAD_REQUEST', requestId, ENCODED_SLASH_MESSAGE)
-    const route = ctx.router.match(head.method, head.host, head.path, req.rawHeaders)
-    const pool = route === undefined ? undefined : ctx.pools.get(route.pool)
-    if (route === undefined || pool === undefined) return writeRawError(socket, 'LB_ERR_NO_ROUTE', requestId)
     const headers: string[] = []
-    const facts = copyRequestHeaders(req.rawHeaders, headers, route.requestHeaders?.remove, true)
-    const peer = stripMapped(req.socket.remoteAddress ?? '')
-    const rid = facts.requestId !== '' ? facts.requestId : requestId
-    const clientIp = (head.clientIp = ctx.clientAddress.resolve(peer, facts.forwardedFor))
-    let limitHeaders: string[] | undefined
-    const limit = route.rateLimit === undefined ? undefined : ctx.limiters.get(route.name)
-    if (limit !== undefined && route.rateLimit !== undefined) {
-      // The same synchronous check as plain requests: an upgrade is a request like any other.
-      const r = limit.limiter.check(boundedRateLimitKey(head.key(route.rateLimit.key)))
-      limitHeaders = rateLimitHeaders(r, route.name, route.rateLimit, limit.policyHeader)
-      if (!r.allowed) {
-        writeRawError(socket, 'LB_ERR_RATE_LIMITED', rid, undefined, limitHeaders)
-        // Counted and logged like a refused plain request (`lb_rate_limited_total`, access log).
-        if (requestChannel.hasSubscribers) {
-          requestChannel.publish({
-            requestId: rid, clientIp, method: head.method, host: head.host, path: head.forwardTarget(false), route: route.name, pool: pool.name,
-            endpoint: '', status: 429, bytesIn: 0, bytesOut: 0, durationMs: 0, upstreamMs: -1, retries: 0, error: 'LB_ERR_RATE_LIMITED',
-          } satisfies RequestEvent)
-        }
-        return
+    const record: AdmissionRecord = { route: undefined, requestId, clientIp: '', rateLimitHeaders: undefined, target: '' }
+    const admitted = admit(ctx, head, headers, record, proto, true)
+    if (isRefusal(admitted)) {
+      writeRawError(socket, admitted.refused, record.requestId, admitted.message, record.rateLimitHeaders)
+      // Counted and logged like a refused plain request (`lb_rate_limited_total`, access log).
+      if (admitted.refused === 'LB_ERR_RATE_LIMITED' && requestChannel.hasSubscribers) {
+        requestChannel.publish({
+          requestId: record.requestId, clientIp: record.clientIp, method: head.method, host: head.host, path: head.forwardTarget(false),
+          route: record.route?.name ?? '', pool: record.route?.pool ?? '', endpoint: '', status: 429, bytesIn: 0, bytesOut: 0, durationMs: 0,
+          upstreamMs: -1, retries: 0, error: 'LB_ERR_RATE_LIMITED',
+        } satisfies RequestEvent)
       }
+      return
     }
-    appendForwardedHeaders(headers, facts, peer, proto, rid)
-    if (route.requestHeaders !== undefined) for (const x of route.requestHeaders.append) headers.push(x)
-    const target = rewritePath(route, head.forwardTarget(route.stripPrefix !== undefined || route.replacePath !== undefined))
-    const tunnel = new Tunnel(pool, socket, rawHead, head.method, target, headers, rid, head.keyOf, limitHeaders, proto === 'https')
+    const tunnel = new Tunnel(admitted.pool, socket, rawHead, head.method, record.target, headers, record.requestId, head.keyOf, record.rateLimitHeaders, proto === 'https')
     tunnel.connect()
   }
 }
