@@ -290,3 +290,41 @@ for (const mode of ['own', 'node'] as const) {
     }
   })
 }
+
+for (const mode of ['own', 'node'] as const) {
+  test(`${mode} listener: connections closed after a response are released once the client closes too, with requests still queued or read`, async () => {
+    const be = await backend()
+    try {
+      await withProxy(mode, routedConfig(be.url), async (proxy) => {
+        const open = (): Promise<number> => new Promise((resolve, reject) => proxy.app.server.getConnections((err, n) => (err ? reject(err) : resolve(n))))
+        const N = 20
+        for (const [what, bytes, status] of [
+          // Answered from its head alone (no route: 404) before llhttp refused its framing (a trailing HTAB after
+          // `chunked`, which llhttp finds only once the head was handed over): no second answer, the close.
+          ['a framing error found after a head-only answer', 'POST /none HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\t\r\n\r\n5\r\nhello\r\n0\r\n\r\n', 404],
+          // `Connection: close` answered by a backend while a request pipelined behind it waits unread.
+          ['pipelined behind Connection: close', 'GET /api/slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /api/a HTTP/1.1\r\nHost: x\r\n\r\n', 200],
+        ] as const) {
+          const clients = Array.from({ length: N }, () => client(proxy.port))
+          for (const c of clients) c.send(bytes)
+          const results = await Promise.all(clients.map((c) => c.until(2, 5000)))
+          for (const { buf, closed } of results) {
+            assert.deepEqual(statuses(buf), [status], `${what}: ${buf.toString('latin1')}`)
+            assert.ok(closed, `${what}: the balancer closed the connection after the answer`)
+          }
+          // Every client saw the close and closed its side: nothing of these connections stays open (it used to
+          // stay open with its socket, parser and descriptor: forever, or until the 60 s request deadline).
+          const started = Date.now()
+          let left = await open()
+          while (left > 0 && Date.now() - started < 3000) {
+            await new Promise((resolve) => setTimeout(resolve, 50))
+            left = await open()
+          }
+          assert.equal(left, 0, `${what}: ${left} of ${N} connections still open ${Date.now() - started} ms after their clients closed`)
+        }
+      })
+    } finally {
+      be.close()
+    }
+  })
+}

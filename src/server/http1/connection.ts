@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net'
 import { sameToken } from '../../core/index.js'
+import { lingerThenClose } from '../../wire/index.js'
 import type { HttpParser, ParserBinding } from './parser-binding.js'
 import { Http1Request, Http1Response, type MessageConnection } from './message.js'
 
@@ -126,7 +127,7 @@ export class Http1Connection implements MessageConnection {
       // Nothing after this response is answered: refuse what is queued, then close once it is flushed.
       this.closing = true
       for (const w of this.waiting.splice(0)) w.closed()
-      this.socket.end()
+      this.closeAfterFlush()
       return
     }
     this.startWaiting()
@@ -172,6 +173,20 @@ export class Http1Connection implements MessageConnection {
       this.phase = Phase.Idle
       this.since = performance.now()
     }
+  }
+
+  /**
+   * The last response is out: FIN after it, then a lingering close, which reads (and drops) what the client
+   * still sends until it closes too, goes quiet or the linger's cap passes. Reading may be stopped here
+   * (pipelined requests were waiting, or a refused framing): ended but never read again, the socket would
+   * never see the client's FIN and stay open, with its connection, parser and descriptor, after the client
+   * left (in the phase of a request being answered, which no deadline covers).
+   */
+  private closeAfterFlush(): void {
+    const socket = this.socket
+    if (socket.writable) socket.end()
+    if (socket.writableFinished) lingerThenClose(socket)
+    else socket.once('finish', () => lingerThenClose(socket))
   }
 
   /** Nothing waits behind the response in progress: the socket is read again (if the body allows). */
@@ -382,8 +397,7 @@ export class Http1Connection implements MessageConnection {
       // read as the answer to the client's next request: the refusal is the close, as in node:http.
       this.deferredError = err
       this.closing = true
-      this.readingOff()
-      if (this.socket.writable) this.socket.end()
+      this.closeAfterFlush()
       return
     }
     this.readingOff()
