@@ -307,13 +307,24 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     let nextConn = 0
     let lastProgress = Date.now()
 
-    const lane = async (limit: number): Promise<void> => {
+    const only = options.only
+    /** Replays done per `only` entry (`--only ... --repeat N`). */
+    const replayed = only?.map(() => 0)
+    const lane = async (limit: number, laneIndex: number): Promise<void> => {
       // Whole connections until `limit` requests were sent (requests behind a refused one are not sent):
       // the connections under way finish, so the total ends a little above `limit`.
       while (stats.sent < limit) {
-        const n = nextConn++
-        if (options.only !== undefined && n >= options.only.length * (options.repeat ?? 1)) return
-        const id = options.only === undefined ? n : (options.only[n % options.only.length] as number)
+        let id: number
+        if (only === undefined || replayed === undefined) id = nextConn++
+        else {
+          // A replay never runs beside another copy of itself: copies share their markers, and a backend event
+          // could not tell which copy it belongs to (spurious duplicates and phantom answers). Lane i replays
+          // `only[i]` alone, `repeat` times in a row; distinct ids still run side by side.
+          const k = laneIndex
+          if (k >= only.length || (replayed[k] as number) >= (options.repeat ?? 1)) return
+          replayed[k] = (replayed[k] as number) + 1
+          id = only[k] as number
+        }
         const rng = new Rng(`${opts.seed}/${id}`)
         const plan = generateConnection(rng, id, { corpus })
         const state: ConnState = {
@@ -336,7 +347,8 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
         if (state.outcome.includes(UNKNOWN)) failedConns.add(id)
         pendingChecks.push(sleep(3000).then(() => {
           crossCheck(state, find)
-          conns.delete(id)
+          // A replay of the same id may have started since (`--repeat`): it owns the entry now.
+          if (conns.get(id) === state) conns.delete(id)
           retired.set(id, state.outcome)
         }))
         if (options.onProgress && Date.now() - lastProgress >= (options.progressMs ?? 5000)) {
@@ -348,7 +360,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     const pendingChecks: Array<Promise<void>> = []
     const debugTimes: Record<string, [number, number]> = {}
     const runLanes = async (limit: number): Promise<void> => {
-      await Promise.all(Array.from({ length: opts.connections }, () => lane(limit)))
+      await Promise.all(Array.from({ length: opts.connections }, (_, i) => lane(limit, i)))
     }
 
     // Warm-up: JIT, keep-alive pools, buffers. The RSS baseline is taken after it, after a full GC.
