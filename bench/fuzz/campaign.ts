@@ -6,7 +6,9 @@
  * - every client gets well-framed answers in order, or a 4xx and close (response-framer.ts);
  * - no backend sees a request other than the ones the client framed (markers, method, target, body);
  * - each worker's RSS back within 10 % of its value after the warm-up, once the run is over;
- * - event-loop delay in the workers never above 50 ms (eld-preload.mjs, no product change).
+ * - the workers' main threads never busy (CPU time) for more than 50 ms without yielding, and their
+ *   event-loop delay (wall clock, which includes CPU starvation) reported beside it (eld-preload.mjs, no
+ *   product change).
  * Each connection is generated from `seed` and its id alone, so `--show ID` rebuilds its bytes.
  */
 import net from 'node:net'
@@ -90,8 +92,16 @@ export interface WorkerReport {
   pid: number
   rssStartKb: number
   rssEndKb: number
+  /** Largest event-loop delay of a second of the run (wall clock: includes time the OS kept the worker off the CPU). */
   eventLoopMaxMs: number
   eventLoopP99MaxMs: number
+  /**
+   * Longest stretch the main thread was busy (CPU time) without yielding to a 10 ms timer: our code (or GC)
+   * blocking, whatever the machine's load (see eld-preload.mjs).
+   */
+  busyMaxMs: number
+  /** Where `busyMaxMs` comes from: the main thread's CPU time, or the whole process's (Node before 23.9). */
+  cpuSource: 'thread' | 'process' | 'unknown'
 }
 
 /** Outcome of a campaign. */
@@ -107,6 +117,8 @@ export interface CampaignResult {
   hangs: number
   failures: number
   maxEventLoopDelayMs: number
+  /** The largest {@link WorkerReport.busyMaxMs} of the workers. */
+  maxBusyMs: number
   durationMs: number
   startedAt: Date
   /** The balancer exited with this code on SIGTERM at the end. */
@@ -395,6 +407,8 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       rssEndKb: rssEnd[i] ?? 0,
       eventLoopMaxMs: eld.get(pid)?.max ?? NaN,
       eventLoopP99MaxMs: eld.get(pid)?.p99 ?? NaN,
+      busyMaxMs: eld.get(pid)?.busy ?? NaN,
+      cpuSource: eld.get(pid)?.cpuSource ?? 'unknown',
     }))
     const count = (pred: (k: string) => boolean): number =>
       Object.entries(stats.findings).filter(([k]) => pred(k)).reduce((a, [, n]) => a + n, 0)
@@ -409,6 +423,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       hangs: stats.findings.hang ?? 0,
       failures: count((k) => FAILURE_KINDS.has(k)),
       maxEventLoopDelayMs: Math.max(...workerReports.map((w) => w.eventLoopMaxMs)),
+      maxBusyMs: Math.max(...workerReports.map((w) => w.busyMaxMs)),
       durationMs,
       startedAt: new Date(started),
       exitCode,
@@ -463,22 +478,27 @@ async function settledRss(workers: readonly number[]): Promise<number[]> {
   return workers.map(rssKb)
 }
 
-/** Max (and max p99) event-loop delay per worker over the seconds within [from, to]. */
-function readEventLoopDelay(dir: string, from: number, to: number): Map<number, { max: number; p99: number }> {
-  const out = new Map<number, { max: number; p99: number }>()
+/** Per worker over the seconds within [from, to]: max (and max p99) event-loop delay, longest busy stretch. */
+function readEventLoopDelay(dir: string, from: number, to: number): Map<number, { max: number; p99: number; busy: number; cpuSource: WorkerReport['cpuSource'] }> {
+  const out = new Map<number, { max: number; p99: number; busy: number; cpuSource: WorkerReport['cpuSource'] }>()
   for (const file of readdirSync(dir)) {
     const m = /^eld-(\d+)\.log$/.exec(file)
     if (m === null) continue
     let max = 0
     let p99 = 0
+    let busy = 0
+    let cpuSource: WorkerReport['cpuSource'] = 'unknown'
     for (const line of readFileSync(join(dir, file), 'utf8').split('\n')) {
-      const [at, mx, p] = line.split(' ').map(Number)
+      const fields = line.split(' ')
+      const [at, mx, p, b] = fields.slice(0, 4).map(Number)
       // Each line covers the second before `at`.
       if (at === undefined || mx === undefined || p === undefined || Number.isNaN(at) || at - 1000 < from || at > to + 1000) continue
       max = Math.max(max, mx)
       p99 = Math.max(p99, p)
+      if (b !== undefined && !Number.isNaN(b)) busy = Math.max(busy, b)
+      if (fields[4] === 'thread' || fields[4] === 'process') cpuSource = fields[4]
     }
-    out.set(Number(m[1]), { max, p99 })
+    out.set(Number(m[1]), { max, p99, busy, cpuSource })
   }
   return out
 }
