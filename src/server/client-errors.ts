@@ -46,8 +46,12 @@ export function handleClientError(err: NodeJS.ErrnoException & { rawPacket?: Buf
   // Bytes after a request that closes the connection (`Connection: close`, HTTP/1.0) are ignored, not
   // answered: the connection ends with that request's response.
   if (code === 'HPE_CLOSED_CONNECTION' && res != null) return
-  // A queued refusal that closes the connection ends it: nothing after it is answered.
-  if (queued.some(endsConnection)) return
+  // A queued response that closes the connection ends it: nothing after it is answered. Not the response of
+  // the request whose body holds the error, which the list includes when it is the one in progress: that
+  // request is the one refused, whether or not it asked to close (`Connection: close` with a bad chunk size
+  // was left unanswered, its exchange waiting for a body that never came: the campaign's hangs on node:http).
+  const inBody = res != null && !res.req.complete
+  if (queued.some((r) => endsConnection(r) && !(inBody && r === res))) return
   if (res == null) return writeRawError(socket, error, randomUUID(), undefined, undefined, true)
   // The request guard's own refusal (sent with `Connection: close`) is on its way: let it flush and close.
   if (isClosingAfterError(socket)) return

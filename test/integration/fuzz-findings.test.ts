@@ -430,3 +430,16 @@ for (const listener of LISTENERS) {
     assert.ok(backendClosedAt - refusedAt < 500, `abandoned ${backendClosedAt - refusedAt} ms after the bad chunk`)
   })
 }
+
+for (const listener of LISTENERS) {
+  test(`${listener} listener: a request with Connection: close whose chunked body is malformed gets its 400, then the close`, async (t) => {
+    // node:http counted the response in progress among the queued responses that end the connection, so the
+    // error in its own body was taken for bytes after it and never answered: the exchange waited for a body
+    // that never came (the campaign's hangs with --listener node, `Transfer-Encoding: chunked<HTAB>`).
+    const { b, lb } = await setup(t, listener)
+    const res = await rawRequest(lb.port, 'POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\nhello\r\n0\r\n\r\n', { timeoutMs: 2000 })
+    assert.deepEqual(statuses(res.raw), [400])
+    assert.equal(res.closed, true)
+    assert.ok(b.requests.every((r) => r.bodyBytes === 0), 'no body byte reached the backend')
+  })
+}
