@@ -6,7 +6,9 @@
  * - every client gets well-framed answers in order, or a 4xx and close (response-framer.ts);
  * - no backend sees a request other than the ones the client framed (markers, method, target, body);
  * - each worker's RSS back within 10 % of its value after the warm-up, once the run is over;
- * - event-loop delay in the workers never above 50 ms (eld-preload.mjs, no product change).
+ * - the workers' main threads never busy (CPU time) for more than 50 ms without yielding, and their
+ *   event-loop delay (wall clock, which includes CPU starvation) reported beside it (eld-preload.mjs, no
+ *   product change).
  * Each connection is generated from `seed` and its id alone, so `--show ID` rebuilds its bytes.
  */
 import net from 'node:net'
@@ -90,8 +92,16 @@ export interface WorkerReport {
   pid: number
   rssStartKb: number
   rssEndKb: number
+  /** Largest event-loop delay of a second of the run (wall clock: includes time the OS kept the worker off the CPU). */
   eventLoopMaxMs: number
   eventLoopP99MaxMs: number
+  /**
+   * Longest stretch the main thread was busy (CPU time) without yielding to a 10 ms timer: our code (or GC)
+   * blocking, whatever the machine's load (see eld-preload.mjs).
+   */
+  busyMaxMs: number
+  /** Where `busyMaxMs` comes from: the main thread's CPU time, or the whole process's (Node before 23.9). */
+  cpuSource: 'thread' | 'process' | 'unknown'
 }
 
 /** Outcome of a campaign. */
@@ -107,6 +117,8 @@ export interface CampaignResult {
   hangs: number
   failures: number
   maxEventLoopDelayMs: number
+  /** The largest {@link WorkerReport.busyMaxMs} of the workers. */
+  maxBusyMs: number
   durationMs: number
   startedAt: Date
   /** The balancer exited with this code on SIGTERM at the end. */
@@ -307,13 +319,24 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     let nextConn = 0
     let lastProgress = Date.now()
 
-    const lane = async (limit: number): Promise<void> => {
+    const only = options.only
+    /** Replays done per `only` entry (`--only ... --repeat N`). */
+    const replayed = only?.map(() => 0)
+    const lane = async (limit: number, laneIndex: number): Promise<void> => {
       // Whole connections until `limit` requests were sent (requests behind a refused one are not sent):
       // the connections under way finish, so the total ends a little above `limit`.
       while (stats.sent < limit) {
-        const n = nextConn++
-        if (options.only !== undefined && n >= options.only.length * (options.repeat ?? 1)) return
-        const id = options.only === undefined ? n : (options.only[n % options.only.length] as number)
+        let id: number
+        if (only === undefined || replayed === undefined) id = nextConn++
+        else {
+          // A replay never runs beside another copy of itself: copies share their markers, and a backend event
+          // could not tell which copy it belongs to (spurious duplicates and phantom answers). Lane i replays
+          // `only[i]` alone, `repeat` times in a row; distinct ids still run side by side.
+          const k = laneIndex
+          if (k >= only.length || (replayed[k] as number) >= (options.repeat ?? 1)) return
+          replayed[k] = (replayed[k] as number) + 1
+          id = only[k] as number
+        }
         const rng = new Rng(`${opts.seed}/${id}`)
         const plan = generateConnection(rng, id, { corpus })
         const state: ConnState = {
@@ -336,7 +359,8 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
         if (state.outcome.includes(UNKNOWN)) failedConns.add(id)
         pendingChecks.push(sleep(3000).then(() => {
           crossCheck(state, find)
-          conns.delete(id)
+          // A replay of the same id may have started since (`--repeat`): it owns the entry now.
+          if (conns.get(id) === state) conns.delete(id)
           retired.set(id, state.outcome)
         }))
         if (options.onProgress && Date.now() - lastProgress >= (options.progressMs ?? 5000)) {
@@ -348,7 +372,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     const pendingChecks: Array<Promise<void>> = []
     const debugTimes: Record<string, [number, number]> = {}
     const runLanes = async (limit: number): Promise<void> => {
-      await Promise.all(Array.from({ length: opts.connections }, () => lane(limit)))
+      await Promise.all(Array.from({ length: opts.connections }, (_, i) => lane(limit, i)))
     }
 
     // Warm-up: JIT, keep-alive pools, buffers. The RSS baseline is taken after it, after a full GC.
@@ -383,6 +407,8 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       rssEndKb: rssEnd[i] ?? 0,
       eventLoopMaxMs: eld.get(pid)?.max ?? NaN,
       eventLoopP99MaxMs: eld.get(pid)?.p99 ?? NaN,
+      busyMaxMs: eld.get(pid)?.busy ?? NaN,
+      cpuSource: eld.get(pid)?.cpuSource ?? 'unknown',
     }))
     const count = (pred: (k: string) => boolean): number =>
       Object.entries(stats.findings).filter(([k]) => pred(k)).reduce((a, [, n]) => a + n, 0)
@@ -397,6 +423,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       hangs: stats.findings.hang ?? 0,
       failures: count((k) => FAILURE_KINDS.has(k)),
       maxEventLoopDelayMs: Math.max(...workerReports.map((w) => w.eventLoopMaxMs)),
+      maxBusyMs: Math.max(...workerReports.map((w) => w.busyMaxMs)),
       durationMs,
       startedAt: new Date(started),
       exitCode,
@@ -451,22 +478,27 @@ async function settledRss(workers: readonly number[]): Promise<number[]> {
   return workers.map(rssKb)
 }
 
-/** Max (and max p99) event-loop delay per worker over the seconds within [from, to]. */
-function readEventLoopDelay(dir: string, from: number, to: number): Map<number, { max: number; p99: number }> {
-  const out = new Map<number, { max: number; p99: number }>()
+/** Per worker over the seconds within [from, to]: max (and max p99) event-loop delay, longest busy stretch. */
+function readEventLoopDelay(dir: string, from: number, to: number): Map<number, { max: number; p99: number; busy: number; cpuSource: WorkerReport['cpuSource'] }> {
+  const out = new Map<number, { max: number; p99: number; busy: number; cpuSource: WorkerReport['cpuSource'] }>()
   for (const file of readdirSync(dir)) {
     const m = /^eld-(\d+)\.log$/.exec(file)
     if (m === null) continue
     let max = 0
     let p99 = 0
+    let busy = 0
+    let cpuSource: WorkerReport['cpuSource'] = 'unknown'
     for (const line of readFileSync(join(dir, file), 'utf8').split('\n')) {
-      const [at, mx, p] = line.split(' ').map(Number)
+      const fields = line.split(' ')
+      const [at, mx, p, b] = fields.slice(0, 4).map(Number)
       // Each line covers the second before `at`.
       if (at === undefined || mx === undefined || p === undefined || Number.isNaN(at) || at - 1000 < from || at > to + 1000) continue
       max = Math.max(max, mx)
       p99 = Math.max(p99, p)
+      if (b !== undefined && !Number.isNaN(b)) busy = Math.max(busy, b)
+      if (fields[4] === 'thread' || fields[4] === 'process') cpuSource = fields[4]
     }
-    out.set(Number(m[1]), { max, p99 })
+    out.set(Number(m[1]), { max, p99, busy, cpuSource })
   }
   return out
 }

@@ -1,6 +1,6 @@
 import type { ClientResponse } from './client-message.js'
 import { ERROR_CODES, type ErrorCode } from '../core/index.js'
-import { RETRY_AFTER_SECONDS, errorBody, markClosesConnection, markClosingAfterError, lingerThenClose, statusFor } from '../wire/index.js'
+import { RETRY_AFTER_SECONDS, errorBody, markClosesConnection, markClosingAfterError, endThenLinger, statusFor } from '../wire/index.js'
 
 /**
  * The one table from error codes to what the client sees: status, a short JSON body
@@ -55,10 +55,7 @@ export function sendError(res: ClientResponse, code: ErrorCode, requestId: strin
     // body would get a reset, and could lose the refusal, were the socket destroyed as soon as it is written.
     res.once('finish', () => {
       const socket = res.socket
-      if (socket == null || socket.destroyed) return
-      socket.end()
-      if (socket.writableFinished) lingerThenClose(socket)
-      else socket.once('finish', () => lingerThenClose(socket))
+      if (socket != null) endThenLinger(socket)
     })
   }
 }

@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { ErrorCode } from '../core/index.js'
-import { closesConnection, isClosingAfterError, writeRawError } from '../wire/index.js'
+import { closesConnection, endThenLinger, isClosingAfterError, writeRawError } from '../wire/index.js'
 import type { ConnectionRegistry } from './connection-registry.js'
 
 /**
@@ -24,7 +24,15 @@ export function handleClientError(err: NodeJS.ErrnoException & { rawPacket?: Buf
   // lingering close reads and drops what follows (its socket is no longer writable: not a reason to destroy).
   if (answered.has(socket)) return
   if (!socket.writable) {
-    socket.destroy()
+    // Ended by the balancer after a response that closes the connection (a refusal, the client's
+    // `Connection: close`, HTTP/1.0 or 0.9): the error is in bytes sent after the last request answered,
+    // which are dropped, not answered. That response may not be flushed yet (it was ended in the same
+    // parsed batch), and a destroy would drop it and answer the client's next bytes with a reset, which
+    // can cost the client the response it has not read yet: close in stages once it is out.
+    if (!socket.destroyed && socket.writableEnded) {
+      answered.add(socket)
+      endThenLinger(socket)
+    } else socket.destroy()
     return
   }
   answered.add(socket)
@@ -38,8 +46,12 @@ export function handleClientError(err: NodeJS.ErrnoException & { rawPacket?: Buf
   // Bytes after a request that closes the connection (`Connection: close`, HTTP/1.0) are ignored, not
   // answered: the connection ends with that request's response.
   if (code === 'HPE_CLOSED_CONNECTION' && res != null) return
-  // A queued refusal that closes the connection ends it: nothing after it is answered.
-  if (queued.some(endsConnection)) return
+  // A queued response that closes the connection ends it: nothing after it is answered. Not the response of
+  // the request whose body holds the error, which the list includes when it is the one in progress: that
+  // request is the one refused, whether or not it asked to close (`Connection: close` with a bad chunk size
+  // was left unanswered, its exchange waiting for a body that never came: the campaign's hangs on node:http).
+  const inBody = res != null && !res.req.complete
+  if (queued.some((r) => endsConnection(r) && !(inBody && r === res))) return
   if (res == null) return writeRawError(socket, error, randomUUID(), undefined, undefined, true)
   // The request guard's own refusal (sent with `Connection: close`) is on its way: let it flush and close.
   if (isClosingAfterError(socket)) return
@@ -56,10 +68,13 @@ export function handleClientError(err: NodeJS.ErrnoException & { rawPacket?: Buf
     return
   }
   if (!res.req.complete) {
-    // The error is in the body of the request being answered (bad chunking). Before any response byte the
-    // 400 answers that request (the exchange sees the close and abandons its try); after, the client must
-    // see the response cut short.
+    // The error is in the body of the request being answered (bad chunking). After a response byte the
+    // client must see the response cut short. Before, the 400 answers that request, and closes in stages
+    // like every other refusal: the response in progress lets go of the socket and its exchange abandons
+    // its try now, not when the lingering close ends (the balancer's own listener does the same in
+    // Http1Connection.parseFailed, and never gets here with a response that sent nothing).
     if (res.headersSent) socket.destroy()
+    else if (releaseSocket(res, socket)) writeRawError(socket, error, randomUUID(), undefined, undefined, true)
     else writeRawError(socket, error, randomUUID())
     return
   }
@@ -80,6 +95,19 @@ export function handleClientError(err: NodeJS.ErrnoException & { rawPacket?: Buf
  */
 function endsConnection(res: ServerResponse): boolean {
   return !res.shouldKeepAlive || closesConnection(res)
+}
+
+/**
+ * `node:http`: detaches the response in progress from `socket` (`ServerResponse.detachSocket`: nothing it
+ * writes later reaches the socket, and the socket's close no longer reaches it) and emits its `close`, so
+ * that its exchange abandons the try at once (the proxy's handler listens for it). False when `res` is not
+ * a `node:http` response attached to `socket`: the caller then closes the socket at once instead.
+ */
+function releaseSocket(res: ServerResponse, socket: Duplex): boolean {
+  if (typeof res.detachSocket !== 'function' || res.socket !== socket) return false
+  res.detachSocket(socket as Socket)
+  res.emit('close')
+  return true
 }
 
 /** Sockets whose parse error was already answered. */

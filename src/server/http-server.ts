@@ -7,6 +7,7 @@ import { ConnectionRegistry, trackResponses } from './connection-registry.js'
 import { acceptH2c } from './h2c.js'
 import { watchSendDeadline } from './send-deadline.js'
 import { deferContinue } from './expect-continue.js'
+import { lingerOnClose } from './lingering-close.js'
 import { Http1Server, loadParserBinding, selfTestParserBinding, type Http1ServerOptions, type ModuleLoader, type ParserBinding } from './http1/index.js'
 
 /**
@@ -104,6 +105,7 @@ export function createHttpServer(runtime: ProxyRuntime, limits: ClientLimits, li
     // long-standing `http.Server` switch; without it node:http abandons them on FIN).
     ;(node as typeof node & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true
     deferContinue(node)
+    lingerOnClose(node)
     node.on('request', onRequest)
     server = node
   } else {

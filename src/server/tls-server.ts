@@ -10,6 +10,7 @@ import { ConnectionRegistry, trackResponses } from './connection-registry.js'
 import { drainServer } from './drain.js'
 import { watchSendDeadline } from './send-deadline.js'
 import { deferContinue } from './expect-continue.js'
+import { lingerOnClose } from './lingering-close.js'
 import { ownHttp1 } from './http-server.js'
 import { Http1Connections, serveHttp1 } from './http1/index.js'
 import { CertificateStore, type CertificateStoreOptions } from './certificates.js'
@@ -138,6 +139,7 @@ function createHttp1TlsServer(secure: TlsSecureOptions, limits: ClientLimits, ha
     trackResponses(https, registry)
     ;(https as typeof https & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true
     deferContinue(https)
+    lingerOnClose(https, 'secureConnection')
     https.on('request', handler)
     watchSendDeadline(https, limits.sendTimeoutMs, 'secureConnection')
     return https

@@ -55,6 +55,18 @@ const LINGER_MAX_MS = 5000
  */
 export function lingerThenClose(socket: Duplex): void {
   if (socket.destroyed) return
+  if (lingering.has(socket)) {
+    // Already lingering (the refusal's own close, then a parse error in what followed it): only make sure
+    // the handle is read again, as a parser that failed since may have stopped it.
+    readHandle(socket)
+    return
+  }
+  // The client has closed its side already: nothing more will come to drain.
+  if (socket.readableEnded) {
+    socket.destroy()
+    return
+  }
+  lingering.add(socket)
   const close = (): void => {
     clearTimeout(idle)
     clearTimeout(cap)
@@ -75,8 +87,29 @@ export function lingerThenClose(socket: Duplex): void {
   socket.once('end', close)
   socket.once('close', close)
   socket.resume()
-  // A handle a parser consumes was stopped at the handle (back-pressure, or after the parse error): the
-  // stream's resume does not restart it, and bytes left unread turn the close into a reset.
+  readHandle(socket)
+}
+
+/**
+ * Ends `socket` (if not ended yet) and, once what was written before is flushed, closes it in stages
+ * ({@link lingerThenClose}). For a connection whose last response closes it: that response may still be
+ * queued (ended in the same parsed batch of bytes), and a destroy now would drop it.
+ */
+export function endThenLinger(socket: Duplex): void {
+  if (socket.destroyed) return
+  if (!socket.writableEnded) socket.end()
+  if (socket.writableFinished) lingerThenClose(socket)
+  else socket.once('finish', () => lingerThenClose(socket))
+}
+
+/** Sockets in their lingering close. */
+const lingering = new WeakSet<Duplex>()
+
+/**
+ * Restarts reading at the handle: a handle a parser consumes was stopped there (back-pressure, or after a
+ * parse error), the stream's resume does not restart it, and bytes left unread turn the close into a reset.
+ */
+function readHandle(socket: Duplex): void {
   const handle = (socket as Duplex & { _handle?: { reading?: boolean; readStart?: () => number } | null })._handle
   if (handle?.readStart !== undefined && handle.reading !== true) {
     handle.reading = true
