@@ -5,7 +5,12 @@
  * - no worker crash or restart (the primary's children and its log);
  * - every client gets well-framed answers in order, or a 4xx and close (response-framer.ts);
  * - no backend sees a request other than the ones the client framed (markers, method, target, body);
- * - each worker's RSS back within 10 % of its value after the warm-up, once the run is over;
+ * - each worker's RSS back within 10 % of its value after the warm-up, once the run is over. Both values are
+ *   taken the same way, idle: `settleMs` after the last request, after a full GC. Idle matters: under load
+ *   V8 keeps a 32 MiB new space that it gives back only once the allocation rate has dropped (about 3-8 s
+ *   after the load ends; a GC forced earlier may keep it), so a reading taken sooner measures that timing,
+ *   not growth. The warm-up is long enough (as many requests as the run, up to 100 000) for malloc's arenas
+ *   and V8's code space to reach their working size: the oracle then sees what grows with the run;
  * - the workers' main threads never busy (CPU time) for more than 50 ms without yielding, and their
  *   event-loop delay (wall clock, which includes CPU starvation) reported beside it (eld-preload.mjs, no
  *   product change).
@@ -35,8 +40,10 @@ export interface CampaignOptions {
   listener?: 'own' | 'node'
   /** No byte in either direction for this long while an answer is due: a hang. Default 5000 ms. */
   hangMs?: number
-  /** Requests of the warm-up part, before the RSS baseline is taken. Default min(2000, requests / 10). */
+  /** Requests of the warm-up part, before the RSS baseline is taken. Default: `requests`, at most 100 000. */
   warmupRequests?: number
+  /** Idle time before each RSS reading (after the warm-up, after the run). Default 15 000 ms. */
+  settleMs?: number
   /** Called about every `progressMs` with the running totals. */
   /** Replay only these connection ids (each generated as in the full run), `repeat` times each. */
   only?: readonly number[]
@@ -190,7 +197,9 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     connections: options.connections,
     listener: options.listener ?? 'own',
     hangMs: options.hangMs ?? 5000,
-    warmupRequests: options.warmupRequests ?? Math.min(2000, Math.floor(options.requests / 10)),
+    // A replay (`only`) is about one connection's bytes, not memory: no warm-up, short pauses.
+    warmupRequests: options.warmupRequests ?? (options.only === undefined ? Math.min(100_000, options.requests) : 0),
+    settleMs: options.settleMs ?? (options.only === undefined ? 15_000 : 1500),
   }
   const corpus: CorpusSeed[] = loadCorpusSeeds()
   const stats: CampaignStats = {
@@ -375,19 +384,21 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       await Promise.all(Array.from({ length: opts.connections }, (_, i) => lane(limit, i)))
     }
 
-    // Warm-up: JIT, keep-alive pools, buffers. The RSS baseline is taken after it, after a full GC.
+    // Warm-up: JIT, keep-alive pools, buffers, allocator arenas. The RSS baseline is taken after it, idle,
+    // after a full GC (see the oracle list above).
     await runLanes(opts.warmupRequests)
-    await sleep(1500)
+    await sleep(opts.settleMs)
     const rssStart = await settledRss(workers)
     await sleep(1500)
     const runStart = Date.now()
-    await runLanes(opts.requests)
+    // `requests` more after the warm-up.
+    await runLanes(opts.warmupRequests + opts.requests)
     const runEnd = Date.now()
     await Promise.all(pendingChecks)
     const durationMs = Date.now() - started
     if (process.env.FUZZ_DEBUG) console.error(Object.entries(debugTimes).map(([k, [n, t]]) => `${k}: ${n} conns, ${Math.round(t / n)} ms avg`).join('\n'))
     // Let idle keep-alive sockets expire (upstream idle 4 s, client keep-alive 5 s), then measure again.
-    await sleep(6000)
+    await sleep(opts.settleMs)
     const eld = readEventLoopDelay(eldDir, runStart, runEnd)
     const rssEnd = await settledRss(workers)
     clearInterval(monitor)

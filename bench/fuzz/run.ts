@@ -102,6 +102,7 @@ function formatReport(r: CampaignResult): string {
   const rejected = Object.entries(s.rejected).sort().map(([k, v]) => `${k}: ${v}`).join(', ') || '0'
   const rows: Array<[string, string]> = [
     ['requests sent', String(s.sent)],
+    ['of which warm-up (before the RSS baseline)', `${result.options.warmupRequests} (RSS read ${result.options.settleMs / 1000} s idle after it and after the run)`],
     ['connections', String(s.connections)],
     ['answered', String(s.answered)],
     ['forwarded (backends saw complete)', String(s.forwarded)],
