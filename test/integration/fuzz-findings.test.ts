@@ -12,20 +12,36 @@ type T = { after: (fn: () => unknown) => void }
 
 const LISTENERS = ['own', 'node'] as const
 
-async function setup(t: T, listener: (typeof LISTENERS)[number], extra: Record<string, unknown> = {}): Promise<{ b: TestBackend; lb: InProcessProxy }> {
+/** The balancer over `urls` on the given listener (`LB_HTTP1_SERVER` is read when it starts), closed after the test. */
+async function proxyOn(t: T, listener: (typeof LISTENERS)[number], urls: string[], extra: Record<string, unknown> = {}): Promise<InProcessProxy> {
   const previous = process.env.LB_HTTP1_SERVER
   if (listener === 'node') process.env.LB_HTTP1_SERVER = 'node'
   else delete process.env.LB_HTTP1_SERVER
   try {
-    const b = await startTestBackend({ name: 'b1' })
-    t.after(() => b.close())
-    const lb = await startProxy(poolConfig([b.url], { log: { accessLog: false }, ...extra }))
+    const lb = await startProxy(poolConfig(urls, { log: { accessLog: false }, ...extra }))
     t.after(() => lb.close())
-    return { b, lb }
+    return lb
   } finally {
     if (previous === undefined) delete process.env.LB_HTTP1_SERVER
     else process.env.LB_HTTP1_SERVER = previous
   }
+}
+
+async function setup(t: T, listener: (typeof LISTENERS)[number], extra: Record<string, unknown> = {}): Promise<{ b: TestBackend; lb: InProcessProxy }> {
+  const b = await startTestBackend({ name: 'b1' })
+  t.after(() => b.close())
+  return { b, lb: await proxyOn(t, listener, [b.url], extra) }
+}
+
+/** A raw TCP backend (`onSocket` sees every connection), closed after the test; resolves with its url. */
+async function rawBackend(t: T, onSocket: (s: net.Socket) => void): Promise<string> {
+  const backend = net.createServer((s) => {
+    s.on('error', () => {})
+    onSocket(s)
+  })
+  await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve))
+  t.after(() => backend.close())
+  return `http://127.0.0.1:${(backend.address() as net.AddressInfo).port}`
 }
 
 /** Status codes of every response in `raw`, in order. */
@@ -194,27 +210,13 @@ for (const listener of LISTENERS) {
     // them; llhttp accepts it as nginx and HAProxy do. It would matter only if forwarded for another parser
     // to read: the backend must see a plain chunked (or length-framed) body without any extension.
     let raw = ''
-    const backend = net.createServer((s) => {
+    const url = await rawBackend(t, (s) => {
       s.on('data', (d: Buffer) => {
         raw += d.toString('latin1')
         if (/\r\n0\r\n\r\n$|\r\n\r\nhello$/.test(raw)) s.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok')
       })
-      s.on('error', () => {})
     })
-    await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve))
-    t.after(() => backend.close())
-    const port = (backend.address() as net.AddressInfo).port
-    const previous = process.env.LB_HTTP1_SERVER
-    if (listener === 'node') process.env.LB_HTTP1_SERVER = 'node'
-    else delete process.env.LB_HTTP1_SERVER
-    let lb: InProcessProxy
-    try {
-      lb = await startProxy(poolConfig([`http://127.0.0.1:${port}`], { log: { accessLog: false } }))
-    } finally {
-      if (previous === undefined) delete process.env.LB_HTTP1_SERVER
-      else process.env.LB_HTTP1_SERVER = previous
-    }
-    t.after(() => lb.close())
+    const lb = await proxyOn(t, listener, [url])
     const res = await rawRequest(lb.port, 'POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;=x\r\nhello\r\n0;a=\r\n\r\n', { timeoutMs: 2000 })
     assert.equal(res.status, 200)
     assert.match(raw, /^POST \/x HTTP\/1\.1\r\n/)
@@ -387,25 +389,11 @@ for (const listener of LISTENERS) {
     // the try must not wait for that close (up to 5 s) to let go of the backend.
     let backendHead = false
     let backendClosedAt = 0
-    const backend = net.createServer((s) => {
+    const url = await rawBackend(t, (s) => {
       s.on('data', (d: Buffer) => { if (d.toString('latin1').includes('POST /a')) backendHead = true })
       s.on('close', () => { backendClosedAt = Date.now() })
-      s.on('error', () => {})
     })
-    await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve))
-    t.after(() => backend.close())
-    const port = (backend.address() as net.AddressInfo).port
-    const previous = process.env.LB_HTTP1_SERVER
-    if (listener === 'node') process.env.LB_HTTP1_SERVER = 'node'
-    else delete process.env.LB_HTTP1_SERVER
-    let lb: InProcessProxy
-    try {
-      lb = await startProxy(poolConfig([`http://127.0.0.1:${port}`], { log: { accessLog: false } }))
-    } finally {
-      if (previous === undefined) delete process.env.LB_HTTP1_SERVER
-      else process.env.LB_HTTP1_SERVER = previous
-    }
-    t.after(() => lb.close())
+    const lb = await proxyOn(t, listener, [url])
     // Half-open: the client keeps sending after the balancer's FIN, as a client busy writing its body does.
     const socket = net.connect({ port: lb.port, host: '127.0.0.1', allowHalfOpen: true })
     t.after(() => socket.destroy())
