@@ -122,6 +122,32 @@ describe('ActiveHealthChecker', () => {
     assert.equal(c.snapshot()[0]?.nextProbeAt, undefined)
   })
 
+  it('sends one probe per interval to an address shared by many endpoint ids, and records it for each', async (t) => {
+    // 100 ids in front of one backend (as a config naming ids, or a DNS name, gives): the backend must see
+    // one probe per interval, not 100; every id still gets each probe's outcome and its own transition.
+    const b = await backend(t, 'shared', [200, 200, 503, 503, 503])
+    const ids = Array.from({ length: 100 }, (_, i) => `e${i}`)
+    const c = checker(t, { intervalMs: 30, unhealthyIntervalMs: 30 })
+    const down = transitions(c, ids.length)
+    const lastProbes = probes(t, 'e99', 4)
+    c.start(ids.map((id) => ({ ...b.endpoint, id })))
+    const flipped = await down
+    assert.deepEqual(new Set(flipped.map((tr) => tr.id)), new Set(ids))
+    assert.ok(flipped.every((tr) => !tr.healthy && tr.reason === 'status 503'))
+    await lastProbes
+    // Four probes reached e99, so at least four went out; at most one more can have started since.
+    assert.ok(b.seen.length >= 4 && b.seen.length <= 5, `${b.seen.length} probes for 100 ids on one address`)
+    assert.equal(b.maxConcurrent, 1)
+    assert.ok(c.snapshot().every((s) => s.lastStatus === 503 && !s.healthy))
+    // Ids leaving one by one keep the schedule while any remains; a new address gets its own.
+    const other = await backend(t, 'other', [200])
+    c.start([{ ...b.endpoint, id: 'e0' }, { ...other.endpoint, id: 'o' }])
+    await probes(t, 'o', 2)
+    await probes(t, 'e0', 1)
+    await c.stop()
+    assert.ok(c.snapshot().every((s) => s.nextProbeAt === undefined))
+  })
+
   it('follows a status script through the fall and rise thresholds', async (t) => {
     const b = await backend(t, 'a', [200, 503, 200, 503, 503, 200, 503, 200, 200])
     const c = checker(t)
