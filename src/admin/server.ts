@@ -12,7 +12,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import { ERROR_CODES, FailureThrottle, LbError } from '../core/index.js'
 import { AggregatorRegistry, Registry } from 'prom-client'
-import { ClusterMetricsCollector, PrimaryMetrics, StatsTracker, readCumulative, type DashboardSnapshot, type InstanceStatsExchange, type MetricsJson } from '../observability/index.js'
+import { ClusterMetricsCollector, PrimaryMetrics, StatsTracker, type DashboardSnapshot, type InstanceStatsExchange, type MetricsJson } from '../observability/index.js'
 import { AdminApi, type ApiResponse, type FleetControl, type ReloadResult } from './api.js'
 import { hasBasicToken, hasBearerToken, isLoopbackHost } from './auth.js'
 import { createHostCheck } from './host-check.js'
@@ -140,7 +140,7 @@ export class AdminServer {
     if (this.ticking) return
     this.ticking = true
     try {
-      const own = readCumulative(await this.collector.gather())
+      const own = await this.collector.gatherTotals()
       let totals = own
       let instances = 1
       const shared = this.options.instanceStats

@@ -9,20 +9,36 @@
  * `timeoutMs` and uses the answers it got, and the last counters and histograms of an exited worker
  * are kept ("retired"), so the totals stay monotonic.
  *
+ * The dashboard's once-a-second reading ({@link ClusterMetricsCollector.gatherTotals}) asks for `totals` instead:
+ * each worker reads only the families the dashboard uses and answers with its {@link Cumulative} (numbers by
+ * `pool\0endpoint`), not the registry's JSON, whose label objects per histogram bucket and per endpoint made
+ * 1 000 endpoints cost each worker a few hundred KiB of IPC every second and the primary their parsing.
+ *
  * The messages, `{ type: 'lb-metrics:req' | 'lb-metrics:res' }`, are not the project's typed
  * `lb:*` messages: `cluster/ipc.ts`'s guards ignore them, as these handlers ignore the others.
  */
 import cluster, { type Worker } from 'node:cluster'
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue, type Registry } from 'prom-client'
+import { addCumulative, decodeCumulative, emptyCumulative, encodeCumulative, readCumulative, type Cumulative, type CumulativeJson, type MetricsJson } from './stats-totals.js'
 
-/** Metrics of one registry as JSON (`registry.getMetricsAsJSON()`). */
-export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[]
+export type { MetricsJson } from './stats-totals.js'
 
 const REQ = 'lb-metrics:req'
 const RES = 'lb-metrics:res'
 
-interface MetricsRequest { type: typeof REQ; id: number }
-interface MetricsResponse { type: typeof RES; id: number; metrics?: MetricsJson; error?: string }
+/** Families {@link readCumulative} reads: all a `totals` request gathers. */
+export const DASHBOARD_METRIC_NAMES: readonly string[] = [
+  'lb_requests_total',
+  'lb_request_duration_seconds',
+  'lb_inflight_requests',
+  'lb_circuit_state',
+  'lb_rate_limited_total',
+  'lb_websocket_connections',
+]
+
+/** `totals`: answer with the dashboard totals only (`MetricsResponse.totals`), not the whole registry. */
+interface MetricsRequest { type: typeof REQ; id: number; totals?: boolean }
+interface MetricsResponse { type: typeof RES; id: number; metrics?: MetricsJson; totals?: CumulativeJson; error?: string }
 
 function isResponse(m: unknown): m is MetricsResponse {
   return typeof m === 'object' && m !== null && (m as { type?: unknown }).type === RES
@@ -35,10 +51,13 @@ function isResponse(m: unknown): m is MetricsResponse {
 export function serveMetricsToPrimary(registry: Registry): () => void {
   const onMessage = (m: unknown): void => {
     if (typeof m !== 'object' || m === null || (m as { type?: unknown }).type !== REQ) return
-    const id = (m as MetricsRequest).id
-    registry.getMetricsAsJSON().then(
-      (metrics) => {
-        if (process.connected) process.send?.({ type: RES, id, metrics: metrics as MetricsJson } satisfies MetricsResponse)
+    const { id, totals } = m as MetricsRequest
+    const answer: Promise<MetricsResponse> = totals === true
+      ? dashboardTotals(registry).then((c) => ({ type: RES, id, totals: encodeCumulative(c) }))
+      : registry.getMetricsAsJSON().then((metrics) => ({ type: RES, id, metrics: metrics as MetricsJson }))
+    answer.then(
+      (res) => {
+        if (process.connected) process.send?.(res)
       },
       (err: unknown) => {
         if (process.connected) process.send?.({ type: RES, id, error: err instanceof Error ? err.message : String(err) } satisfies MetricsResponse)
@@ -49,9 +68,19 @@ export function serveMetricsToPrimary(registry: Registry): () => void {
   return () => process.off('message', onMessage)
 }
 
+/** The dashboard totals of one registry: only the families {@link readCumulative} reads are collected. */
+async function dashboardTotals(registry: Registry): Promise<Cumulative> {
+  const json: MetricsJson = []
+  for (const name of DASHBOARD_METRIC_NAMES) {
+    const metric = registry.getSingleMetric(name)
+    if (metric !== undefined) json.push((await metric.get()) as MetricObjectWithValues<MetricValue<string>>)
+  }
+  return readCumulative([json])
+}
+
 interface Pending {
   waiting: Set<number>
-  answers: Map<number, MetricsJson>
+  answers: Map<number, MetricsResponse>
   done: () => void
 }
 
@@ -61,6 +90,8 @@ export class ClusterMetricsCollector {
   private readonly pending = new Map<number, Pending>()
   /** Last answer of each live worker (by cluster worker id). */
   private readonly last = new Map<number, MetricsJson>()
+  /** Last dashboard totals of each live worker (by cluster worker id). */
+  private readonly lastTotals = new Map<number, Cumulative>()
   /** Counters and histograms of workers that exited, already summed. */
   private retired: MetricsJson = []
   private retiring: Promise<void> = Promise.resolve()
@@ -68,12 +99,13 @@ export class ClusterMetricsCollector {
     if (!isResponse(m)) return
     const p = this.pending.get(m.id)
     if (p === undefined || !p.waiting.delete(worker.id)) return
-    if (m.metrics !== undefined) p.answers.set(worker.id, m.metrics)
+    if (m.metrics !== undefined || m.totals !== undefined) p.answers.set(worker.id, m)
     if (p.waiting.size === 0) p.done()
   }
   private readonly onExit = (worker: Worker): void => {
     const json = this.last.get(worker.id)
     this.last.delete(worker.id)
+    this.lastTotals.delete(worker.id)
     for (const p of this.pending.values()) if (p.waiting.delete(worker.id) && p.waiting.size === 0) p.done()
     if (json === undefined) return
     // Gauges describe the present: drop the dead worker's. Counters and histograms keep their totals,
@@ -96,9 +128,45 @@ export class ClusterMetricsCollector {
 
   /** Every worker's metrics (fresh, or the last known for a worker that did not answer in time), plus the retired totals. */
   async gather(): Promise<MetricsJson[]> {
+    const { workers, answers } = await this.ask(false)
+    const out: MetricsJson[] = []
+    for (const w of workers) {
+      const fresh = answers.get(w.id)?.metrics
+      if (fresh !== undefined) this.last.set(w.id, fresh)
+      const json = fresh ?? this.last.get(w.id)
+      if (json !== undefined) out.push(json)
+    }
+    await this.retiring
+    if (this.retired.length > 0) out.push(this.retired)
+    return out
+  }
+
+  /**
+   * What `readCumulative(await gather())` returns, at a fraction of the cost: each worker sends its
+   * dashboard totals only (fresh, or the last known for a worker that did not answer in time), plus the
+   * retired totals. For the dashboard's tick, every second.
+   */
+  async gatherTotals(): Promise<Cumulative> {
+    const { workers, answers } = await this.ask(true)
+    const out = emptyCumulative()
+    for (const w of workers) {
+      const encoded = answers.get(w.id)?.totals
+      const fresh = encoded === undefined ? undefined : decodeCumulative(encoded)
+      if (fresh !== undefined) this.lastTotals.set(w.id, fresh)
+      const totals = fresh ?? this.lastTotals.get(w.id)
+      if (totals !== undefined) addCumulative(out, totals, true)
+    }
+    await this.retiring
+    // Counters and histograms only (exited workers' gauges were dropped).
+    if (this.retired.length > 0) addCumulative(out, readCumulative([this.retired]), false)
+    return out
+  }
+
+  /** Sends one request to every live worker; resolves when all answered or after `timeoutMs`. */
+  private async ask(totals: boolean): Promise<{ workers: Worker[]; answers: Map<number, MetricsResponse> }> {
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected())
     const id = this.nextId++
-    const answers = new Map<number, MetricsJson>()
+    const answers = new Map<number, MetricsResponse>()
     await new Promise<void>((resolve) => {
       const waiting = new Set<number>()
       const timer = setTimeout(() => finish(), this.timeoutMs)
@@ -110,7 +178,7 @@ export class ClusterMetricsCollector {
       this.pending.set(id, { waiting, answers, done: finish })
       for (const w of workers) {
         try {
-          w.send({ type: REQ, id } satisfies MetricsRequest)
+          w.send((totals ? { type: REQ, id, totals } : { type: REQ, id }) satisfies MetricsRequest)
           waiting.add(w.id)
         } catch {
           // The worker disconnected between the check and the send: use its last answer.
@@ -118,16 +186,7 @@ export class ClusterMetricsCollector {
       }
       if (waiting.size === 0) finish()
     })
-    const out: MetricsJson[] = []
-    for (const w of workers) {
-      const fresh = answers.get(w.id)
-      if (fresh !== undefined) this.last.set(w.id, fresh)
-      const json = fresh ?? this.last.get(w.id)
-      if (json !== undefined) out.push(json)
-    }
-    await this.retiring
-    if (this.retired.length > 0) out.push(this.retired)
-    return out
+    return { workers, answers }
   }
 
   /** The workers' metrics summed into one registry (no collect functions: read it at once). */

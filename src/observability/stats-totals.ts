@@ -3,7 +3,10 @@
  * instances, and carried through the shared state store as JSON.
  */
 import { DURATION_BUCKETS_SECONDS } from './metrics.js'
-import type { MetricsJson } from './cluster-metrics.js'
+import type { MetricObjectWithValues, MetricValue } from 'prom-client'
+
+/** Metrics of one registry as JSON (`registry.getMetricsAsJSON()`). */
+export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[]
 
 const BOUNDS = DURATION_BUCKETS_SECONDS
 const NB = BOUNDS.length + 1 // + the +Inf bucket
