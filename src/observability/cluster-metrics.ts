@@ -45,15 +45,16 @@ function isResponse(m: unknown): m is MetricsResponse {
 }
 
 /**
- * Worker side: answers the primary's metric requests with `registry`'s JSON. Returns a function
- * that stops answering.
+ * Worker side: answers the primary's metric requests with `registry`'s JSON, and its `totals` requests
+ * with `totals()` (default: read out of the registry's dashboard families). Returns a function that
+ * stops answering.
  */
-export function serveMetricsToPrimary(registry: Registry): () => void {
+export function serveMetricsToPrimary(registry: Registry, totals: () => Promise<Cumulative> = () => dashboardTotals(registry)): () => void {
   const onMessage = (m: unknown): void => {
     if (typeof m !== 'object' || m === null || (m as { type?: unknown }).type !== REQ) return
-    const { id, totals } = m as MetricsRequest
-    const answer: Promise<MetricsResponse> = totals === true
-      ? dashboardTotals(registry).then((c) => ({ type: RES, id, totals: encodeCumulative(c) }))
+    const { id, totals: wantsTotals } = m as MetricsRequest
+    const answer: Promise<MetricsResponse> = wantsTotals === true
+      ? totals().then((c) => ({ type: RES, id, totals: encodeCumulative(c) }))
       : registry.getMetricsAsJSON().then((metrics) => ({ type: RES, id, metrics: metrics as MetricsJson }))
     answer.then(
       (res) => {

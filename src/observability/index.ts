@@ -4,6 +4,7 @@
  */
 import { startAccessLog, type AccessLog } from './access-log.js'
 import { serveMetricsToPrimary } from './cluster-metrics.js'
+import { workerTotals } from './worker-totals.js'
 import { createLogger, logEvents, type LogLevel } from './logger.js'
 import { WorkerMetrics, type ListenerMetricsSource, type PoolMetricsSource } from './metrics.js'
 
@@ -50,7 +51,7 @@ export interface WorkerObservability {
  */
 export function startWorkerObservability(options: WorkerObservabilityOptions): WorkerObservability {
   const metrics = options.log.metrics === false ? undefined : new WorkerMetrics(options.pools, { listeners: options.listeners, worker: options.worker })
-  const stopServing = metrics === undefined ? () => undefined : serveMetricsToPrimary(metrics.registry)
+  const stopServing = metrics === undefined ? () => undefined : serveMetricsToPrimary(metrics.registry, () => workerTotals(metrics))
   const accessLog = startAccessLog(options.log)
   const stopEvents = logEvents(createLogger(options.log.level, { worker: process.pid }, options.log.format))
   return {

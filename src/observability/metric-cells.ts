@@ -60,6 +60,11 @@ abstract class CellMetric<C> {
     for (const { cell } of this.cells.values()) this.zero(cell)
   }
 
+  /** Every label set with its cell, in creation order (for readers that need no `prom-client` JSON). */
+  entries(): Iterable<{ readonly labels: Labels; readonly cell: C }> {
+    return this.cells.values()
+  }
+
   protected abstract create(): C
   protected abstract zero(cell: C): void
 }

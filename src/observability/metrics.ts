@@ -69,8 +69,10 @@ export const CIRCUIT_STATE_VALUE = { closed: 0, 'half-open': 1, open: 2 } as con
  */
 export class WorkerMetrics {
   readonly registry = new Registry()
-  private readonly requests: CellCounter
-  private readonly duration: CellHistogram
+  /** `lb_requests_total` (read by the dashboard totals too). */
+  readonly requests: CellCounter
+  /** `lb_request_duration_seconds` (read by the dashboard totals too). */
+  readonly duration: CellHistogram
   private readonly upstreamDuration: CellHistogram
   private readonly bytesReceived: CellCounter
   private readonly paths: CellCounter
@@ -79,8 +81,12 @@ export class WorkerMetrics {
   private readonly bytesSent: CellCounter
   private readonly upstreamErrors: Counter<'pool' | 'endpoint' | 'kind'>
   private readonly retries: Counter<'pool' | 'reason'>
-  private readonly rateLimited: Counter<'route'>
-  private readonly websockets: Gauge<'pool' | 'endpoint'>
+  /** `lb_rate_limited_total` (read by the dashboard totals too). */
+  readonly rateLimited: Counter<'route'>
+  /** `lb_websocket_connections` (read by the dashboard totals too). */
+  readonly websockets: Gauge<'pool' | 'endpoint'>
+  /** The pools, as given to the constructor (read when scraped). */
+  readonly pools: () => Iterable<PoolMetricsSource>
   /** pool -> endpoint -> method -> status -> cell */
   private readonly requestChildren = new Map<string, Map<string, Map<string, Map<number, CounterCell>>>>()
   /** pool -> endpoint -> cells */
@@ -89,6 +95,7 @@ export class WorkerMetrics {
   private stopProcessMetrics: () => void = () => undefined
 
   constructor(pools: () => Iterable<PoolMetricsSource>, options: WorkerMetricsOptions = {}) {
+    this.pools = pools
     const registers = [this.registry]
     if (options.worker !== undefined) this.stopProcessMetrics = collectProcessMetrics(this.registry, options.worker)
     this.requests = new CellCounter(
