@@ -10,7 +10,7 @@
  * are kept ("retired"), so the totals stay monotonic.
  *
  * The dashboard's once-a-second reading ({@link ClusterMetricsCollector.gatherTotals}) asks for `totals` instead:
- * each worker reads only the families the dashboard uses and answers with its {@link Cumulative} (numbers by
+ * each worker answers with its {@link Cumulative} read from its metric cells (numbers by
  * `pool\0endpoint`), not the registry's JSON, whose label objects per histogram bucket and per endpoint made
  * 1 000 endpoints cost each worker a few hundred KiB of IPC every second and the primary their parsing.
  *
@@ -18,23 +18,13 @@
  * `lb:*` messages: `cluster/ipc.ts`'s guards ignore them, as these handlers ignore the others.
  */
 import cluster, { type Worker } from 'node:cluster'
-import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue, type Registry } from 'prom-client'
+import { AggregatorRegistry, type Registry } from 'prom-client'
 import { addCumulative, decodeCumulative, emptyCumulative, encodeCumulative, readCumulative, type Cumulative, type CumulativeJson, type MetricsJson } from './stats-totals.js'
 
 export type { MetricsJson } from './stats-totals.js'
 
 const REQ = 'lb-metrics:req'
 const RES = 'lb-metrics:res'
-
-/** Families {@link readCumulative} reads: all a `totals` request gathers. */
-export const DASHBOARD_METRIC_NAMES: readonly string[] = [
-  'lb_requests_total',
-  'lb_request_duration_seconds',
-  'lb_inflight_requests',
-  'lb_circuit_state',
-  'lb_rate_limited_total',
-  'lb_websocket_connections',
-]
 
 /** `totals`: answer with the dashboard totals only (`MetricsResponse.totals`), not the whole registry. */
 interface MetricsRequest { type: typeof REQ; id: number; totals?: boolean }
@@ -46,10 +36,10 @@ function isResponse(m: unknown): m is MetricsResponse {
 
 /**
  * Worker side: answers the primary's metric requests with `registry`'s JSON, and its `totals` requests
- * with `totals()` (default: read out of the registry's dashboard families). Returns a function that
- * stops answering.
+ * with `totals()` (a worker's: `workerTotals`, read from its metric cells). Returns a function that stops
+ * answering.
  */
-export function serveMetricsToPrimary(registry: Registry, totals: () => Promise<Cumulative> = () => dashboardTotals(registry)): () => void {
+export function serveMetricsToPrimary(registry: Registry, totals: () => Promise<Cumulative>): () => void {
   const onMessage = (m: unknown): void => {
     if (typeof m !== 'object' || m === null || (m as { type?: unknown }).type !== REQ) return
     const { id, totals: wantsTotals } = m as MetricsRequest
@@ -67,16 +57,6 @@ export function serveMetricsToPrimary(registry: Registry, totals: () => Promise<
   }
   process.on('message', onMessage)
   return () => process.off('message', onMessage)
-}
-
-/** The dashboard totals of one registry: only the families {@link readCumulative} reads are collected. */
-async function dashboardTotals(registry: Registry): Promise<Cumulative> {
-  const json: MetricsJson = []
-  for (const name of DASHBOARD_METRIC_NAMES) {
-    const metric = registry.getSingleMetric(name)
-    if (metric !== undefined) json.push((await metric.get()) as MetricObjectWithValues<MetricValue<string>>)
-  }
-  return readCumulative([json])
 }
 
 interface Pending {

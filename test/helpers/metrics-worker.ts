@@ -1,9 +1,23 @@
 // A node:cluster worker for cluster-metrics.test.ts: a registry shaped like a balancer worker's after
 // traffic through ENDPOINTS endpoints (requests, duration histogram, in-flight and circuit gauges (the circuit of endpoint OPEN_CIRCUIT open), and a
 // family the dashboard does not read), served to the primary as a worker serves it.
-import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client'
 import { DURATION_BUCKETS_SECONDS } from '../../src/observability/metrics.js'
 import { serveMetricsToPrimary } from '../../src/observability/cluster-metrics.js'
+import { readCumulative, type Cumulative, type MetricsJson } from '../../src/observability/stats-totals.js'
+
+/** The families the dashboard reads ({@link readCumulative}); the totals are read out of them. */
+const DASHBOARD_FAMILIES = ['lb_requests_total', 'lb_request_duration_seconds', 'lb_inflight_requests', 'lb_circuit_state', 'lb_rate_limited_total', 'lb_websocket_connections']
+
+/** This registry's dashboard totals: what a balancer worker computes from its metric cells instead. */
+async function registryTotals(): Promise<Cumulative> {
+  const json: MetricsJson = []
+  for (const name of DASHBOARD_FAMILIES) {
+    const metric = registry.getSingleMetric(name)
+    if (metric !== undefined) json.push((await metric.get()) as MetricObjectWithValues<MetricValue<string>>)
+  }
+  return readCumulative([json])
+}
 
 const endpoints = Number(process.env.ENDPOINTS ?? 1000)
 const registry = new Registry()
@@ -21,5 +35,5 @@ for (let i = 0; i < endpoints; i++) {
   inFlight.set({ pool: 'bench', endpoint }, i % 2)
   circuit.set({ pool: 'bench', endpoint }, String(i) === process.env.OPEN_CIRCUIT ? 2 : 0)
 }
-serveMetricsToPrimary(registry)
+serveMetricsToPrimary(registry, registryTotals)
 process.send?.('metrics-worker:ready')
