@@ -1,4 +1,4 @@
-import { isDiscoveredUrl } from './discovered-url.js'
+import { isDiscoveredUrl } from '../core/index.js'
 import { formatDuration } from './duration.js'
 import type { LbConfig } from './types.js'
 

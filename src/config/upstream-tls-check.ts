@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { tlsMaterialProblem } from '../core/index.js'
 import type { LbConfig } from './types.js'
-import { isDiscoveredUrl } from './discovered-url.js'
+import { isDiscoveredUrl } from '../core/index.js'
 
 /** Problems (`pools.api.upstreamTls.ca: ...`) of the upstream TLS files of every pool. */
 export function checkUpstreamTlsFiles(config: LbConfig): string[] {

@@ -5,7 +5,8 @@
  * `name@address:port` and the template's weight, backup and drained flags (an SRV record's weight
  * replaces the template's when the record gives one).
  */
-import { isDiscoveredUrl, type BackendConfig, type LbConfig, type PoolConfig } from '../../config/index.js'
+import { isDiscoveredUrl } from '../../core/index.js'
+import type { BackendConfig, LbConfig, PoolConfig } from '../../config/index.js'
 
 /** One backend of a pool that DNS discovery resolves. */
 export interface DnsTarget {

@@ -5,5 +5,5 @@
  */
 export { PoolDiscovery, MIN_DNS_REFRESH_MS, type DiscoveryUpdate, type PoolDiscoveryOptions } from './dns-discovery.js'
 export { createLookup, type LookupFn, type LookupResult, type LookupOptions } from './dns-lookup.js'
-export { isDiscoveredUrl } from '../../config/index.js'
+export { isDiscoveredUrl } from '../../core/index.js'
 export { discoveryTargets, endpointsOf, poolTargets, targetOf, withoutDiscovered, type DnsTarget, type ResolvedAddress } from './dns-target.js'
