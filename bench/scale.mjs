@@ -19,7 +19,7 @@ import { startBackend } from './lib/targets.mjs'
 import { ensureWrk } from './lib/runner.mjs'
 import { memoryRound, openFileLimit, summarizeMemory } from './scale/memory.mjs'
 import { interleaved, summarizeRuns } from './scale/load.mjs'
-import { startLb, startNginx } from './scale/targets.mjs'
+import { reusePortAvailable, startLb, startNginx } from './scale/targets.mjs'
 import { soak, soakSvg } from './scale/soak.mjs'
 import { renderScale } from './scale/report.mjs'
 
@@ -111,7 +111,10 @@ async function main(opts) {
   let connections = null
   if (opts.only.has('connections') || opts.soakMin > 0) {
     const nginx = await startNginx(bins.nginx, ctx)
-    connections = await interleaved(ctx, [lb, nginx], [64, 1000, 5000], run)
+    // listen.reusePort where this Node has it (22.12+): the kernel spreads connections over the workers.
+    const reuse = (await reusePortAvailable()) ? await startLb('lb-reuseport', { reusePort: true }, ctx) : null
+    connections = await interleaved(ctx, [lb, ...(reuse ? [reuse] : []), nginx], [64, 1000, 5000], run)
+    if (reuse) await stopTarget(reuse)
     await stopTarget(nginx)
   }
 

@@ -31,11 +31,14 @@ Cost per WebSocket tunnel (client and backend socket, ${WEBSOCKETS} against a fr
 
 function connectionsTable(load) {
   if (!load) return 'Not run (`--only` left it out).'
-  const rows = ['| connections | balancer req/s | balancer p99 ms | balancer timeouts / errors | balancer CPU us/req | nginx req/s | nginx p99 ms | nginx timeouts / errors | nginx CPU us/req | req/s ratio | p99 ratio |', '|---|---|---|---|---|---|---|---|---|---|---|']
+  const rows = ['| connections | target | req/s | p99 ms | timeouts / errors | CPU us/req | req/s ratio to nginx | p99 ratio to nginx |', '|---|---|---|---|---|---|---|---|']
   for (const [c, byTarget] of Object.entries(load)) {
-    const a = summarizeRuns(byTarget.lb.runs)
-    const b = summarizeRuns(byTarget.nginx.runs)
-    rows.push(`| ${int(Number(c))} | ${int(a.rps)} | ${ms(a.p99us)} | ${a.timeouts} / ${a.errors} | ${int(a.cpuUsPerReq)} | ${int(b.rps)} | ${ms(b.p99us)} | ${b.timeouts} / ${b.errors} | ${int(b.cpuUsPerReq)} | ${ratio(ratioOf(byTarget.lb.runs, byTarget.nginx.runs, 'rps'))} | ${ratio(ratioOf(byTarget.lb.runs, byTarget.nginx.runs, 'p99us'))} |`)
+    const nginx = byTarget.nginx?.runs
+    for (const [name, { runs }] of Object.entries(byTarget)) {
+      const a = summarizeRuns(runs)
+      const vs = (figure) => (name === 'nginx' ? '1.00x' : nginx ? ratio(ratioOf(runs, nginx, figure)) : '-')
+      rows.push(`| ${int(Number(c))} | ${name} | ${int(a.rps)} | ${ms(a.p99us)} | ${a.timeouts} / ${a.errors} | ${int(a.cpuUsPerReq)} | ${vs('rps')} | ${vs('p99us')} |`)
+    }
   }
   return rows.join('\n')
 }
@@ -88,6 +91,10 @@ a fresh proxy and goes up through the counts; RSS is read from \`/proc/PID/statu
 ${memoryTable(r.memory)}
 
 ## Many connections (GET /2b)
+
+\`lb\`: the default, where the primary accepts every connection and hands it to a worker (\`node:cluster\` round robin).
+\`lb-reuseport\`: \`listen.reusePort: true\`, each worker accepting on its own SO_REUSEPORT socket (Node 22.12+ only;
+${r.connections && !Object.values(r.connections)[0]?.['lb-reuseport'] ? 'not run here: this Node cannot' : 'same configuration otherwise'}).
 
 ${connectionsTable(r.connections)}
 

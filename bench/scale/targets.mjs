@@ -16,14 +16,14 @@ const CLIENT_IDLE = '10m'
  * none (every request to the pool), or `{ kind: 'prefix' | 'host' | 'regex', count }` where only the last
  * route matches the request {@link routeRequest} names.
  */
-export function scaleLbConfig({ port, adminPort, backends, endpoints = backends.length, routes }) {
+export function scaleLbConfig({ port, adminPort, backends, endpoints = backends.length, routes, reusePort = false }) {
   const list = []
   for (let i = 0; i < endpoints; i++) {
     const b = backends[i % backends.length]
     list.push({ url: `http://${HOST}:${b.port}`, id: `e${i}@${HOST}:${b.port}` })
   }
   const cfg = {
-    listen: { host: HOST, port },
+    listen: { host: HOST, port, ...(reusePort ? { reusePort: true } : {}) },
     workers: 2,
     admin: { host: HOST, port: adminPort },
     log: { accessLog: false },
@@ -50,6 +50,12 @@ export function routeRequest(routes) {
   if (routes.kind === 'prefix') return { path: `/r${last}/2b`, headers: [] }
   if (routes.kind === 'regex') return { path: `/x${last}/2b`, headers: [] }
   return { path: '/2b', headers: [`Host: h${last}.example`] }
+}
+
+/** Whether the built balancer can use listen.reusePort on this Node (it refuses the option otherwise). */
+export async function reusePortAvailable() {
+  const { reusePortUnsupported } = await import(path.join(ROOT, 'dist', 'core', 'index.js'))
+  return reusePortUnsupported() === undefined
 }
 
 /** Starts one balancer variant; returns { name, port, adminPort, proc }. */

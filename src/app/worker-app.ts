@@ -10,7 +10,7 @@ import { SequenceLeaser } from '../state/index.js'
 import { InProcessTokenSource, LocalTokenSource, RateLimitAuthority, RouteRateLimiter, formatRateLimitPolicy, type TokenSource } from '../ratelimit/index.js'
 import { UpstreamPool, type UpstreamPoolOptions } from '../upstream/index.js'
 import { ClientAddressResolver, Router, isFastPathEnabled, type ProxyContext, type ProxyRuntime } from '../proxy/index.js'
-import { createHttpServer, createRedirectServer, createTlsServer, drainServer, type PlainServer, type TlsListener } from '../server/index.js'
+import { createHttpServer, createRedirectServer, createTlsServer, drainServer, listenOn, type Listening, type PlainServer, type TlsListener } from '../server/index.js'
 import { IpcCounter, type PrimaryMessage, type WorkerApp, type WorkerMessage } from '../cluster/index.js'
 import { circuitChannel, FailureThrottle, type CircuitEvent } from '../core/index.js'
 import { startWorkerObservability, type ListenerMetricsSource } from '../observability/index.js'
@@ -108,7 +108,8 @@ export function createWorkerApp(config: LbConfig, send: (msg: WorkerMessage) => 
     send({ type: 'lb:circuit', pool: e.pool, id: e.endpoint, state: e.state })
   }
   diagnostics.subscribe(circuitChannel.name, onCircuit)
-  const { server, tlsListener } = createListeners(runtime, config, listenerSources)
+  let plainListening: Listening | undefined
+  const { server, tlsListener } = createListeners(runtime, config, listenerSources, () => plainListening)
   return {
     runtime,
     server,
@@ -117,16 +118,12 @@ export function createWorkerApp(config: LbConfig, send: (msg: WorkerMessage) => 
       return typeof a === 'object' && a !== null ? a.port : 0
     },
     listen: async () => {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject)
-        server.listen({ port: config.listen.port, host: config.listen.host, backlog: LISTEN_BACKLOG }, () => {
-          server.off('error', reject)
-          resolve()
-        })
-      })
-      await tlsListener?.listen()
+      const socket = { backlog: LISTEN_BACKLOG, reusePort: config.listen.reusePort === true }
+      plainListening = await listenOn(server, config.listen.port, config.listen.host, socket)
+      await tlsListener?.listen(socket)
     },
     drain: async (timeoutMs) => {
+      plainListening?.closeExtra()
       await Promise.all([drainServer(server, runtime, timeoutMs), tlsListener?.drain(timeoutMs)])
       closeLeasers()
       for (const { limiter } of runtime.context.limiters.values()) limiter.close()
@@ -173,13 +170,13 @@ function globalRoundRobin(counter: IpcCounter): { sequence: NonNullable<ProxyCon
  * The process's listeners: the plain one (only redirecting to HTTPS with `tls.redirectHttp`) and the TLS
  * one when configured. Each is added to `sources` for the connection metrics.
  */
-function createListeners(runtime: ProxyRuntime, config: LbConfig, sources: ListenerMetricsSource[]): { server: PlainServer; tlsListener: TlsListener | undefined } {
+function createListeners(runtime: ProxyRuntime, config: LbConfig, sources: ListenerMetricsSource[], plainListening: () => Listening | undefined): { server: PlainServer; tlsListener: TlsListener | undefined } {
   const tls = config.tls
   const server = tls?.redirectHttp === true ? createRedirectServer(tls.port, config.limits) : createHttpServer(runtime, config.limits, config.listen)
   const tlsListener = tls === undefined ? undefined : createTlsServer(runtime, config.limits, tls)
-  sources.push({ name: 'http', getConnections: (cb) => server.getConnections(cb) })
+  sources.push({ name: 'http', getConnections: (cb) => (plainListening() ?? server).getConnections(cb) })
   if (tlsListener !== undefined) {
-    const source = { name: 'https', getConnections: (cb: (err: Error | null, n: number) => void) => tlsListener.server.getConnections(cb), tlsHandshakeErrors: 0 }
+    const source = { name: 'https', getConnections: (cb: (err: Error | null, n: number) => void) => tlsListener.getConnections(cb), tlsHandshakeErrors: 0 }
     tlsListener.server.on('tlsClientError', () => source.tlsHandshakeErrors++)
     sources.push(source)
   }

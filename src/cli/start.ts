@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { loadConfig, describeConfig, watchConfigFile, ConfigError, type ConfigFlags, type LbConfig } from '../config/index.js'
+import { loadConfig, describeConfig, configWarnings, watchConfigFile, ConfigError, type ConfigFlags, type LbConfig } from '../config/index.js'
 import { startBalancer } from '../app.js'
 import { checkCertificates } from '../server/index.js'
 import { parseCommandLine, UsageError } from './usage.js'
@@ -77,6 +77,7 @@ export async function run(argv: string[]): Promise<number> {
     execArgv.push('--cpu-prof', `--cpu-prof-dir=${dir}`)
   }
   console.log(describeConfig(config))
+  for (const warning of configWarnings(config)) console.error(`lb: warning: ${warning}`)
   let balancer
   try {
     balancer = await startBalancer(config, { workerExecArgv: execArgv, log: (l) => console.log(l), reloadConfig: load })

@@ -3,6 +3,7 @@
  * they report even when other parts of the file are invalid. Values of the wrong type are skipped here:
  * the schema reports them.
  */
+import { reusePortUnsupported } from '../core/index.js'
 import { parseDuration } from './duration.js'
 import type { ConfigPath } from './issues.js'
 import { closest, show } from './issues.js'
@@ -108,6 +109,15 @@ export function crossCheck(raw: unknown): CrossProblem[] {
     const adminHost = admin.host ?? '127.0.0.1'
     if (typeof adminHost === 'string' && !isLoopbackHost(adminHost) && (admin.token === undefined || admin.token === '')) {
       out.push({ path: ['admin', 'host'], message: `admin server on ${show(adminHost)} is reachable beyond loopback, so it needs a token: expected admin.token (or env LB_ADMIN_TOKEN), or a loopback host such as 127.0.0.1` })
+    }
+  }
+
+  if (isObj(raw.listen) && raw.listen.reusePort === true) {
+    const why = reusePortUnsupported()
+    if (why !== undefined) out.push({ path: ['listen', 'reusePort'], message: `SO_REUSEPORT ${why}: expected false (or run on a newer Node)` })
+    else {
+      if (raw.listen.port === 0) out.push({ path: ['listen', 'port'], message: 'expected a fixed port with listen.reusePort (with port 0 every worker would bind a port of its own)' })
+      if (isObj(raw.tls) && raw.tls.port === 0) out.push({ path: ['tls', 'port'], message: 'expected a fixed port with listen.reusePort (with port 0 every worker would bind a port of its own)' })
     }
   }
 

@@ -11,7 +11,7 @@ export function describeConfig(config: LbConfig): string {
   const source = config.source.file === undefined ? 'defaults' : `${config.source.file}${config.source.kind === 'seed' ? ' (seed format)' : ''}`
   lines.push(`configuration: ${source}`)
   const tls = config.tls === undefined ? '' : `, https://${config.tls.host}:${config.tls.port}${config.tls.http2 ? ' (h2)' : ''}`
-  lines.push(`listen: http://${config.listen.host}:${config.listen.port}${tls}; ${config.workers} worker${config.workers === 1 ? '' : 's'}`)
+  lines.push(`listen: http://${config.listen.host}:${config.listen.port}${tls}; ${config.workers} worker${config.workers === 1 ? '' : 's'}${config.listen.reusePort === true ? ' (SO_REUSEPORT: each worker accepts its own connections)' : ''}`)
   const state = config.state.kind === 'memory'
     ? 'memory'
     : config.state.url !== undefined

@@ -49,7 +49,7 @@ test('defaults fill everything the file leaves out', async (t) => {
   const c = await loadConfig({ cwd, env: {} })
   assert.equal(c.source.kind, 'full')
   assert.equal(c.source.file, join(cwd, 'lb.config.yaml'))
-  assert.deepEqual(c.listen, { host: '0.0.0.0', port: 8080, normalizePath: 'match-only', allowEncodedSlashes: false, h2c: false })
+  assert.deepEqual(c.listen, { host: '0.0.0.0', port: 8080, normalizePath: 'match-only', allowEncodedSlashes: false, h2c: false, reusePort: false })
   assert.ok(c.workers >= 1)
   assert.deepEqual(c.state, { kind: 'memory' })
   assert.deepEqual(c.admin, { host: '127.0.0.1', port: 9901, allowedHosts: [] })

@@ -92,6 +92,8 @@ export const configFileSchema = strictObject({
       .describe('Path normalization (dot-segments, unreserved percent-escapes, merged slashes): match-only (default) routes on the normalized path and forwards the path as sent; forward also sends the normalized path; off routes on the path as sent.'),
     allowEncodedSlashes: z.boolean().default(false).describe('Accept %2F and %5C in request paths. Default false: 400.'),
     h2c: z.boolean({ error: 'expected true or false' }).default(false).describe('Also accept HTTP/2 with prior knowledge (h2c, e.g. gRPC without TLS) on this port. Default false.'),
+    reusePort: z.boolean({ error: 'expected true or false' }).default(false)
+      .describe('Each worker binds its own socket with SO_REUSEPORT and the kernel spreads new connections over them (plain and TLS listeners), instead of the primary accepting every connection and handing it to a worker. Serves bursts of thousands of connections without the hand-off queue. Needs Node 22.12+ on Linux and a fixed port; see docs/configuration.md for what it means for reloads. Default false.'),
   }).prefault({}).describe('The plain-HTTP listener (its path rules apply to the TLS listener too).'),
   tls: tls.optional(),
   workers: z

@@ -16,6 +16,8 @@ export interface LbConfig {
     allowEncodedSlashes?: boolean | undefined
     /** The plain listener also accepts HTTP/2 with prior knowledge (h2c; default false). */
     h2c?: boolean | undefined
+    /** Workers bind their own sockets with SO_REUSEPORT (kernel balancing) instead of the primary's hand-off (default false). */
+    reusePort?: boolean | undefined
   }
   /** Optional TLS listener (issue: edge features). */
   tls?: TlsConfig | undefined

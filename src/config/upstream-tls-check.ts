@@ -1,7 +1,7 @@
 /**
  * Checks of `pools.*.upstreamTls` that need the files: each one readable, the certificates PEM and the
  * key matching the client certificate. Run at load, so a bad file stops `lb start` and `lb check` with
- * its path instead of failing every worker. Also the warnings `lb check` prints (`verify: false`, unused `dnsResolvers`).
+ * its path instead of failing every worker. Also the warnings `lb check` and `lb start` print (`verify: false`, unused `dnsResolvers`, `reusePort` without `tcp_migrate_req`).
  */
 import { readFileSync } from 'node:fs'
 import { tlsMaterialProblem } from '../core/index.js'
@@ -46,5 +46,17 @@ export function configWarnings(config: LbConfig): string[] {
       out.push(`pools.${name}.dnsResolvers: no backend of the pool names a host (each is an IP address or localhost), so these DNS servers are never asked`)
     }
   }
+  if (config.listen.reusePort === true && readSysctl('/proc/sys/net/ipv4/tcp_migrate_req') === '0') {
+    out.push('listen.reusePort: net.ipv4.tcp_migrate_req is 0, so when a reload replaces the workers, connections the kernel had queued on a retiring worker\'s socket and not yet accepted are reset; set it to 1 (Linux 5.14+) to have them moved to a remaining worker')
+  }
   return out
+}
+
+/** A sysctl's value read from /proc (trimmed), or undefined where there is none. Start-up only. */
+function readSysctl(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8').trim()
+  } catch {
+    return undefined
+  }
 }

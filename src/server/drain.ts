@@ -62,7 +62,9 @@ export function drainServer(server: DrainableServer, runtime: ProxyRuntime, time
     const stopSweep = sweepIdleConnections(registry, finish)
     // Stop accepting without the http/https/http2 close overrides, which would also close idle
     // keep-alive connections at once (Node >= 19).
-    if (server.listening) NetServer.prototype.close.call(server, () => finish())
+    // Its callback comes once the connections this socket accepted are gone; those that extra SO_REUSEPORT
+    // sockets handed over (server/listen-options.ts) are only in the registry, which the sweep watches.
+    if (server.listening) NetServer.prototype.close.call(server, () => registry.sockets.size === 0 && finish())
     else finish()
   })
 }

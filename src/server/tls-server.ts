@@ -14,6 +14,7 @@ import { lingerOnClose } from './lingering-close.js'
 import { ownHttp1 } from './http-server.js'
 import { Http1Connections, serveHttp1 } from './http1/index.js'
 import { CertificateStore, type CertificateStoreOptions } from './certificates.js'
+import { listenOn, type Listening, type ListenSocketOptions } from './listen-options.js'
 import { applyHttp1Limits, createHttp2RequestListener, http2ServerOptions, trackSessions, type Http2Limits } from './http2-server.js'
 
 /** Options of {@link createTlsServer}. */
@@ -29,8 +30,10 @@ export interface TlsListener {
   /** `tls.Server` serving HTTP/1.1 itself, `https.Server` (`LB_HTTP1_SERVER=node`) or `Http2SecureServer`. */
   readonly server: TlsServer
   readonly certificates: CertificateStore
-  /** Listens on `tls.host:tls.port` (port 0 allowed). */
-  listen(): Promise<void>
+  /** Listens on `tls.host:tls.port` (port 0 allowed) with the socket options of the plain listener. */
+  listen(socket?: ListenSocketOptions): Promise<void>
+  /** Connections open on the listener (all its sockets). */
+  getConnections(callback: (err: Error | null, count: number) => void): void
   /** The bound port (useful with port 0). */
   port(): number
   /**
@@ -97,9 +100,11 @@ export function createTlsServer(runtime: ProxyRuntime, limits: ClientLimits, tls
   registry.attach(server, 'secureConnection')
 
   let drained: Promise<void> | undefined
+  let listening: Listening | undefined
   const drain = (timeoutMs: number): Promise<void> => {
     if (drained === undefined) {
       certificates.close()
+      listening?.closeExtra()
       drained = drainServer(server, runtime, timeoutMs)
     }
     return drained
@@ -108,14 +113,10 @@ export function createTlsServer(runtime: ProxyRuntime, limits: ClientLimits, tls
   return {
     server,
     certificates,
-    listen: () =>
-      new Promise<void>((resolve, reject) => {
-        server.once('error', reject)
-        server.listen(tls.port, tls.host, () => {
-          server.off('error', reject)
-          resolve()
-        })
-      }),
+    listen: async (socket = {}) => {
+      listening = await listenOn(server, tls.port, tls.host, socket)
+    },
+    getConnections: (callback) => (listening ?? server).getConnections(callback),
     port: () => {
       const a = server.address()
       return typeof a === 'object' && a !== null ? a.port : 0
