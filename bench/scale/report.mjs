@@ -93,7 +93,7 @@ ${memoryTable(r.memory)}
 ## Many connections (GET /2b)
 
 \`lb\`: the default, where the primary accepts every connection and hands it to a worker (\`node:cluster\` round robin).
-\`lb-reuseport\`: \`listen.reusePort: true\`, each worker accepting on its own SO_REUSEPORT socket (Node 22.12+ only;
+\`lb-reuseport\`: \`listen.reusePort: true\`, each worker accepting on 8 SO_REUSEPORT sockets of its own (Node 22.12+ only;
 ${r.connections && !Object.values(r.connections)[0]?.['lb-reuseport'] ? 'not run here: this Node cannot' : 'same configuration otherwise'}).
 
 ${connectionsTable(r.connections)}
