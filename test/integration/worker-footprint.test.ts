@@ -6,13 +6,13 @@
 // the workers' lists.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import http from 'node:http'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { startBalancerProcess } from '../helpers/balancer-process.js'
 import { startTestBackend } from '../helpers/backend.js'
+import { httpGet } from '../helpers/net.js'
 
 /** Writes the hook (run in Node's loader thread) and its registration module into `dir`. */
 function writeHooks(dir: string): string {
@@ -27,15 +27,6 @@ export async function resolve(specifier, context, next) {
   const register = join(dir, 'register.mjs')
   writeFileSync(register, `import { register } from 'node:module'\nregister(${JSON.stringify(pathToFileURL(hooks).href)})\n`)
   return register
-}
-
-function get(port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
-      res.resume()
-      res.on('end', () => resolve(res.statusCode ?? 0))
-    }).on('error', reject)
-  })
 }
 
 /** What must stay out of a worker: a package or a folder of dist/. */
@@ -55,7 +46,7 @@ test('a worker loads neither the configuration schema, the YAML parser, ioredis 
     timeoutMs: 60_000,
   })
   try {
-    for (let i = 0; i < 4; i++) assert.equal(await get(lb.port), 200)
+    for (let i = 0; i < 4; i++) assert.equal((await httpGet(`http://127.0.0.1:${lb.port}/`)).status, 200)
   } finally {
     assert.equal(await lb.stop(), 0)
     await backend.close()
