@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { getFreePort, getFreePorts } from './net.js'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -96,5 +96,15 @@ export async function startBalancerProcess(options: BalancerProcessOptions = {})
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
       return exited
     },
+  }
+}
+
+/** The child processes of `pid` (a primary's workers), from /proc; [] once it is gone. */
+export function childrenOf(pid: number): number[] {
+  try {
+    const tasks = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim()
+    return tasks === '' ? [] : tasks.split(/\s+/).map(Number)
+  } catch {
+    return []
   }
 }

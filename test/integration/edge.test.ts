@@ -5,18 +5,14 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Agent } from 'node:http'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { httpRequest, openWebSocket, startTestBackend, waitFor, type TestBackend } from '../helpers/index.js'
 import { startAdminBalancer, type AdminBalancer } from '../helpers/admin.js'
+import { childrenOf } from '../helpers/balancer-process.js'
 import { startRedis } from '../helpers/redis.js'
 import { assertRateHeld } from '../helpers/rate-bounds.js'
 
 type T = { after: (fn: () => unknown) => void }
-
-/** Child processes (workers) of a primary. */
-function children(pid: number): number[] {
-  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
-}
 
 async function backend(t: T, name = 'b1'): Promise<TestBackend> {
   const b = await startTestBackend({ name })
@@ -152,14 +148,14 @@ test('32 keep-alive clients while the configuration is reloaded 3 times and the 
     lb.child.kill('SIGHUP')
   }
   await pause(700)
-  const before = children(lb.pid)
+  const before = childrenOf(lb.pid)
   lb.child.kill('SIGUSR2')
   // Replacements start one after the other, each once the previous is ready: wait for both, then let
   // the clients run on them for a moment.
-  const replaced = (): boolean => children(lb.pid).filter((pid) => !before.includes(pid)).length === 2
+  const replaced = (): boolean => childrenOf(lb.pid).filter((pid) => !before.includes(pid)).length === 2
   await waitFor(replaced, { timeoutMs: 15_000, message: 'SIGUSR2 did not replace both workers' }).catch(() => undefined)
   await pause(500)
-  const fresh = children(lb.pid).filter((pid) => !before.includes(pid))
+  const fresh = childrenOf(lb.pid).filter((pid) => !before.includes(pid))
   stop = true
   await Promise.all([...clients, echoing])
   assert.deepEqual(failures.slice(0, 5), [], `${failures.length} failures of ${served + failures.length}: ${failures.slice(0, 5).join(" | ")}`)

@@ -5,12 +5,12 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { Agent } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startTestBackend, httpGet, waitFor, type TestBackend } from '../helpers/index.js'
-import { CLI, freePort, startBalancerProcess } from '../helpers/balancer-process.js'
+import { CLI, childrenOf, freePort, startBalancerProcess } from '../helpers/balancer-process.js'
 
 async function backends(t: { after: (fn: () => Promise<void>) => void }, n: number): Promise<TestBackend[]> {
   const list = await Promise.all(Array.from({ length: n }, (_, i) => startTestBackend({ name: `b${i + 1}` })))
@@ -24,16 +24,6 @@ function countBy(values: string[]): Record<string, number> {
   const out: Record<string, number> = {}
   for (const v of values) out[v] = (out[v] ?? 0) + 1
   return out
-}
-
-/** Direct children of a pid (the workers of a primary). */
-function childrenOf(pid: number): number[] {
-  try {
-    const tasks = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim()
-    return tasks === '' ? [] : tasks.split(/\s+/).map(Number)
-  } catch {
-    return []
-  }
 }
 
 test('lb demo: 300 GETs to /api/test are answered 100/100/100 by the three sample backends', async (t) => {

@@ -6,14 +6,13 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import net from 'node:net'
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import { startAdminBalancer } from '../helpers/admin.js'
-import { CLI } from '../helpers/balancer-process.js'
+import { CLI, childrenOf } from '../helpers/balancer-process.js'
 import { startTestBackend } from '../helpers/backend.js'
 import { getFreePorts, waitFor } from '../helpers/net.js'
 import { execFile, execFileSync, spawnSync } from 'node:child_process'
 import { promisify } from 'node:util'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { reusePortUnsupported } from '../../src/core/index.js'
@@ -78,22 +77,6 @@ function holders(pids: number[], inodes: Set<string>): Map<number, number> {
       }
     }
     out.set(pid, n)
-  }
-  return out
-}
-
-/** The balancer's workers: the children of its primary (from /proc/PID/stat). */
-function childrenOf(ppid: number): number[] {
-  const out: number[] = []
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      if (Number(fields[1]) === ppid) out.push(Number(name))
-    } catch {
-      // gone
-    }
   }
   return out
 }
