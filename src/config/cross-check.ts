@@ -115,10 +115,6 @@ export function crossCheck(raw: unknown): CrossProblem[] {
   if (isObj(raw.listen) && raw.listen.reusePort === true) {
     const why = reusePortUnsupported()
     if (why !== undefined) out.push({ path: ['listen', 'reusePort'], message: `SO_REUSEPORT ${why}: expected false (or run on a newer Node)` })
-    else {
-      if (raw.listen.port === 0) out.push({ path: ['listen', 'port'], message: 'expected a fixed port with listen.reusePort (with port 0 every worker would bind a port of its own)' })
-      if (isObj(raw.tls) && raw.tls.port === 0) out.push({ path: ['tls', 'port'], message: 'expected a fixed port with listen.reusePort (with port 0 every worker would bind a port of its own)' })
-    }
   }
 
   const listenPort = portOf(raw.listen, 8080)

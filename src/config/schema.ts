@@ -93,7 +93,7 @@ export const configFileSchema = strictObject({
     allowEncodedSlashes: z.boolean().default(false).describe('Accept %2F and %5C in request paths. Default false: 400.'),
     h2c: z.boolean({ error: 'expected true or false' }).default(false).describe('Also accept HTTP/2 with prior knowledge (h2c, e.g. gRPC without TLS) on this port. Default false.'),
     reusePort: z.boolean({ error: 'expected true or false' }).default(false)
-      .describe('Each worker binds its own socket with SO_REUSEPORT and the kernel spreads new connections over them (plain and TLS listeners), instead of the primary accepting every connection and handing it to a worker. Serves bursts of thousands of connections without the hand-off queue. Needs Node 22.12+ on Linux and a fixed port; see docs/configuration.md for what it means for reloads. Default false.'),
+      .describe('Each worker binds its own socket with SO_REUSEPORT and the kernel spreads new connections over them (plain and TLS listeners), instead of the primary accepting every connection and handing it to a worker. Serves bursts of thousands of connections without the hand-off queue. Needs Node 22.12+ on Linux or FreeBSD; see docs/configuration.md for what it means when SIGUSR2 replaces the workers. Default false.'),
   }).prefault({}).describe('The plain-HTTP listener (its path rules apply to the TLS listener too).'),
   tls: tls.optional(),
   workers: z

@@ -47,7 +47,7 @@ export function configWarnings(config: LbConfig): string[] {
     }
   }
   if (config.listen.reusePort === true && readSysctl('/proc/sys/net/ipv4/tcp_migrate_req') === '0') {
-    out.push('listen.reusePort: net.ipv4.tcp_migrate_req is 0, so when a reload replaces the workers, connections the kernel had queued on a retiring worker\'s socket and not yet accepted are reset; set it to 1 (Linux 5.14+) to have them moved to a remaining worker')
+    out.push('listen.reusePort: net.ipv4.tcp_migrate_req is 0, so when SIGUSR2 replaces the workers, connections the kernel had queued on a retiring worker\'s socket and not yet accepted are reset; set it to 1 (Linux 5.14+) to have them moved to a remaining worker')
   }
   return out
 }

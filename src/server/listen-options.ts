@@ -31,7 +31,7 @@ export interface Listening {
 }
 
 /** `server.listen()` options for `host:port` with `socket`'s settings. */
-export function listenOptions(port: number, host: string, socket: ListenSocketOptions): ListenOptions {
+function listenOptions(port: number, host: string, socket: ListenSocketOptions): ListenOptions {
   const options: ListenOptions & { reusePort?: boolean } = { port, host }
   if (socket.backlog !== undefined) options.backlog = socket.backlog
   if (socket.reusePort === true) {
