@@ -42,7 +42,7 @@ Options:
   --repeat N          rounds per scenario (default 5); each round measures every target once, in a
                       rotating order; figures are medians over the rounds, ratios medians of per-round ratios
   --lb-config FILE    JSON config for the balancer; listen, admin port and every pool's backend URLs are replaced
-  --lb-profile DIR    pass \`--profile DIR/<target>\` to the balancer (lb, lb-fast): a V8 CPU profile of every worker
+  --lb-profile DIR    pass \`--profile DIR/<target>\` to the balancer (lb, lb-general): a V8 CPU profile of every worker
   --json              print the results as JSON on stdout instead of the table
   --out FILE          where to write the Markdown report (default bench/RESULTS.md; "-" = do not write)
   --keep-tmp          keep the temporary directory (generated configs, process logs)

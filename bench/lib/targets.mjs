@@ -5,7 +5,7 @@ import path from 'node:path'
 import { BENCH_DIR, HOST, ROOT, findBin, freePort, log, usedPorts } from './util.mjs'
 import { startProc, waitForHttp, waitForOutput } from './processes.mjs'
 
-export const ALL_TARGETS = ['direct', 'lb', 'lb-fast', 'lb-redis', 'lb-quiet', 'lb-observed', 'bare-node', 'floor-splice', 'floor-rebuild', 'nginx', 'haproxy', 'lb-h2c', 'haproxy-h2c', 'grpc-direct', 'lb-grpc', 'nginx-grpc']
+export const ALL_TARGETS = ['direct', 'lb', 'lb-general', 'lb-redis', 'lb-quiet', 'lb-observed', 'bare-node', 'floor-splice', 'floor-rebuild', 'nginx', 'haproxy', 'lb-h2c', 'haproxy-h2c', 'grpc-direct', 'lb-grpc', 'nginx-grpc']
 /** Feature-less probes on Node's llhttp binding and an own keep-alive pool (bench/floors/): the floors a Node proxy can reach. */
 export const FLOOR_PROBES = {
   'floor-splice': 'client head bytes forwarded with one header spliced in, response bytes as they arrive (bench/floors/floor-splice.mjs)',
@@ -230,7 +230,7 @@ export async function startTarget(name, ctx) {
     await waitForHttp(p, port, '/2b', 10_000)
     return { name, port, proc: p, note: 'the balancer with state in Redis (state.redis)' }
   }
-  if (name === 'lb' || name === 'lb-fast') {
+  if (name === 'lb' || name === 'lb-general') {
     const cli = path.join(ROOT, 'dist', 'cli.js')
     if (!fs.existsSync(cli)) throw new Error(`lb: ${path.relative(ROOT, cli)} not found; run \`npm run build\` first`)
     let note
@@ -242,12 +242,12 @@ export async function startTarget(name, ctx) {
     const cfgFile = path.join(tmp, `${name}.config.json`)
     fs.writeFileSync(cfgFile, JSON.stringify(lbConfig(port, adminPort, backends, opts.lbConfig), null, 2))
     const extra = opts.lbProfile ? ['--profile', path.join(opts.lbProfile, name)] : []
-    // lb-fast: the same balancer with the opt-in fast path on (own HTTP/1.1 upstream connections), for comparison.
-    const env = name === 'lb-fast' ? { ...lbEnv(), LB_FAST_PATH: 'on' } : lbEnv()
+    // lb-general: the same balancer with the fast path off (undici to the backends), for comparison.
+    const env = name === 'lb-general' ? { ...lbEnv(), LB_FAST_PATH: 'off' } : lbEnv()
     const p = startProc(name, process.execPath, [cli, 'start', '--config', cfgFile, ...extra], { env, logFile: path.join(tmp, `${name}.log`) })
     await waitForOutput(p, /lb: listening on/, 30_000)
     await waitForHttp(p, port, '/2b', 10_000)
-    return { name, port, proc: p, note: name === 'lb-fast' ? ['LB_FAST_PATH=on: own HTTP/1.1 upstream connections', note].filter(Boolean).join('; ') : note }
+    return { name, port, proc: p, note: name === 'lb-general' ? ['LB_FAST_PATH=off: undici to the backends', note].filter(Boolean).join('; ') : note }
   }
   throw new Error(`unknown target ${name}`)
 }

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto'
 import type { LbConfig } from '../config/index.js'
 import { createStateStore, type StateStore } from '../state/index.js'
 import { RateLimitPrimary, isRateLimitLeaseMessage } from '../ratelimit/index.js'
-import { ActiveHealthChecker } from '../upstream/index.js'
+import { ActiveHealthChecker, describeUpstreamHttp1 } from '../upstream/index.js'
 import { chooseHttp1Listener, describeHttp1Listener } from '../server/index.js'
 import { Fleet, WorkerSupervisor, isWorkerMessage, type PrimaryMessage } from '../cluster/index.js'
 import { createLogger, logEvents, InstanceStatsExchange, setHttp1ListenerLabel } from '../observability/index.js'
@@ -137,6 +137,7 @@ export async function startBalancer(given: LbConfig, options: StartOptions = {})
   const listener = chooseHttp1Listener()
   setHttp1ListenerLabel(listener.kind)
   log(describeHttp1Listener(listener))
+  log(describeUpstreamHttp1())
   // Admin server first: a taken admin port fails the start before any worker is forked.
   let draining = false
   const stopEventLog = logEvents(createLogger(config.log.level, { role: 'primary' }, config.log.format))
@@ -201,3 +202,4 @@ export async function startBalancer(given: LbConfig, options: StartOptions = {})
     },
   }
 }
+

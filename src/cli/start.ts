@@ -20,7 +20,7 @@ Options:
   -h, --help         this help
 
 Environment: PORT, WORKER_COUNT, REDIS_URL, HEALTH_CHECK_INTERVAL, HEALTH_CHECK_PATH, ADMIN_HOST, ADMIN_PORT,
-LB_ADMIN_TOKEN, LB_STICKY_SECRET, METRICS_HOST, METRICS_PORT, LB_CONFIG, LOG_LEVEL, LB_HTTP1_SERVER=node, LB_FAST_PATH=on (see docs/configuration.md).
+LB_ADMIN_TOKEN, LB_STICKY_SECRET, METRICS_HOST, METRICS_PORT, LB_CONFIG, LOG_LEVEL, LB_HTTP1_SERVER=node, LB_FAST_PATH=off (see docs/configuration.md).
 Exit codes: 0 stopped by a signal, 1 invalid configuration or an address in use, 2 usage error.`
 
 /** The options `lb start` and `lb config print` share: where the configuration comes from. */

@@ -10,17 +10,6 @@ import type { ClientRequest } from './client-message.js'
 export type ForwardPath = 'fast' | 'general'
 
 /**
- * Whether the fast path is on in this process: only with `LB_FAST_PATH=on` (or `1`, `true`, `yes`). It is
- * opt-in until it is proven equivalent to the general path: the 1 000 000-request fuzz campaign found one
- * request a backend executed whose answer the client never got with it on, none with it off (bench/FUZZ.md).
- * Off, pools open no own connections and every request takes the general path.
- */
-export function isFastPathEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
-  const v = env.LB_FAST_PATH?.trim().toLowerCase()
-  return v === 'on' || v === '1' || v === 'true' || v === 'yes'
-}
-
-/**
  * The one decision, per try: fast when the endpoint has own HTTP/1.1 connections (a plain `http://`
  * endpoint of a `protocol: http1` pool, the fast path on, Node's parser binding present) and the client
  * spoke HTTP/1.x. HTTP/2 clients (their trailers and gRPC deadlines) stay on the general path, as do

@@ -258,9 +258,16 @@ export class Http1Response extends EventEmitter {
     if (offer) this.req.continueFor = this
   }
 
+  /**
+   * Writes body bytes (the head first, with them). False only when bytes wait in the socket's buffer: a
+   * chunk larger than the socket's high-water mark makes `socket.write` answer false even when the kernel
+   * took all of it at once, and a caller that paused its source for a `drain` would pay a pause and a
+   * resume per response for nothing.
+   */
   write(chunk: Buffer | string): boolean {
     if (this.writableEnded || this.destroyed) return false
     const socket = this.conn.socket
+    let ok: boolean
     if (!this.headersSent) {
       if (this.head === '') this.writeHead(this.statusCode)
       this.headersSent = true
@@ -269,15 +276,15 @@ export class Http1Response extends EventEmitter {
       if (small !== undefined && this.hasBody && !this.chunked) return socket.write(this.head + small, 'latin1')
       socket.cork()
       socket.write(this.head, 'latin1')
-      const ok = this.writeBody(socket, chunk)
+      ok = this.writeBody(socket, chunk)
       socket.uncork()
-      return ok
+    } else if (!this.chunked) ok = this.writeBody(socket, chunk)
+    else {
+      socket.cork()
+      ok = this.writeBody(socket, chunk)
+      socket.uncork()
     }
-    if (!this.chunked) return this.writeBody(socket, chunk)
-    socket.cork()
-    const ok = this.writeBody(socket, chunk)
-    socket.uncork()
-    return ok
+    return ok || socket.writableLength === 0
   }
 
   end(body?: Buffer | string): this {

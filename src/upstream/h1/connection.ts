@@ -1,6 +1,7 @@
 import { connect, type Socket } from 'node:net'
 import type { Dispatcher } from 'undici'
 import type { ResponseParser, ResponseParserClass } from './response-parser.js'
+import { sameToken } from '../../core/index.js'
 import { codedError } from './errors.js'
 import { requestHead, type RequestHead } from './request-head.js'
 import { isBytes, streamBody, writeWhole } from './request-body.js'
@@ -31,6 +32,9 @@ export interface ConnectionOwner {
 
 const PARSE_FAILED = -1
 const SKIP_BODY = 1
+const CRLF2 = Buffer.from('\r\n\r\n', 'latin1')
+/** `H`: the first byte of a status line (`HTTP/1.1 200 OK`). */
+const H = 0x48
 
 /**
  * One keep-alive HTTP/1.1 connection to a backend on a plain `net` socket, read by llhttp in RESPONSE
@@ -47,6 +51,16 @@ export class H1Connection {
   private handler: Dispatcher.DispatchHandler | undefined
   private opts: Dispatcher.DispatchOptions | undefined
   private partial: string[] = []
+  /** The packet being parsed (see {@link onData}): raw bodies are forwarded as slices of it. */
+  private chunk: Buffer | undefined
+  /** Where the next response head starts in {@link chunk}; -1: unknown (a head began in an earlier packet). */
+  private headFrom = 0
+  /** Where the raw body's bytes start in {@link chunk}. */
+  private bodyFrom = 0
+  /** Body bytes still to forward as slices of the packets (-1: the body is not forwarded raw). */
+  private rawLeft = -1
+  /** A response head began and is not complete yet. */
+  private inHead = false
   private gotBytes = false
   private headersDone = false
   private keepAlive = false
@@ -102,6 +116,7 @@ export class H1Connection {
     this.requestSent = false
     this.bodyStarted = false
     this.skipBody = opts.method === 'HEAD'
+    this.rawLeft = -1
     this.used++
     if (this.connected) this.disarm() // the idle timer; a connect timer stays armed
     handler.onConnect?.((err?: Error) => this.abort(err ?? codedError('request aborted', 'UND_ERR_ABORTED')))
@@ -170,8 +185,14 @@ export class H1Connection {
 
   private readonly onData = (data: Buffer): void => {
     this.gotBytes = true
+    this.chunk = data
+    this.headFrom = this.inHead ? -1 : 0
+    this.bodyFrom = 0
     const ret = this.parser.execute(data)
+    this.chunk = undefined
     if (ret instanceof Error) return this.destroy(codedError(`invalid response: ${(ret as Error & { code?: string }).code ?? ret.message}`, 'UND_ERR_INVALID_RESPONSE', ret))
+    // A raw body that goes on past this packet: everything after its start here is body (llhttp counted it).
+    if (this.rawLeft > 0 && !this.done) this.forwardRaw(data, data.length)
     // Back in the pool only once the whole packet was read: bytes after the end of the response (a second
     // response nobody asked for) must never be taken as the answer to the next request sent here.
     if (this.stray) return this.destroy(codedError('the backend sent bytes after its response', 'UND_ERR_INVALID_RESPONSE'))
@@ -184,6 +205,7 @@ export class H1Connection {
 
   /** A message starting while no request waits for one: the backend sent more than it was asked for. */
   private readonly onMessageBegin = (): void => {
+    this.inHead = true
     if (this.done) this.stray = true
   }
 
@@ -208,8 +230,11 @@ export class H1Connection {
       raw = this.partial
       this.partial = []
     }
+    this.inHead = false
     const handler = this.handler
     if (handler === undefined || this.done) return PARSE_FAILED // a response nobody asked for
+    // Where this head ends in the packet, when it began in it: the next message (after a 1xx) or the body starts there.
+    const headEnd = this.headEnd()
     // Strings, as llhttp gives them: the proxy's attempt takes strings or undici's Buffers (no copy here).
     const fields = raw as unknown as Buffer[]
     if (status < 200) {
@@ -226,7 +251,52 @@ export class H1Connection {
     if (handler.onHeaders?.(status, fields, resume, '') === false) this.socket.pause()
     const bodyMs = this.owner.timeouts.bodyMs
     if (bodyMs > 0 && !this.done) this.socket.setTimeout(bodyMs)
-    return this.skipBody || status === 204 || status === 304 ? SKIP_BODY : 0
+    if (this.skipBody || status === 204 || status === 304) return SKIP_BODY
+    this.chooseBodyMode(raw, headEnd)
+    return 0
+  }
+
+  /**
+   * The end of the head just parsed in {@link chunk} (-1 when it began in an earlier packet). A head holds no
+   * CR or LF but its line ends (llhttp refuses them in fields and the status line), so the first CRLFCRLF
+   * after its start ends it. A packet that does not start with a status line there (blank lines before it)
+   * is not sliced.
+   */
+  private headEnd(): number {
+    const data = this.chunk
+    const from = this.headFrom
+    if (data === undefined || from < 0 || data[from] !== H) return (this.headFrom = -1)
+    const i = data.indexOf(CRLF2, from)
+    return (this.headFrom = i < 0 ? -1 : i + 4)
+  }
+
+  /**
+   * How the body reaches the handler. Framed by one `Content-Length` (no `Transfer-Encoding`) and with its
+   * head's end known in the packet: as slices of the packets, counted here as llhttp counts them, with no
+   * `kOnBody` callback (Node's binding copies every body chunk into a new Buffer before calling it).
+   * Chunked and close-delimited bodies, and a head split across packets: through `kOnBody`.
+   */
+  private chooseBodyMode(raw: readonly string[], headEnd: number): void {
+    const length = headEnd < 0 ? -1 : contentLength(raw)
+    const P = this.owner.parserClass
+    if (length < 0) {
+      this.rawLeft = -1
+      this.parser[P.kOnBody] = this.onBody
+      return
+    }
+    this.rawLeft = length
+    this.bodyFrom = headEnd
+    this.parser[P.kOnBody] = undefined
+  }
+
+  /** Hands the raw body's bytes in `data` up to `end` (at most what is left of the body) to the handler. */
+  private forwardRaw(data: Buffer, end: number): void {
+    const from = this.bodyFrom
+    const to = Math.min(end, from + this.rawLeft)
+    this.bodyFrom = to
+    if (to <= from) return
+    this.rawLeft -= to - from
+    if (this.handler?.onData?.(from === 0 && to === data.length ? data : data.subarray(from, to)) === false) this.socket.pause()
   }
 
   private readonly onBody = (chunk: Buffer): void => {
@@ -237,6 +307,11 @@ export class H1Connection {
   private readonly onMessageComplete = (): void => {
     const handler = this.handler
     if (!this.headersDone || handler === undefined || this.done) return
+    // The raw body's last bytes are in this packet: they go before the end.
+    const data = this.chunk
+    if (this.rawLeft > 0 && data !== undefined) this.forwardRaw(data, data.length)
+    this.rawLeft = -1
+    if (this.done) return // the handler gave up on the exchange while taking the bytes
     this.done = true
     this.socket.setTimeout(0)
     this.handler = undefined
@@ -318,3 +393,21 @@ export class H1Connection {
 }
 
 function noop(): void {}
+
+/**
+ * The value of the head's one `Content-Length` field when it frames the body (digits only), or -1: no such
+ * field, more than one, or a `Transfer-Encoding` too (llhttp then frames by the encoding or refuses).
+ */
+function contentLength(raw: readonly string[]): number {
+  let length = -1
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    if (name.length === 17 && sameToken(name, 'transfer-encoding')) return -1
+    if (name.length !== 14 || !sameToken(name, 'content-length')) continue
+    if (length >= 0) return -1
+    const value = (raw[i + 1] as string).trim()
+    if (!/^\d{1,15}$/.test(value)) return -1
+    length = Number(value)
+  }
+  return length
+}

@@ -139,6 +139,59 @@ describe('Http1Dispatcher (own upstream HTTP/1.1 connections)', () => {
     assert.equal(b.body, 'fresh')
   })
 
+  it('forwards every body byte once, in order, wherever the packets from the backend split the head and the body', async (t) => {
+    // Content-Length bodies go to the handler as slices of the packets (no per-chunk copy): the slices
+    // must start right after the head and stop at the framed length whatever the packet boundaries.
+    const body = 'ab\r\n\r\nHTTP/1.1 200 OK\r\n\r\ncd' // bytes that look like a head end and a status line
+    const head = `HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\nx-a: 1\r\n\r\n`
+    const whole = head + body
+    const cases: Record<string, string[]> = {
+      'one packet': [whole],
+      'head split inside a line': [head.slice(0, 20), head.slice(20) + body],
+      'head split inside its blank line': [head.slice(0, -2), head.slice(-2) + body],
+      'body in three packets': [head, body.slice(0, 3), body.slice(3, 9), body.slice(9)],
+      'head and the first body byte, then the rest': [head + body[0], body.slice(1)],
+      '100 and the response in one packet': [`HTTP/1.1 100 Continue\r\n\r\n${whole}`],
+      '103 with fields, then the response': [`HTTP/1.1 103 Early Hints\r\nlink: </a.css>\r\n\r\n`, whole],
+      '100, then the head and half the body': [`HTTP/1.1 100 Continue\r\n\r\n${head}${body.slice(0, 5)}`, body.slice(5)],
+      'empty body': ['HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n'],
+      'chunked body (through the parser\'s callback)': ['HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n4\r\nab\r\n\r\n', `${(body.length - 4).toString(16)}\r\n${body.slice(4)}\r\n0\r\n\r\n`],
+    }
+    const expected: Record<string, string> = { 'empty body': '' }
+    const server = net.createServer((socket) => {
+      socket.setNoDelay(true)
+      socket.on('data', async (data) => {
+        const name = decodeURIComponent(/^GET \/(\S*)/.exec(data.toString('latin1'))?.[1] ?? '')
+        for (const part of cases[name] ?? []) {
+          socket.write(part)
+          await new Promise((r) => setTimeout(r, 15))
+        }
+      })
+    })
+    const d = dispatcher(t, await listen(t, server))
+    for (const name of Object.keys(cases)) {
+      for (let i = 0; i < 2; i++) {
+        const r = await request(d, { path: `/${encodeURIComponent(name)}` })
+        assert.equal(r.error, undefined, name)
+        assert.equal(r.status, 200, name)
+        assert.equal(r.body, expected[name] ?? body, name)
+      }
+    }
+    // A body far larger than a packet, read while the handler pauses the socket every time.
+    const big = Buffer.alloc(2 * 1024 * 1024)
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7 + (i >> 12)) & 0xff
+    const bigServer = http.createServer((_req, res) => res.end(big))
+    const d2 = dispatcher(t, await listen(t, bigServer))
+    const received: Buffer[] = []
+    const r = await request(d2, {}, (chunk, resume) => {
+      received.push(Buffer.from(chunk))
+      setImmediate(resume)
+      return false
+    })
+    assert.equal(r.error, undefined)
+    assert.ok(Buffer.concat(received).equals(big), 'the large body arrives byte for byte')
+  })
+
   it('answers HEAD and 204 without waiting for a body', async (t) => {
     const server = http.createServer((req, res) => {
       if (req.url === '/204') {
