@@ -186,7 +186,7 @@ export function renderMarkdown(results, targets) {
   lines.push(`- Versions: node ${results.versions.node}, nginx ${results.versions.nginx}, HAProxy ${results.versions.haproxy}, wrk ${results.versions.wrk}`)
   lines.push(`- Settings: per scenario a ${s.warmupS} s warm-up of each target, then ${s.repeat} round(s); a round measures every target once for ${s.durationS} s with wrk (\`--latency\`, \`--timeout 5s\`), in an order that rotates from round to round; figures are medians over the rounds, ratios in the bars medians of the per-round ratios; targets: ${targets.join(', ')}`)
   lines.push(`- Backends: 2 × \`bench/backend.mjs\` (one node:http process each, keep-alive); \`direct\` = wrk against backend 1 alone`)
-  lines.push(`- lb: \`node dist/cli.js start\`, ${s.lbConfig ? `variant config \`${s.lbConfig}\` (listen/admin/backends replaced)` : '2 workers, round-robin, access log off (as nginx), defaults otherwise (active and passive health checks, breakers, metrics on)'}`)
+  lines.push(`- lb: \`node dist/cli.js start\`, ${s.lbConfig ? `variant config \`${s.lbConfig}\` (listen/admin/backends replaced)` : '2 workers, round-robin, access log off (as nginx), defaults otherwise (the fast path, active and passive health checks, breakers, metrics on)'}`)
   lines.push('- nginx: `worker_processes 2`, upstream `keepalive 64`, `proxy_http_version 1.1`, `Connection ""`, access log off, `keepalive_requests 1000000`')
   lines.push('- HAProxy: `nbthread 2`, `mode http`, `balance roundrobin`, `http-reuse always`, no logging')
   lines.push('- proxy CPU us/req: CPU time of the proxy (all its processes/threads) during the measurement / requests served')

@@ -154,6 +154,7 @@ describe('Http1Dispatcher (own upstream HTTP/1.1 connections)', () => {
       '100 and the response in one packet': [`HTTP/1.1 100 Continue\r\n\r\n${whole}`],
       '103 with fields, then the response': [`HTTP/1.1 103 Early Hints\r\nlink: </a.css>\r\n\r\n`, whole],
       '100, then the head and half the body': [`HTTP/1.1 100 Continue\r\n\r\n${head}${body.slice(0, 5)}`, body.slice(5)],
+      'a blank line before the status line (llhttp skips it)': [`\r\n${whole}`],
       'empty body': ['HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n'],
       'chunked body (through the parser\'s callback)': ['HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n4\r\nab\r\n\r\n', `${(body.length - 4).toString(16)}\r\n${body.slice(4)}\r\n0\r\n\r\n`],
     }
