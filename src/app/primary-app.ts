@@ -202,4 +202,3 @@ export async function startBalancer(given: LbConfig, options: StartOptions = {})
     },
   }
 }
-
