@@ -192,7 +192,7 @@ export class H1Connection {
     this.chunk = undefined
     if (ret instanceof Error) return this.destroy(codedError(`invalid response: ${(ret as Error & { code?: string }).code ?? ret.message}`, 'UND_ERR_INVALID_RESPONSE', ret))
     // A raw body that goes on past this packet: everything after its start here is body (llhttp counted it).
-    if (this.rawLeft > 0 && !this.done) this.forwardRaw(data, data.length)
+    if (this.rawLeft > 0 && !this.done) this.forwardRaw(data)
     // Back in the pool only once the whole packet was read: bytes after the end of the response (a second
     // response nobody asked for) must never be taken as the answer to the next request sent here.
     if (this.stray) return this.destroy(codedError('the backend sent bytes after its response', 'UND_ERR_INVALID_RESPONSE'))
@@ -289,10 +289,10 @@ export class H1Connection {
     this.parser[P.kOnBody] = undefined
   }
 
-  /** Hands the raw body's bytes in `data` up to `end` (at most what is left of the body) to the handler. */
-  private forwardRaw(data: Buffer, end: number): void {
+  /** Hands the raw body's bytes in `data` (from where they start there, at most what is left of the body) to the handler. */
+  private forwardRaw(data: Buffer): void {
     const from = this.bodyFrom
-    const to = Math.min(end, from + this.rawLeft)
+    const to = Math.min(data.length, from + this.rawLeft)
     this.bodyFrom = to
     if (to <= from) return
     this.rawLeft -= to - from
@@ -309,7 +309,7 @@ export class H1Connection {
     if (!this.headersDone || handler === undefined || this.done) return
     // The raw body's last bytes are in this packet: they go before the end.
     const data = this.chunk
-    if (this.rawLeft > 0 && data !== undefined) this.forwardRaw(data, data.length)
+    if (this.rawLeft > 0 && data !== undefined) this.forwardRaw(data)
     this.rawLeft = -1
     if (this.done) return // the handler gave up on the exchange while taking the bytes
     this.done = true
