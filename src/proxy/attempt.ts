@@ -131,6 +131,15 @@ export class Attempt implements Http2DispatchHandler {
     return false
   }
 
+  /**
+   * Whether the last chunk `onData` took may still be read: the response holds bytes the kernel has not
+   * taken (a queued write keeps a reference to its chunk). The fast path's connections lend body chunks and
+   * reuse their memory once this says no.
+   */
+  keepsLastChunk(): boolean {
+    return this.forwarding && this.owner.res.writableLength !== 0
+  }
+
   onComplete(trailers?: readonly (string | Buffer)[] | null): void {
     if (!this.settle(this.status >= 500 ? '5xx' : 'success')) return
     if (this.discardStatus !== 0) {

@@ -24,6 +24,8 @@ export interface ClientResponse {
   readonly destroyed: boolean
   readonly writableFinished: boolean
   readonly statusCode: number
+  /** Bytes written and not yet taken by the kernel (absent: not known). */
+  readonly writableLength?: number
   readonly socket: Socket | null
   writeHead(status: number, headers: string[]): unknown
   write(chunk: Buffer): boolean

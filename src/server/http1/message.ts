@@ -178,6 +178,11 @@ export class Http1Response extends EventEmitter {
     return this.destroyed ? null : this.conn.socket
   }
 
+  /** Bytes written to the connection that the kernel has not taken yet. */
+  get writableLength(): number {
+    return this.conn.socket.writableLength
+  }
+
   writeHead(status: number, headers?: readonly string[]): this {
     if (this.headersSent || this.head !== '') return this
     let s = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`

@@ -5,6 +5,7 @@ import { sameToken } from '../../core/index.js'
 import { codedError } from './errors.js'
 import { requestHead, type RequestHead } from './request-head.js'
 import { isBytes, streamBody, writeWhole } from './request-body.js'
+import { endLoan, lend, readBuffer } from './read-buffer.js'
 
 /** Timeouts of one upstream connection, in ms (0 = none). */
 export interface H1Timeouts {
@@ -30,6 +31,15 @@ export interface ConnectionOwner {
   retryStale(conn: H1Connection, opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean
 }
 
+/**
+ * A handler that can say whether it may still read the last chunk `onData` gave it (it queued the chunk to
+ * be written later). Body chunks are lent (see `read-buffer.ts`): a handler without this method is taken to
+ * keep every chunk, and each one is then memory of its own.
+ */
+export interface ChunkKeeper {
+  keepsLastChunk?(): boolean
+}
+
 const PARSE_FAILED = -1
 const SKIP_BODY = 1
 const CRLF2 = Buffer.from('\r\n\r\n', 'latin1')
@@ -51,13 +61,13 @@ export class H1Connection {
   private handler: Dispatcher.DispatchHandler | undefined
   private opts: Dispatcher.DispatchOptions | undefined
   private partial: string[] = []
-  /** The packet being parsed (see {@link onData}): raw bodies are forwarded as slices of it. */
+  /** The packet being parsed (see {@link onData}): raw bodies are forwarded from it. */
   private chunk: Buffer | undefined
   /** Where the next response head starts in {@link chunk}; -1: unknown (a head began in an earlier packet). */
   private headFrom = 0
   /** Where the raw body's bytes start in {@link chunk}. */
   private bodyFrom = 0
-  /** Body bytes still to forward as slices of the packets (-1: the body is not forwarded raw). */
+  /** Body bytes still to forward from the packets as they are (-1: the body is not forwarded raw). */
   private rawLeft = -1
   /** A response head began and is not complete yet. */
   private inHead = false
@@ -95,11 +105,11 @@ export class H1Connection {
     parser[P.kOnBody] = this.onBody
     parser[P.kOnMessageComplete] = this.onMessageComplete
     this.parser = parser
-    this.socket = connect({ host, port, noDelay: true })
+    // Reads go to the process's one read buffer (see read-buffer.ts), not to a new buffer per read.
+    this.socket = connect({ host, port, noDelay: true, onread: { buffer: readBuffer, callback: this.onRead } })
     const connectMs = owner.timeouts.connectMs
     if (connectMs > 0) this.arm(connectMs, () => this.destroy(codedError(`connect timeout (${connectMs} ms)`, 'UND_ERR_CONNECT_TIMEOUT')))
     this.socket.once('connect', this.onConnect)
-    this.socket.on('data', this.onData)
     this.socket.on('end', this.onEnd)
     this.socket.on('error', this.onError)
     this.socket.on('close', this.onClose)
@@ -183,7 +193,14 @@ export class H1Connection {
     if (ms > 0) this.arm(ms, () => this.destroy(codedError(`no response headers within ${ms} ms`, 'UND_ERR_HEADERS_TIMEOUT')))
   }
 
-  private readonly onData = (data: Buffer): void => {
+  /** `onread`'s callback; true: go on reading (a pause is asked for with `socket.pause()`). */
+  private readonly onRead = (bytes: number, buffer: Uint8Array): boolean => {
+    this.onData((buffer as Buffer).subarray(0, bytes))
+    return true
+  }
+
+  /** One read; `data` is only valid until this returns (the next read on any socket overwrites it). */
+  private onData(data: Buffer): void {
     this.gotBytes = true
     this.chunk = data
     this.headFrom = this.inHead ? -1 : 0
@@ -272,8 +289,9 @@ export class H1Connection {
 
   /**
    * How the body reaches the handler. Framed by one `Content-Length` (no `Transfer-Encoding`) and with its
-   * head's end known in the packet: as slices of the packets, counted here as llhttp counts them, with no
-   * `kOnBody` callback (Node's binding copies every body chunk into a new Buffer before calling it).
+   * head's end known in the packet: the body's bytes of each packet as one chunk in lent memory (see
+   * read-buffer.ts), counted here as llhttp counts them, with no `kOnBody` callback (Node's binding copies
+   * every body chunk into a new Buffer and calls into JavaScript for it, per chunk llhttp sees).
    * Chunked and close-delimited bodies, and a head split across packets: through `kOnBody`.
    */
   private chooseBodyMode(raw: readonly string[], headEnd: number): void {
@@ -296,7 +314,16 @@ export class H1Connection {
     this.bodyFrom = to
     if (to <= from) return
     this.rawLeft -= to - from
-    if (this.handler?.onData?.(from === 0 && to === data.length ? data : data.subarray(from, to)) === false) this.socket.pause()
+    const handler = this.handler
+    if (handler?.onData === undefined) return
+    const chunk = lend(data, from, to)
+    let more: boolean | undefined
+    try {
+      more = handler.onData(chunk)
+    } finally {
+      endLoan(chunk, (handler as ChunkKeeper).keepsLastChunk?.() ?? true)
+    }
+    if (more === false) this.socket.pause()
   }
 
   private readonly onBody = (chunk: Buffer): void => {
