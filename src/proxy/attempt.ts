@@ -55,6 +55,8 @@ export interface AttemptOwner {
  */
 export class Attempt implements Http2DispatchHandler {
   bodyStarted = false
+  /** Sent on the fast path's own connections: they call {@link onBodyPending} themselves. */
+  connectionSaysBodyPending = false
   private abortFn: ((err: Error) => void) | undefined
   private settled = false
   private forwarding = false
@@ -117,7 +119,15 @@ export class Attempt implements Http2DispatchHandler {
     }
     this.forwarding = true
     this.resumeFn = resume
+    // undici says nothing of where a read ends: the head goes on once this read is done, unless body bytes did.
+    if (!this.connectionSaysBodyPending) process.nextTick(flushPendingHead, this)
     return true
+  }
+
+  /** The head came and the body goes on past the bytes read so far: the client gets the head now. */
+  onBodyPending(): void {
+    const res = this.owner.res
+    if (this.forwarding && !this.settled && !res.headersSent) res.flushHeaders?.()
   }
 
   onData(chunk: Buffer): boolean {
@@ -188,6 +198,10 @@ export class Attempt implements Http2DispatchHandler {
 }
 
 const NO_TRAILERS: readonly string[] = []
+
+function flushPendingHead(a: Attempt): void {
+  a.onBodyPending()
+}
 
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT', 'ECONNABORTED'])
 /** Connect failures that reached no backend at all and cost it nothing (a timeout may be an overloaded one). */

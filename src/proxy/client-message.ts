@@ -29,6 +29,8 @@ export interface ClientResponse {
   readonly socket: Socket | null
   writeHead(status: number, headers: string[]): unknown
   write(chunk: Buffer): boolean
+  /** Sends the head now, before any body byte (a body that is slow to come). */
+  flushHeaders?(): void
   end(body?: string): unknown
   /** Trailer fields sent after the body (HTTP/2, chunked HTTP/1.1); absent where a listener has none. */
   addTrailers?(headers: Record<string, string>): void

@@ -157,6 +157,7 @@ class Exchange implements AttemptOwner {
     if (perTry > 0) opts.headersTimeout = perTry
     const path = chooseForwardPath(this.req, lease)
     this.forwardPath = path
+    attempt.connectionSaysBodyPending = path === 'fast'
     this.trace?.setPath(path)
     lease.sent()
     ;(path === 'fast' ? (lease.fastDispatcher as Dispatcher) : lease.dispatcher).dispatch(opts, attempt)

@@ -292,6 +292,14 @@ export class Http1Response extends EventEmitter {
     return ok || socket.writableLength === 0
   }
 
+  /** Sends the head now, alone (the body is slow to come); the body's bytes follow as they are written. */
+  flushHeaders(): void {
+    if (this.headersSent || this.writableEnded || this.destroyed) return
+    if (this.head === '') this.writeHead(this.statusCode)
+    this.headersSent = true
+    this.conn.socket.write(this.head, 'latin1')
+  }
+
   end(body?: Buffer | string): this {
     if (this.writableEnded) return this
     const socket = this.conn.socket

@@ -31,13 +31,16 @@ export interface ConnectionOwner {
   retryStale(conn: H1Connection, opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean
 }
 
-/**
- * A handler that can say whether it may still read the last chunk `onData` gave it (it queued the chunk to
- * be written later). Body chunks are lent (see `read-buffer.ts`): a handler without this method is taken to
- * keep every chunk, and each one is then memory of its own.
- */
-export interface ChunkKeeper {
+/** What a connection asks of a handler beyond undici's interface, when the handler has it. */
+export interface H1HandlerExtras {
+  /**
+   * Whether the handler may still read the last chunk `onData` gave it (it queued the chunk to be written
+   * later). Body chunks are lent (see `read-buffer.ts`): a handler without this method is taken to keep
+   * every chunk, and each one is then memory of its own.
+   */
   keepsLastChunk?(): boolean
+  /** The response's head came and its body goes on past the bytes read so far (a streamed or stalled body). */
+  onBodyPending?(): void
 }
 
 const PARSE_FAILED = -1
@@ -73,6 +76,10 @@ export class H1Connection {
   private inHead = false
   private gotBytes = false
   private headersDone = false
+  /** The response's body goes on past the packet its head came in. */
+  private bodyPending = false
+  /** The socket's inactivity timer runs (see {@link onBodyPending}). */
+  private bodyTimed = false
   private keepAlive = false
   private requestSent = false
   private bodyStarted = false
@@ -123,6 +130,7 @@ export class H1Connection {
     this.done = false
     this.gotBytes = false
     this.headersDone = false
+    this.bodyPending = false
     this.requestSent = false
     this.bodyStarted = false
     this.skipBody = opts.method === 'HEAD'
@@ -210,6 +218,8 @@ export class H1Connection {
     if (ret instanceof Error) return this.destroy(codedError(`invalid response: ${(ret as Error & { code?: string }).code ?? ret.message}`, 'UND_ERR_INVALID_RESPONSE', ret))
     // A raw body that goes on past this packet: everything after its start here is body (llhttp counted it).
     if (this.rawLeft > 0 && !this.done) this.forwardRaw(data)
+    // A body that goes on past this packet (most end in the packet their head came in, and pay for nothing here).
+    if (this.headersDone && !this.done && !this.bodyPending) this.onBodyPending()
     // Back in the pool only once the whole packet was read: bytes after the end of the response (a second
     // response nobody asked for) must never be taken as the answer to the next request sent here.
     if (this.stray) return this.destroy(codedError('the backend sent bytes after its response', 'UND_ERR_INVALID_RESPONSE'))
@@ -266,8 +276,6 @@ export class H1Connection {
       if (!this.socket.destroyed) this.socket.resume()
     }
     if (handler.onHeaders?.(status, fields, resume, '') === false) this.socket.pause()
-    const bodyMs = this.owner.timeouts.bodyMs
-    if (bodyMs > 0 && !this.done) this.socket.setTimeout(bodyMs)
     if (this.skipBody || status === 204 || status === 304) return SKIP_BODY
     this.chooseBodyMode(raw, headEnd)
     return 0
@@ -321,7 +329,7 @@ export class H1Connection {
     try {
       more = handler.onData(chunk)
     } finally {
-      endLoan(chunk, (handler as ChunkKeeper).keepsLastChunk?.() ?? true)
+      endLoan(chunk, (handler as H1HandlerExtras).keepsLastChunk?.() ?? true)
     }
     if (more === false) this.socket.pause()
   }
@@ -340,7 +348,7 @@ export class H1Connection {
     this.rawLeft = -1
     if (this.done) return // the handler gave up on the exchange while taking the bytes
     this.done = true
-    this.socket.setTimeout(0)
+    if (this.bodyTimed) this.disarmBody()
     this.handler = undefined
     this.opts = undefined
     const trailers = this.partial
@@ -355,7 +363,23 @@ export class H1Connection {
     }
   }
 
-  /** The socket's inactivity timer, armed only while a response body is read. */
+  /** The body goes on past the packet its head came in: from now on, time without a response byte is limited. */
+  private onBodyPending(): void {
+    this.bodyPending = true
+    const ms = this.owner.timeouts.bodyMs
+    if (ms > 0) {
+      this.bodyTimed = true
+      this.socket.setTimeout(ms)
+    }
+    ;(this.handler as H1HandlerExtras | undefined)?.onBodyPending?.()
+  }
+
+  private disarmBody(): void {
+    this.bodyTimed = false
+    this.socket.setTimeout(0)
+  }
+
+  /** The socket's inactivity timer, armed only while a response body is read past its first packet. */
   private readonly onBodyTimeout = (): void => {
     if (this.done || !this.headersDone) return
     const ms = this.owner.timeouts.bodyMs
