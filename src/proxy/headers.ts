@@ -19,10 +19,13 @@ const OWN_REQUEST_HEADERS = new Set([
 
 /** Every name the copy functions act on; any other header is copied as it is. */
 const KNOWN_NAMES = [...HOP_BY_HOP, ...OWN_REQUEST_HEADERS, 'host', 'idempotency-key', 'x-lb-debug']
-/** KNOWN_NAMES by length, so that most names are told apart by one comparison of lengths. */
-const KNOWN_BY_LENGTH: ReadonlyArray<readonly string[] | undefined> = (() => {
-  const out: string[][] = []
-  for (const n of KNOWN_NAMES) (out[n.length] ??= []).push(n)
+/**
+ * KNOWN_NAMES by length, so that most names are told apart by one comparison of lengths; each with its
+ * Title-Case spelling (`Content-Length`), the other form most senders use.
+ */
+const KNOWN_BY_LENGTH: ReadonlyArray<ReadonlyArray<readonly [string, string]> | undefined> = (() => {
+  const out: [string, string][][] = []
+  for (const n of KNOWN_NAMES) (out[n.length] ??= []).push([n, n.replace(/(^|-)[a-z]/g, (m) => m.toUpperCase())])
   return out
 })()
 
@@ -30,15 +33,25 @@ const KNOWN_BY_LENGTH: ReadonlyArray<readonly string[] | undefined> = (() => {
  * The lower-case spelling of `name` when it is one of the names the proxy acts on, else undefined.
  * Allocation-free (no `toLowerCase()` per header): header names are tokens (RFC 9110 5.6.2), which the
  * parsers have already checked, so folding bit 0x20 maps exactly the letters A-Z to a-z. `name` may
- * still be the parser's bytes (response headers from undici): then no string is made at all.
+ * still be the parser's bytes (response headers from undici): then no string is made at all. A string in
+ * one of the two usual spellings is matched by string equality first (V8 compares in native code, a
+ * letter-by-letter fold in JavaScript costs about twice as much).
  */
 export function knownName(name: string | Uint8Array): string | undefined {
   const candidates = KNOWN_BY_LENGTH[name.length]
   if (candidates === undefined) return undefined
-  for (const known of candidates) if (sameToken(name, known)) return known
+  if (typeof name === 'string') {
+    for (let i = 0; i < candidates.length; i++) {
+      const c = candidates[i] as readonly [string, string]
+      if (name === c[0] || name === c[1]) return c[0]
+    }
+  }
+  for (let i = 0; i < candidates.length; i++) {
+    const known = (candidates[i] as readonly [string, string])[0]
+    if (sameToken(name, known)) return known
+  }
   return undefined
 }
-
 
 /** Lower-case name for the header rules: a known one without allocating, any other (rare lists) folded. */
 function lowerName(name: string, needAll: boolean): string | undefined {
@@ -182,7 +195,7 @@ export function copyResponseHeaders(raw: readonly (Buffer | string)[], remove: R
     if (known !== undefined && HOP_BY_HOP.has(known)) continue
     const name = typeof nameBytes === 'string' ? nameBytes : nameBytes.toString('latin1')
     if (remove !== undefined && remove.has(known ?? name.toLowerCase())) continue
-    out.push(name, typeof valueBytes === 'string' ? valueBytes : valueBytes.toString('latin1'))
+    out.push(name, typeof valueBytes === 'string' ? valueBytes : fieldValue(valueBytes))
   }
   if (named === undefined) return out
   // Rare: the backend named extra hop-by-hop headers; filter them out after the fact.
@@ -192,6 +205,20 @@ export function copyResponseHeaders(raw: readonly (Buffer | string)[], remove: R
   }
   return filtered
 }
+
+/**
+ * A field value from undici's bytes without trailing blanks: undici drops the whitespace before a value
+ * but keeps what follows it, which is not part of the value (RFC 9110 5.5) and which Node's parser, on the
+ * fast path, drops.
+ */
+function fieldValue(bytes: Buffer): string {
+  let end = bytes.length
+  while (end > 0 && (bytes[end - 1] === SP || bytes[end - 1] === HTAB)) end--
+  return bytes.toString('latin1', 0, end)
+}
+
+const SP = 0x20
+const HTAB = 0x09
 
 /** `Connection: keep-alive` or `close` (any case): names no other header, nothing to parse. */
 function isPlainConnectionValue(value: Buffer | string): boolean {

@@ -201,6 +201,11 @@ export class H1Connection {
     if (ms > 0) this.arm(ms, () => this.destroy(codedError(`no response headers within ${ms} ms`, 'UND_ERR_HEADERS_TIMEOUT')))
   }
 
+  /** Handed to handlers with each response: reading goes on after a pause for back-pressure. */
+  private readonly resumeSocket = (): void => {
+    if (!this.socket.destroyed) this.socket.resume()
+  }
+
   /** `onread`'s callback; true: go on reading (a pause is asked for with `socket.pause()`). */
   private readonly onRead = (bytes: number, buffer: Uint8Array): boolean => {
     this.onData((buffer as Buffer).subarray(0, bytes))
@@ -272,10 +277,7 @@ export class H1Connection {
     this.headersDone = true
     this.partial = []
     this.keepAlive = keepAlive
-    const resume = (): void => {
-      if (!this.socket.destroyed) this.socket.resume()
-    }
-    if (handler.onHeaders?.(status, fields, resume, '') === false) this.socket.pause()
+    if (handler.onHeaders?.(status, fields, this.resumeSocket, '') === false) this.socket.pause()
     if (this.skipBody || status === 204 || status === 304) return SKIP_BODY
     this.chooseBodyMode(raw, headEnd)
     return 0
