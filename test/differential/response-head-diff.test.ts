@@ -6,6 +6,7 @@
  * without `Date`, bodies framed by length or chunked or absent. Every head goes through a balancer on each
  * path, and the client must read the same bytes from both (the `date` the balancer adds when the backend
  * sent none aside). It found that undici keeps the blanks after a field value, which the fast path drops.
+ * One difference is listed: a `Content-Length` value followed by an HTAB, which only newer llhttp takes.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -120,7 +121,9 @@ test(`response heads: the fast path writes the same bytes as the general one (${
 
   const backend = await startRawBackend(responses)
   t.after(() => backend.close())
-  const config = { listen: { host: '127.0.0.1' }, workers: 1, pools: { p: { backends: [{ url: backend.url }], healthCheck: { enabled: false } } } }
+  // Statuses and refusals must not take the backend out of rotation on one side only.
+  const pool = { backends: [{ url: backend.url }], healthCheck: { enabled: false }, outlierDetection: { enabled: false }, circuitBreaker: { minRequests: 100_000 } }
+  const config = { listen: { host: '127.0.0.1' }, workers: 1, pools: { p: pool } }
   const fast = await startAdminBalancer(config, { env: { LB_FAST_PATH: 'on' } })
   t.after(() => fast.stop('SIGKILL'))
   const general = await startAdminBalancer(config, { env: { LB_FAST_PATH: 'off' } })
@@ -128,13 +131,23 @@ test(`response heads: the fast path writes the same bytes as the general one (${
 
   const normalize = (raw: string): string => raw.replace(/^date: .*$/m, 'date: (added)')
   let differing = 0
+  let listed = 0
   const first: string[] = []
   for (let i = 0; i < responses.length; i++) {
     const request = `GET /r/${i} HTTP/1.1\r\nhost: x\r\nx-request-id: case-${i}\r\nconnection: close\r\n\r\n`
     const [a, b] = await Promise.all([rawRequest(fast.port, request), rawRequest(general.port, request)])
     if (normalize(a.raw) === normalize(b.raw)) continue
+    // The one listed difference: a Content-Length value followed by an HTAB. llhttp before Node 22's (and
+    // undici's wasm build of it) refuses it; later llhttp takes it, as RFC 9110 5.5 does. So on a newer
+    // Node the fast path forwards what undici turns into a 502.
+    if (/^content-length:[ \t]*\d+[ \t]*\t[ \t]*\r$/im.test(responses[i]?.head ?? '') && /^HTTP\/1\.1 502 /.test(b.raw) && b.raw.includes('LB_ERR_UPSTREAM_PROTOCOL')) {
+      listed++
+      continue
+    }
     differing++
     if (first.length < 3) first.push(`case ${i}:\n${JSON.stringify(responses[i]?.head)}\nfast:    ${JSON.stringify(a.raw)}\ngeneral: ${JSON.stringify(b.raw)}`)
   }
   assert.equal(differing, 0, first.join('\n\n'))
+  // Only where the fast path's parser takes what undici's refuses.
+  if (listed > 0) assert.ok(Number(process.versions.node.split('.')[0]) >= 22, `${listed} Content-Length values with a trailing HTAB differ on Node ${process.version}`)
 })
