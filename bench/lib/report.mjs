@@ -81,6 +81,36 @@ export function mdTable(rows) {
   return out.join('\n')
 }
 
+/**
+ * The fast path's bar: with every feature on, >= 0.7x nginx at 2 B and >= 0.9x at 16 KiB (64 connections),
+ * <= +50 us added p50 at one connection, and proxy CPU per request within 1.3x of the feature-less
+ * `floor-splice` probe in the same rounds (at 64 connections, both sizes).
+ */
+function fastPathBar(get, rpsBar, x, us) {
+  const out = []
+  out.push(rpsBar('fast-path bar: lb >= 0.7x nginx req/s at 64 conns, 2 B', get('c64-2b', 'lb'), get('c64-2b', 'nginx'), 0.7, ['lb', 'nginx']))
+  out.push(rpsBar('fast-path bar: lb >= 0.9x nginx req/s at 64 conns, 16 KiB', get('c64-16k', 'lb'), get('c64-16k', 'nginx'), 0.9, ['lb', 'nginx']))
+  const lb1 = get('c1-2b', 'lb')
+  const d1 = get('c1-2b', 'direct')
+  const addName = 'fast-path bar: lb adds <= 50 us to direct p50 at 1 conn'
+  if (lb1 && d1) {
+    const p = pairedDiff(lb1, d1, 'p50us')
+    out.push({ name: addName, pass: p.median <= 50, detail: `per-round difference median ${us(p.median)}${spread(p, us)}` })
+  } else out.push({ name: addName, pass: null, detail: 'not measured (lb or direct missing)' })
+  for (const [sc, size] of [['c64-2b', '2 B'], ['c64-16k', '16 KiB']]) {
+    const name = `fast-path bar: lb CPU per request <= 1.3x floor-splice's, 64 conns, ${size}`
+    const lb = get(sc, 'lb')
+    const floor = get(sc, 'floor-splice')
+    if (!lb || !floor || !lb.proxyCpuUsPerReq || !floor.proxyCpuUsPerReq) {
+      out.push({ name, pass: null, detail: 'not measured (lb or floor-splice missing)' })
+      continue
+    }
+    const p = pairedRatio(lb, floor, 'proxyCpuUsPerReq')
+    out.push({ name, pass: p.median <= 1.3, detail: `lb ${lb.proxyCpuUsPerReq} us, floor-splice ${floor.proxyCpuUsPerReq} us; per-round ratio median ${x(p.median)}${spread(p, x)}` })
+  }
+  return out
+}
+
 export function computeChecks(results) {
   const get = (sc, t) => {
     const r = results.scenarios[sc]?.[t]
@@ -112,6 +142,7 @@ export function computeChecks(results) {
   const quiet64 = get('c64-2b', 'lb-quiet')
   const observed64 = get('c64-2b', 'lb-observed')
   if (quiet64 && observed64) checks.push(rpsBar('metrics + access log to a file cost <= 15 % of throughput (64 conns, 2 B)', observed64, quiet64, 0.85, ['lb-observed', 'lb-quiet']))
+  checks.push(...fastPathBar(get, rpsBar, x, us))
   // Context for the two bars: what a featureless Node proxy reaches on the same machine in the same run.
   const bare64 = get('c64-2b', 'bare-node')
   const bare1 = get('c1-2b', 'bare-node')
