@@ -148,7 +148,7 @@ const timeouts = strictObject({
   connect: duration.prefault('3s').describe('Upstream connect timeout. Default 3s.'),
   headers: duration.prefault('30s').describe('Time to the response headers. Default 30s.'),
   idle: duration.prefault('4s').describe('Keep-alive idle time of upstream sockets (keep below the backend\'s own, Node: 5s). Default 4s.'),
-  body: duration.prefault('60s').describe('Time without body bytes in either direction. Default 60s.'),
+  body: duration.prefault('60s').describe('Time without a byte of the response body from the backend, counted from its head; a body that stops is cut. Default 60s.'),
   tunnelIdle: duration.prefault('1h').describe('An upgraded connection (WebSocket) with no byte in either direction this long is closed. Default 1h.'),
 })
   .transform((t) => ({ connectMs: t.connect, headersMs: t.headers, idleMs: t.idle, bodyMs: t.body, tunnelIdleMs: t.tunnelIdle }))
