@@ -13,21 +13,10 @@ import assert from 'node:assert/strict'
 import { createServer, type AddressInfo, type Socket } from 'node:net'
 import { rawRequest } from '../helpers/index.js'
 import { startAdminBalancer } from '../helpers/admin.js'
+import { seededRandom } from '../../src/core/index.js'
 
 const CASES = 400
 const SEED = 0x5eed
-
-/** mulberry32: a small seeded generator, so that a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 interface Generated {
   head: string
@@ -117,7 +106,7 @@ async function startRawBackend(responses: readonly Generated[]): Promise<{ url: 
 }
 
 test(`response heads: the fast path writes the same bytes as the general one (${CASES} seeded heads)`, { timeout: 180_000 }, async (t) => {
-  const responses = generate(prng(SEED))
+  const responses = generate(seededRandom(SEED))
 
   const backend = await startRawBackend(responses)
   t.after(() => backend.close())
