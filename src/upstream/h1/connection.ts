@@ -76,10 +76,8 @@ export class H1Connection {
   private inHead = false
   private gotBytes = false
   private headersDone = false
-  /** The response's body goes on past the packet its head came in. */
+  /** The response's body goes on past the packet its head came in (the socket's inactivity timer runs, when set). */
   private bodyPending = false
-  /** The socket's inactivity timer runs (see {@link onBodyPending}). */
-  private bodyTimed = false
   private keepAlive = false
   private requestSent = false
   private bodyStarted = false
@@ -350,7 +348,7 @@ export class H1Connection {
     this.rawLeft = -1
     if (this.done) return // the handler gave up on the exchange while taking the bytes
     this.done = true
-    if (this.bodyTimed) this.disarmBody()
+    if (this.bodyPending && this.owner.timeouts.bodyMs > 0) this.socket.setTimeout(0)
     this.handler = undefined
     this.opts = undefined
     const trailers = this.partial
@@ -369,16 +367,8 @@ export class H1Connection {
   private onBodyPending(): void {
     this.bodyPending = true
     const ms = this.owner.timeouts.bodyMs
-    if (ms > 0) {
-      this.bodyTimed = true
-      this.socket.setTimeout(ms)
-    }
+    if (ms > 0) this.socket.setTimeout(ms)
     ;(this.handler as H1HandlerExtras | undefined)?.onBodyPending?.()
-  }
-
-  private disarmBody(): void {
-    this.bodyTimed = false
-    this.socket.setTimeout(0)
   }
 
   /** The socket's inactivity timer, armed only while a response body is read past its first packet. */
