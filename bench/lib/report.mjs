@@ -81,6 +81,13 @@ export function mdTable(rows) {
   return out.join('\n')
 }
 
+/** A latency bar: `lb` adds at most `maxUs` to `direct`'s p50, judged on the median of the per-round differences. */
+function addedP50Bar(name, lb, direct, maxUs, us) {
+  if (!lb || !direct) return { name, pass: null, detail: `not measured (${!lb ? 'lb' : 'direct'} missing)` }
+  const p = pairedDiff(lb, direct, 'p50us')
+  return { name, pass: p.median <= maxUs, detail: `lb p50 ${fmtLat(lb.p50us)}, direct p50 ${fmtLat(direct.p50us)}; per-round difference median ${us(p.median)}${spread(p, us)}` }
+}
+
 /**
  * The fast path's bar: with every feature on, >= 0.7x nginx at 2 B and >= 0.9x at 16 KiB (64 connections),
  * <= +50 us added p50 at one connection, and proxy CPU per request within 1.3x of the feature-less
@@ -90,13 +97,7 @@ function fastPathBar(get, rpsBar, x, us) {
   const out = []
   out.push(rpsBar('fast-path bar: lb >= 0.7x nginx req/s at 64 conns, 2 B', get('c64-2b', 'lb'), get('c64-2b', 'nginx'), 0.7, ['lb', 'nginx']))
   out.push(rpsBar('fast-path bar: lb >= 0.9x nginx req/s at 64 conns, 16 KiB', get('c64-16k', 'lb'), get('c64-16k', 'nginx'), 0.9, ['lb', 'nginx']))
-  const lb1 = get('c1-2b', 'lb')
-  const d1 = get('c1-2b', 'direct')
-  const addName = 'fast-path bar: lb adds <= 50 us to direct p50 at 1 conn'
-  if (lb1 && d1) {
-    const p = pairedDiff(lb1, d1, 'p50us')
-    out.push({ name: addName, pass: p.median <= 50, detail: `per-round difference median ${us(p.median)}${spread(p, us)}` })
-  } else out.push({ name: addName, pass: null, detail: 'not measured (lb or direct missing)' })
+  out.push(addedP50Bar('fast-path bar: lb adds <= 50 us to direct p50 at 1 conn', get('c1-2b', 'lb'), get('c1-2b', 'direct'), 50, us))
   for (const [sc, size] of [['c64-2b', '2 B'], ['c64-16k', '16 KiB']]) {
     const name = `fast-path bar: lb CPU per request <= 1.3x floor-splice's, 64 conns, ${size}`
     const lb = get(sc, 'lb')
@@ -128,15 +129,8 @@ export function computeChecks(results) {
   const lb64 = get('c64-2b', 'lb')
   const ng64 = get('c64-2b', 'nginx')
   checks.push(rpsBar('lb >= 0.5x nginx req/s at 64 conns, 2 B', lb64, ng64, 0.5, ['lb', 'nginx']))
-  const lb1 = get('c1-2b', 'lb')
   const d1 = get('c1-2b', 'direct')
-  const addName = 'lb adds <= 120 us to direct p50 at 1 conn'
-  if (lb1 && d1) {
-    const p = pairedDiff(lb1, d1, 'p50us')
-    checks.push({ name: addName, pass: p.median <= 120, detail: `lb p50 ${fmtLat(lb1.p50us)}, direct p50 ${fmtLat(d1.p50us)}; per-round difference median ${us(p.median)}${spread(p, us)}` })
-  } else {
-    checks.push({ name: addName, pass: null, detail: `not measured (${!lb1 ? 'lb' : 'direct'} missing)` })
-  }
+  checks.push(addedP50Bar('lb adds <= 120 us to direct p50 at 1 conn', get('c1-2b', 'lb'), d1, 120, us))
   const redis64 = get('c64-2b', 'lb-redis')
   if (redis64 && lb64) checks.push(rpsBar('lb with Redis state >= 0.95x lb with memory state, 64 conns, 2 B', redis64, lb64, 0.95, ['lb-redis', 'lb']))
   const quiet64 = get('c64-2b', 'lb-quiet')
