@@ -129,6 +129,10 @@ export class WorkerSupervisor {
         this.options.onMessage?.(worker, msg)
       }
       worker.on('message', onMessage)
+      // A message sent to a worker that has just died fails with EPIPE after the send returned, as an
+      // 'error' event on the worker: without a listener it would bring the primary (and every other
+      // worker) down. The death itself is handled by onExit.
+      worker.on('error', (err: NodeJS.ErrnoException) => this.options.log?.(`worker ${worker.process.pid}: message not delivered (${err.code ?? err.message})`))
       worker.once('exit', () => resolve()) // an early death is handled by onExit
     })
   }
